@@ -1,0 +1,68 @@
+import { z } from 'zod';
+
+/**
+ * Operator configuration, read from the environment and validated once at start so that a typo
+ * fails loudly with the variable's name instead of surfacing later as a confusing error.
+ */
+const commaList = z
+  .string()
+  .transform((s) =>
+    s
+      .split(',')
+      .map((x) => x.trim())
+      .filter(Boolean),
+  )
+  .pipe(z.array(z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'not a valid namespace name')));
+
+const envSchema = z.object({
+  TEMPORAL_ADDRESS: z.string().min(1).default('127.0.0.1:7233'),
+  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+  TEMPORAL_TASK_QUEUE: z.string().min(1).default('durable-db-operator'),
+  /** mTLS to a remote Temporal: paths of PEM files (mounted from a Secret). */
+  TEMPORAL_TLS_CERT: z.string().optional(),
+  TEMPORAL_TLS_KEY: z.string().optional(),
+  TEMPORAL_TLS_CA: z.string().optional(),
+  /** Server name to verify when it differs from the address' host. */
+  TEMPORAL_TLS_SERVER_NAME: z.string().optional(),
+  /** API key for Temporal Cloud; implies TLS. A file path is preferred over the raw value. */
+  TEMPORAL_API_KEY_FILE: z.string().optional(),
+  TEMPORAL_API_KEY: z.string().optional(),
+  /** Base URL of the Temporal UI, used for the link in each Database's status. */
+  TEMPORAL_UI_URL: z.string().url().optional(),
+  /** Path of a kubeconfig; empty means in-cluster, then ~/.kube/config. */
+  KUBECONFIG: z.string().optional(),
+  /** Namespaces to watch, comma separated; empty means all namespaces. */
+  WATCH_NAMESPACES: commaList.default([]),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Leader election for the watcher (a Lease in this namespace). */
+  LEADER_ELECTION_NAMESPACE: z.string().min(1).default('default'),
+  LEADER_ELECTION_ENABLED: z
+    .enum(['true', 'false'])
+    .default('true')
+    .transform((v) => v === 'true'),
+  /** Identity of this process in leader election and Temporal; defaults to hostname-pid. */
+  POD_NAME: z.string().optional(),
+  /** Pre-built workflow bundle (written by `durable-db-operator bundle`); bundled at start when absent. */
+  WORKFLOW_BUNDLE_PATH: z.string().optional(),
+});
+
+export type OperatorConfig = z.infer<typeof envSchema>;
+
+export class ConfigError extends Error {}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): OperatorConfig {
+  // Empty strings mean "unset" (how a Helm value or compose file usually leaves a variable).
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = envSchema.safeParse(cleaned);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`invalid operator configuration:\n${lines.join('\n')}`);
+  }
+  const cfg = parsed.data;
+  if (Boolean(cfg.TEMPORAL_TLS_CERT) !== Boolean(cfg.TEMPORAL_TLS_KEY)) {
+    throw new ConfigError(
+      'invalid operator configuration:\n  TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY must be set together',
+    );
+  }
+  return cfg;
+}

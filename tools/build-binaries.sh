@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Builds the real components of the local stack from the Go module proxy into .bin/:
+#   temporal (CLI whose `server start-dev` is the Temporal server + UI),
+#   etcd, kube-apiserver, kube-controller-manager, kube-scheduler (tools/k8s wrapper module),
+#   kwok (simulated nodes).
+# Each binary is rebuilt only when its pinned version changes: .bin/<name>.version records the
+# version it was built from. Progress goes to stderr; a cold build takes a while on 2 cores.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+bin=${DURABLE_BIN_DIR:-$root/.bin}
+mkdir -p "$bin"
+
+TEMPORAL_CLI_VERSION=v1.5.1
+KWOK_VERSION=v0.7.0
+# The Kubernetes and etcd versions are those pinned in tools/k8s/go.mod.
+k8s_version=$(awk '$1 == "k8s.io/kubernetes" { print $2 }' "$root/tools/k8s/go.mod")
+etcd_version=$(awk '$1 == "go.etcd.io/etcd/server/v3" { print $2 }' "$root/tools/k8s/go.mod")
+
+export GOFLAGS=-buildvcs=false
+# Kubernetes binaries report the version they were built from (otherwise v0.0.0-master).
+k8s_ldflags="-X k8s.io/component-base/version.gitVersion=$k8s_version -X k8s.io/component-base/version.gitMajor=$(echo "$k8s_version" | cut -d. -f1 | tr -d v) -X k8s.io/component-base/version.gitMinor=$(echo "$k8s_version" | cut -d. -f2) -X k8s.io/component-base/version.gitTreeState=clean"
+
+log() { printf '[binaries] %s\n' "$*" >&2; }
+
+# up_to_date NAME VERSION: true when .bin/NAME exists and was built from VERSION.
+up_to_date() { [ -x "$bin/$1" ] && [ "$(cat "$bin/$1.version" 2>/dev/null)" = "$2" ]; }
+
+# build NAME VERSION DIR PACKAGE [LDFLAGS]: `go build` PACKAGE inside module DIR, printing a dot
+# every 15 s so that a long cold build is visibly alive.
+build() {
+  local name=$1 version=$2 dir=$3 pkg=$4 ldflags="-s -w ${5:-}" started=$SECONDS
+  if up_to_date "$name" "$version"; then
+    log "$name $version: up to date"
+    return
+  fi
+  log "$name $version: building $pkg (first build takes minutes; a dot every 15 s)"
+  (while sleep 15; do printf '.' >&2; done) &
+  local ticker=$!
+  # shellcheck disable=SC2064
+  trap "kill $ticker 2>/dev/null" RETURN
+  if ! (cd "$dir" && go build -trimpath -ldflags "$ldflags" -o "$bin/$name.tmp" "$pkg"); then
+    printf '\n' >&2
+    log "$name: build FAILED"
+    return 1
+  fi
+  mv "$bin/$name.tmp" "$bin/$name"
+  echo "$version" > "$bin/$name.version"
+  printf '\n' >&2
+  log "$name $version: built in $((SECONDS - started)) s"
+}
+
+# Modules outside tools/k8s are built in a throw-away module that requires them at the pinned
+# version (same as `go install pkg@version`, which we avoid so that GOBIN stays untouched).
+pinned_module() {
+  local dir=$bin/.mod-$1 module=$2 version=$3 pkg=$4
+  mkdir -p "$dir"
+  if [ ! -f "$dir/go.mod" ] || ! grep -q "$module $version" "$dir/go.mod"; then
+    rm -f "$dir/go.mod" "$dir/go.sum"
+    (cd "$dir" && go mod init "durable-db-operator/tools/$1" >/dev/null 2>&1 &&
+      printf '//go:build tools\npackage tools\n' > tools.go &&
+      go get "$pkg@$version" 2>&1 | tail -n 3 >&2)
+  fi
+  echo "$dir"
+}
+
+log "Go: $(go version)"
+started_all=$SECONDS
+
+if ! up_to_date temporal "$TEMPORAL_CLI_VERSION"; then
+  dir=$(pinned_module temporal github.com/temporalio/cli "$TEMPORAL_CLI_VERSION" github.com/temporalio/cli/cmd/temporal)
+  build temporal "$TEMPORAL_CLI_VERSION" "$dir" github.com/temporalio/cli/cmd/temporal
+else
+  log "temporal $TEMPORAL_CLI_VERSION: up to date"
+fi
+
+if ! up_to_date kwok "$KWOK_VERSION"; then
+  dir=$(pinned_module kwok sigs.k8s.io/kwok "$KWOK_VERSION" sigs.k8s.io/kwok/cmd/kwok)
+  build kwok "$KWOK_VERSION" "$dir" sigs.k8s.io/kwok/cmd/kwok
+else
+  log "kwok $KWOK_VERSION: up to date"
+fi
+
+k8s=$root/tools/k8s
+build etcd "$etcd_version" "$k8s" go.etcd.io/etcd/server/v3
+build kube-apiserver "$k8s_version" "$k8s" k8s.io/kubernetes/cmd/kube-apiserver "$k8s_ldflags"
+build kube-controller-manager "$k8s_version" "$k8s" k8s.io/kubernetes/cmd/kube-controller-manager "$k8s_ldflags"
+build kube-scheduler "$k8s_version" "$k8s" k8s.io/kubernetes/cmd/kube-scheduler "$k8s_ldflags"
+# kubectl is expected on the machine (DESIGN.md); build the matching one only where it is missing.
+if ! command -v kubectl >/dev/null 2>&1; then
+  build kubectl "$k8s_version" "$k8s" k8s.io/kubernetes/cmd/kubectl "$k8s_ldflags"
+fi
+
+log "all binaries ready in $bin ($((SECONDS - started_all)) s)"

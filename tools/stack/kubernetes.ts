@@ -1,0 +1,226 @@
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import https from 'node:https';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { binary, kubectlPath } from './binaries';
+import { writeKubeconfig } from './kubeconfig';
+import { createPki } from './pki';
+import { freePorts } from './ports';
+import type { ProcessGroup } from './processes';
+import { waitFor } from './wait';
+
+const run = promisify(execFile);
+
+export interface KubernetesInfo {
+  server: string;
+  kubeconfig: string;
+  /** Number of simulated (kwok) nodes. */
+  nodes: number;
+}
+
+export interface KubernetesOptions {
+  dir: string;
+  nodes: number;
+  log: (msg: string) => void;
+}
+
+// Simulated nodes: kwok manages nodes carrying this annotation, turns their pods Running/Ready
+// and completes the pods of Jobs (its default "fast" stages).
+const KWOK_ANNOTATION = 'kwok.x-k8s.io/node';
+
+/**
+ * Starts etcd, kube-apiserver (RBAC, service-account tokens), kube-controller-manager,
+ * kube-scheduler and kwok as local processes on free loopback ports, then registers the
+ * simulated nodes and a default StorageClass.
+ */
+export async function startKubernetes(procs: ProcessGroup, opts: KubernetesOptions): Promise<KubernetesInfo> {
+  const { dir, log } = opts;
+  const [etcdPort, etcdPeerPort, apiPort, kcmPort, schedPort, kwokPort] = await freePorts(6);
+  const pki = createPki(path.join(dir, 'pki'));
+
+  log(`etcd on 127.0.0.1:${etcdPort}`);
+  const etcdUrl = `http://127.0.0.1:${etcdPort}`;
+  const peerUrl = `http://127.0.0.1:${etcdPeerPort}`;
+  procs.start('etcd', binary('etcd'), [
+    '--name=default',
+    `--data-dir=${path.join(dir, 'etcd')}`,
+    `--listen-client-urls=${etcdUrl}`,
+    `--advertise-client-urls=${etcdUrl}`,
+    `--listen-peer-urls=${peerUrl}`,
+    `--initial-advertise-peer-urls=${peerUrl}`,
+    `--initial-cluster=default=${peerUrl}`,
+    // A throw-away test store: fsync buys nothing here and costs seconds on a busy disk.
+    '--unsafe-no-fsync',
+    '--quota-backend-bytes=2147483648',
+    '--log-level=warn',
+  ]);
+  await waitFor(
+    'etcd health',
+    async () => {
+      procs.assertRunning('etcd');
+      const res = await fetch(`${etcdUrl}/health`);
+      return res.ok && ((await res.json()) as { health?: string }).health === 'true';
+    },
+    { timeoutMs: 30_000 },
+  );
+
+  const server = `https://127.0.0.1:${apiPort}`;
+  log(`kube-apiserver on ${server}`);
+  procs.start('kube-apiserver', binary('kube-apiserver'), [
+    `--etcd-servers=${etcdUrl}`,
+    '--bind-address=127.0.0.1',
+    '--advertise-address=127.0.0.1',
+    `--secure-port=${apiPort}`,
+    `--cert-dir=${pki.certDir}`,
+    `--token-auth-file=${pki.tokenFile}`,
+    '--authorization-mode=RBAC',
+    '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
+    `--service-account-key-file=${pki.serviceAccountPub}`,
+    `--service-account-signing-key-file=${pki.serviceAccountKey}`,
+    '--service-cluster-ip-range=10.96.0.0/16',
+    '--allow-privileged=true',
+    // Saves CPU on a 2-core machine; nothing here exercises priority and fairness.
+    '--enable-priority-and-fairness=false',
+    '--profiling=false',
+    '--v=1',
+  ]);
+  const caFile = path.join(pki.certDir, 'apiserver.crt');
+  await waitFor(
+    'kube-apiserver /readyz',
+    async () => {
+      procs.assertRunning('kube-apiserver');
+      if (!fs.existsSync(caFile)) return false;
+      return (await httpsGet(`${server}/readyz`, pki.adminToken)) === 200;
+    },
+    { timeoutMs: 90_000, intervalMs: 500 },
+  );
+
+  const kubeconfig = path.join(dir, 'kubeconfig');
+  writeKubeconfig(kubeconfig, server, caFile, 'admin', pki.adminToken);
+  const controlPlaneKubeconfig = path.join(dir, 'control-plane.kubeconfig');
+  writeKubeconfig(controlPlaneKubeconfig, server, caFile, 'system:control-plane', pki.controlPlaneToken);
+
+  log('kube-controller-manager and kube-scheduler');
+  procs.start('kube-controller-manager', binary('kube-controller-manager'), [
+    `--kubeconfig=${controlPlaneKubeconfig}`,
+    `--authentication-kubeconfig=${controlPlaneKubeconfig}`,
+    `--authorization-kubeconfig=${controlPlaneKubeconfig}`,
+    '--bind-address=127.0.0.1',
+    `--secure-port=${kcmPort}`,
+    `--cert-dir=${path.join(dir, 'pki', 'kcm')}`,
+    '--leader-elect=false',
+    // Defaults include the StatefulSet, Job, garbage-collector, namespace and service-account
+    // controllers; the host-path provisioner gives PVCs a volume, as a cloud provisioner would.
+    '--controllers=*',
+    '--enable-hostpath-provisioner=true',
+    `--service-account-private-key-file=${pki.serviceAccountKey}`,
+    `--root-ca-file=${caFile}`,
+    '--allocate-node-cidrs=false',
+    '--v=1',
+  ]);
+  procs.start('kube-scheduler', binary('kube-scheduler'), [
+    `--kubeconfig=${controlPlaneKubeconfig}`,
+    `--authentication-kubeconfig=${controlPlaneKubeconfig}`,
+    `--authorization-kubeconfig=${controlPlaneKubeconfig}`,
+    '--bind-address=127.0.0.1',
+    `--secure-port=${schedPort}`,
+    `--cert-dir=${path.join(dir, 'pki', 'scheduler')}`,
+    '--leader-elect=false',
+    '--v=1',
+  ]);
+
+  log(`kwok with ${opts.nodes} simulated nodes`);
+  procs.start('kwok', binary('kwok'), [
+    `--kubeconfig=${controlPlaneKubeconfig}`,
+    '--manage-all-nodes=false',
+    `--manage-nodes-with-annotation-selector=${KWOK_ANNOTATION}=fake`,
+    '--node-lease-duration-seconds=40',
+    '--cidr=10.244.0.0/16',
+    '--node-ip=10.244.0.1',
+    `--server-address=127.0.0.1:${kwokPort}`,
+  ]);
+
+  await applyYaml(kubeconfig, clusterBaseline(opts.nodes));
+  await waitFor(
+    'controllers and simulated nodes ready',
+    async () => {
+      for (const p of ['kube-controller-manager', 'kube-scheduler', 'kwok']) procs.assertRunning(p);
+      const kcm = await httpsGet(`https://127.0.0.1:${kcmPort}/healthz`);
+      const sched = await httpsGet(`https://127.0.0.1:${schedPort}/healthz`);
+      if (kcm !== 200 || sched !== 200) return false;
+      const { stdout } = await run(kubectlPath(), [
+        `--kubeconfig=${kubeconfig}`,
+        'get',
+        'nodes',
+        '-o',
+        'jsonpath={range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\\n"}{end}',
+      ]);
+      return stdout.split('\n').filter((s) => s === 'True').length === opts.nodes;
+    },
+    { timeoutMs: 90_000, intervalMs: 500 },
+  );
+  return { server, kubeconfig, nodes: opts.nodes };
+}
+
+/** The default StorageClass and the simulated nodes. */
+function clusterBaseline(nodes: number): string {
+  const docs = [
+    `apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata:
+  name: standard
+  annotations: { storageclass.kubernetes.io/is-default-class: "true" }
+provisioner: kubernetes.io/host-path
+reclaimPolicy: Delete
+volumeBindingMode: Immediate`,
+  ];
+  for (let i = 0; i < nodes; i++) {
+    docs.push(`apiVersion: v1
+kind: Node
+metadata:
+  name: kwok-node-${i}
+  annotations: { ${KWOK_ANNOTATION}: fake, node.alpha.kubernetes.io/ttl: "0" }
+  labels:
+    kubernetes.io/hostname: kwok-node-${i}
+    kubernetes.io/os: linux
+    kubernetes.io/arch: amd64
+    topology.kubernetes.io/zone: zone-${i % 3}
+    type: kwok
+status:
+  allocatable: { cpu: "16", memory: 64Gi, pods: "110", ephemeral-storage: 100Gi }
+  capacity: { cpu: "16", memory: 64Gi, pods: "110", ephemeral-storage: 100Gi }
+  nodeInfo: { architecture: amd64, operatingSystem: linux, kubeletVersion: fake, kubeProxyVersion: fake }`);
+  }
+  return docs.join('\n---\n');
+}
+
+export async function applyYaml(kubeconfig: string, yamlText: string): Promise<void> {
+  const file = path.join(path.dirname(kubeconfig), `apply-${process.pid}-${Date.now()}.yaml`);
+  fs.writeFileSync(file, yamlText);
+  try {
+    await run(kubectlPath(), [`--kubeconfig=${kubeconfig}`, 'apply', '--server-side', '-f', file]);
+  } finally {
+    fs.rmSync(file, { force: true });
+  }
+}
+
+/** GET over TLS without verifying (health endpoints of local components); returns the status. */
+function httpsGet(url: string, token?: string): Promise<number> {
+  return new Promise((resolve) => {
+    const req = https.get(
+      url,
+      {
+        rejectUnauthorized: false,
+        headers: token ? { Authorization: `Bearer ${token}` } : {},
+        timeout: 5_000,
+      },
+      (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      },
+    );
+    req.on('error', () => resolve(0));
+    req.on('timeout', () => req.destroy());
+  });
+}

@@ -1,0 +1,49 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+
+export interface Pki {
+  /** RSA key pair that signs and verifies service-account tokens. */
+  serviceAccountKey: string;
+  serviceAccountPub: string;
+  /** Static token file for the control-plane components and the admin user. */
+  tokenFile: string;
+  adminToken: string;
+  controlPlaneToken: string;
+  /** Directory where kube-apiserver writes its self-signed serving cert (apiserver.crt). */
+  certDir: string;
+}
+
+/**
+ * Creates the few credentials a local control plane needs, without openssl: node's crypto makes
+ * the service-account key pair; kube-apiserver generates its own self-signed serving certificate
+ * (with its CA appended) in certDir, which the kubeconfig then trusts.
+ */
+export function createPki(dir: string): Pki {
+  fs.mkdirSync(dir, { recursive: true });
+  const { privateKey, publicKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const serviceAccountKey = path.join(dir, 'sa.key');
+  const serviceAccountPub = path.join(dir, 'sa.pub');
+  fs.writeFileSync(serviceAccountKey, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+  fs.writeFileSync(serviceAccountPub, publicKey.export({ type: 'spki', format: 'pem' }));
+  const adminToken = crypto.randomBytes(24).toString('hex');
+  const controlPlaneToken = crypto.randomBytes(24).toString('hex');
+  const tokenFile = path.join(dir, 'tokens.csv');
+  // token,user,uid,"group1,group2"
+  fs.writeFileSync(
+    tokenFile,
+    [
+      `${adminToken},admin,admin,"system:masters"`,
+      `${controlPlaneToken},system:control-plane,control-plane,"system:masters"`,
+    ].join('\n') + '\n',
+    { mode: 0o600 },
+  );
+  return {
+    serviceAccountKey,
+    serviceAccountPub,
+    tokenFile,
+    adminToken,
+    controlPlaneToken,
+    certDir: path.join(dir, 'serving'),
+  };
+}
