@@ -1,0 +1,60 @@
+import type { z } from 'zod';
+
+/**
+ * CEL validation rules (`x-kubernetes-validations`) declared next to the zod schema they guard.
+ *
+ * A rule that only looks at the new object also carries `check`, the same rule in TypeScript, so
+ * `parseDatabaseSpec` rejects exactly what the API server rejects and reports the same message.
+ * Transition rules (`oldSelf`) have no `check`: only the API server sees the old object.
+ */
+
+/** The `reason` values the API server accepts; each maps to a field error type. */
+export type CelReason =
+  'FieldValueInvalid' | 'FieldValueForbidden' | 'FieldValueRequired' | 'FieldValueDuplicate';
+
+export interface CelRule<T> {
+  /** CEL expression over `self` (and `oldSelf` for transition rules). */
+  readonly rule: string;
+  /** Shown verbatim by the API server, e.g. `spec: Invalid value: "object": <message>`. */
+  readonly message: string;
+  /** Child the error is reported on, relative to `self`, e.g. `.schedule`. Simple field names only. */
+  readonly fieldPath?: string;
+  readonly reason?: CelReason;
+  /** The rule in TypeScript; true when the value is valid. Omit for transition rules. */
+  readonly check?: (value: T) => boolean;
+}
+
+/** The vendor extension the API server reads the rules from. */
+export const CEL_META_KEY = 'x-kubernetes-validations';
+
+/**
+ * Attaches CEL rules to a schema: the CEL text as metadata (picked up by `z.toJSONSchema`), the
+ * TypeScript mirror as a zod refinement reported at the same path.
+ *
+ * Wrap the result with `.optional()`/`.default()`, not the other way round: the rules belong to
+ * the value node, not to the wrapper.
+ */
+export function withCel<S extends z.ZodType>(schema: S, rules: readonly CelRule<z.output<S>>[]): S {
+  let out = schema;
+  for (const { check, message, fieldPath } of rules) {
+    if (check) out = out.refine(check, { message, path: fieldPathSegments(fieldPath) });
+  }
+  // zod merges this with metadata set earlier (e.g. a description).
+  return out.meta({ [CEL_META_KEY]: rules.map(({ check: _check, ...rest }) => rest) });
+}
+
+function fieldPathSegments(fieldPath: string | undefined): string[] {
+  if (!fieldPath) return [];
+  if (!/^(\.[A-Za-z_][A-Za-z0-9_]*)+$/.test(fieldPath)) {
+    throw new Error(`unsupported CEL fieldPath ${JSON.stringify(fieldPath)}: use .a.b`);
+  }
+  return fieldPath.slice(1).split('.');
+}
+
+/**
+ * A CEL single-quoted string literal. Regex patterns are embedded in rules through this, so the
+ * CEL rule and the zod regex come from the same `RegExp` and cannot drift apart.
+ */
+export function celString(value: string): string {
+  return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+}

@@ -1,0 +1,258 @@
+import { z } from 'zod';
+import { celString, withCel } from './cel';
+import { parseWith } from './errors';
+import { conditions, count, dateTime, defaultedObject, objectName, quantity } from './primitives';
+import type { ObjectMeta } from './meta';
+
+/**
+ * The `Database` kind: spec and status as zod schemas, the TypeScript types inferred from them.
+ * The CRD (crds/generated/durable.dev_databases.yaml) is generated from these by generate.ts.
+ *
+ * Every field that has a default gets it here, and the CRD carries the same `default:`s, so an
+ * object read back from the API server and a spec run through `parseDatabaseSpec` look the same.
+ * `storage`, `backup` and `upgrade` are always present after defaulting, so consumers never
+ * repeat a default.
+ */
+
+export const ENGINES = ['postgres', 'mysql'] as const;
+export type Engine = (typeof ENGINES)[number];
+
+export const SIZE_TIERS = ['small', 'medium', 'large'] as const;
+export type SizeTier = (typeof SIZE_TIERS)[number];
+
+export const DELETION_POLICIES = ['Delete', 'Retain'] as const;
+export type DeletionPolicy = (typeof DELETION_POLICIES)[number];
+
+export const DATABASE_PHASES = [
+  'Pending',
+  'Provisioning',
+  'Ready',
+  'Updating',
+  'Upgrading',
+  'Degraded',
+  'Failed',
+  'Deleting',
+] as const;
+export type DatabasePhase = (typeof DATABASE_PHASES)[number];
+
+export const MEMBER_ROLES = ['primary', 'replica'] as const;
+export type MemberRole = (typeof MEMBER_ROLES)[number];
+
+/** `15`, `15.4`, `8.0.36`, `11.4` (MariaDB). */
+export const VERSION_PATTERN = /^\d+(\.\d+){0,2}$/;
+/** Engine parameter names, e.g. `max_connections`, `innodb_buffer_pool_size`, `auto_explain.log_min_duration`. */
+export const PARAMETER_NAME_PATTERN = /^[a-zA-Z_][a-zA-Z0-9_.]*$/;
+export const MAX_PARAMETERS = 100;
+/** Five space-separated cron fields: minute hour day-of-month month day-of-week. */
+export const CRON_PATTERN = /^[0-9A-Za-z*?/,-]+( +[0-9A-Za-z*?/,-]+){4}$/;
+/** A retention age: a positive count of minutes, hours, days or weeks, e.g. `30d`, `12h`. */
+export const RETENTION_AGE_PATTERN = /^[1-9][0-9]{0,5}[mhdw]$/;
+
+const MESSAGES = {
+  resourcesOrSize: 'resources and size are mutually exclusive: set one of them',
+  parameterNames:
+    "parameter names must start with a letter or '_' and contain only letters, digits, '_' and '.'",
+  tooManyParameters: `must have at most ${MAX_PARAMETERS} items`,
+  scheduleRequired: 'backup.schedule is required when backup.enabled is true',
+  oneTarget: 'backup.target must set at most one of pvc and s3',
+  engineImmutable: 'engine is immutable',
+} as const;
+
+const cpuAndMemory = () =>
+  z.object({
+    cpu: quantity().optional(),
+    memory: quantity().optional(),
+  });
+
+const resourcesSchema = z
+  .object({ requests: cpuAndMemory().optional(), limits: cpuAndMemory().optional() })
+  .describe('Container resources of the database pods. Mutually exclusive with size.');
+
+const storageSchema = z.object({
+  size: quantity().default('10Gi').describe('Size of the data volume of each member.'),
+  storageClassName: z.string().max(253).optional(),
+});
+
+const parametersSchema = withCel(
+  z
+    .record(z.string().regex(PARAMETER_NAME_PATTERN, MESSAGES.parameterNames), z.string().max(4096))
+    .refine((map) => Object.keys(map).length <= MAX_PARAMETERS, MESSAGES.tooManyParameters)
+    // CEL iterates over the keys: the bound keeps the rule's estimated cost within the limits.
+    .meta({ maxProperties: MAX_PARAMETERS })
+    .describe('Engine parameters (postgresql.conf / my.cnf), rendered into the ConfigMap.'),
+  [
+    {
+      rule: `self.all(k, k.matches(${celString(PARAMETER_NAME_PATTERN.source)}))`,
+      message: MESSAGES.parameterNames,
+      check: (map) => Object.keys(map).every((key) => PARAMETER_NAME_PATTERN.test(key)),
+    },
+  ],
+);
+
+const backupTargetSchema = withCel(
+  z.object({
+    pvc: z
+      .object({
+        claimName: objectName().optional().describe('PersistentVolumeClaim the backups are written to.'),
+        size: quantity().optional(),
+      })
+      .optional(),
+    s3: z
+      .object({
+        bucket: z.string().min(3).max(63),
+        endpoint: z.string().max(512).optional(),
+        prefix: z.string().max(512).optional(),
+        credentialsSecret: objectName().describe('Secret in the same namespace holding the S3 credentials.'),
+      })
+      .optional(),
+  }),
+  [{ rule: '!(has(self.pvc) && has(self.s3))', message: MESSAGES.oneTarget, check: (t) => !(t.pvc && t.s3) }],
+);
+
+const backupSchema = withCel(
+  z.object({
+    enabled: z.boolean().default(false),
+    schedule: z
+      .string()
+      .max(128)
+      .regex(CRON_PATTERN)
+      .optional()
+      .describe('Cron schedule: minute hour day-of-month month day-of-week.'),
+    retention: z
+      .object({
+        count: z.int().min(1).max(1000).optional(),
+        maxAge: z.string().max(16).regex(RETENTION_AGE_PATTERN).optional(),
+      })
+      .optional(),
+    maxAttempts: z.int().min(1).max(10).default(3),
+    backoffSeconds: z.int().min(1).max(3600).default(30),
+    target: backupTargetSchema.optional(),
+  }),
+  [
+    {
+      rule: '!self.enabled || has(self.schedule)',
+      message: MESSAGES.scheduleRequired,
+      fieldPath: '.schedule',
+      reason: 'FieldValueRequired',
+      check: (b) => !b.enabled || b.schedule !== undefined,
+    },
+  ],
+);
+
+export const databaseSpecSchema = withCel(
+  z.object({
+    engine: withCel(z.enum(ENGINES), [{ rule: 'self == oldSelf', message: MESSAGES.engineImmutable }]),
+    version: z.string().max(32).regex(VERSION_PATTERN).describe('Engine version, e.g. 15, 15.4, 8.0.36.'),
+    image: z
+      .string()
+      .max(512)
+      .optional()
+      .describe('Overrides the container image chosen for engine and version.'),
+    replicas: z.int().min(1).max(5).default(1),
+    storage: defaultedObject(storageSchema),
+    resources: resourcesSchema.optional(),
+    size: z.enum(SIZE_TIERS).optional().describe('Resource tier. Mutually exclusive with resources.'),
+    parameters: parametersSchema.optional(),
+    backup: defaultedObject(backupSchema),
+    bootstrap: z
+      .object({
+        fromBackup: z
+          .object({ name: objectName().describe('A DatabaseBackup in the same namespace.') })
+          .optional(),
+      })
+      .optional(),
+    deletionPolicy: z
+      .enum(DELETION_POLICIES)
+      .default('Delete')
+      .describe('Delete removes the data volumes with the Database; Retain keeps them.'),
+    upgrade: defaultedObject(z.object({ timeoutSeconds: z.int().min(60).max(86400).default(900) })),
+  }),
+  [
+    {
+      rule: '!(has(self.resources) && has(self.size))',
+      message: MESSAGES.resourcesOrSize,
+      check: (spec) => !(spec.resources !== undefined && spec.size !== undefined),
+    },
+  ],
+);
+
+/** A spec as stored: every default applied. */
+export type DatabaseSpec = z.output<typeof databaseSpecSchema>;
+/** A spec as a user may write it. */
+export type DatabaseSpecInput = z.input<typeof databaseSpecSchema>;
+export type DatabaseBackupConfig = DatabaseSpec['backup'];
+
+export const databaseStatusSchema = z.object({
+  observedGeneration: count().optional(),
+  phase: z.enum(DATABASE_PHASES).optional(),
+  conditions: conditions().optional(),
+  replicas: count().optional(),
+  readyReplicas: count().optional(),
+  currentVersion: z.string().max(32).optional(),
+  endpoints: z
+    .object({ primary: z.string().max(512).optional(), readOnly: z.string().max(512).optional() })
+    .optional(),
+  secretName: z.string().max(253).optional(),
+  workflow: z
+    .object({
+      id: z.string().max(512).optional(),
+      runId: z.string().max(128).optional(),
+      url: z.string().max(2048).optional(),
+    })
+    .optional(),
+  members: z
+    .array(
+      z.object({
+        name: z.string().max(253),
+        role: z.enum(MEMBER_ROLES),
+        state: z.string().max(128).optional(),
+      }),
+    )
+    .max(16)
+    .optional(),
+  lastBackup: z
+    .object({
+      name: z.string().max(253).optional(),
+      phase: z.string().max(32).optional(),
+      finishedAt: dateTime().optional(),
+    })
+    .optional(),
+  upgrade: z
+    .object({
+      fromVersion: z.string().max(32).optional(),
+      toVersion: z.string().max(32).optional(),
+      state: z.string().max(64).optional(),
+      reason: z.string().max(1024).optional(),
+    })
+    .optional(),
+});
+export type DatabaseStatus = z.output<typeof databaseStatusSchema>;
+
+/** A Database object as read from the API server. */
+export interface Database {
+  apiVersion: string;
+  kind: string;
+  metadata: ObjectMeta;
+  spec: DatabaseSpec;
+  status?: DatabaseStatus;
+}
+
+/**
+ * Validates a spec and applies its defaults. Messages are worded like the API server's, with
+ * paths from `spec`, e.g. `spec.replicas: should be less than or equal to 5`.
+ * Transition rules (engine immutability) need the old object and are not checked here.
+ */
+export function parseDatabaseSpec(
+  obj: unknown,
+): { ok: true; spec: DatabaseSpec } | { ok: false; message: string } {
+  const result = parseWith(databaseSpecSchema, obj, 'spec');
+  return result.ok ? { ok: true, spec: result.value } : result;
+}
+
+/** Validates a status, e.g. before the operator patches it. */
+export function parseDatabaseStatus(
+  obj: unknown,
+): { ok: true; status: DatabaseStatus } | { ok: false; message: string } {
+  const result = parseWith(databaseStatusSchema, obj, 'status');
+  return result.ok ? { ok: true, status: result.value } : result;
+}

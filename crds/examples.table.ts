@@ -1,0 +1,376 @@
+import type { DatabaseBackupSpecInput } from './backup';
+import type { DatabaseSpecInput } from './database';
+import { API_VERSION, DATABASE, DATABASE_BACKUP } from './names';
+
+/**
+ * Database (and DatabaseBackup) specs the API accepts and specs it rejects, with the message the
+ * API server gives.
+ *
+ * One table for two validators: the unit test runs it through the zod schemas, an integration
+ * test applies it to a real kube-apiserver with the generated CRD installed. An example whose
+ * `expect` is not in the API server's message means the schema and the CRD have drifted apart.
+ */
+
+export interface ValidExample<Spec = DatabaseSpecInput> {
+  /** Doubles as `metadata.name`: a DNS label. */
+  name: string;
+  spec: Spec;
+  /** Apply as an update of an object created with this spec (for transition rules). */
+  from?: Spec;
+}
+
+export interface InvalidExample<Spec = DatabaseSpecInput> {
+  /** Doubles as `metadata.name`: a DNS label. */
+  name: string;
+  /** Deliberately untyped: these specs do not fit DatabaseSpecInput. */
+  spec: Record<string, unknown>;
+  /** The field the API server reports the error on, e.g. `spec.replicas`. */
+  field: string;
+  /** A substring of the API server's message (and of parseDatabaseSpec's). */
+  expect: string;
+  /**
+   * A transition rule (`oldSelf`): only the API server can check it, on an update of an object
+   * created with `from`. zod accepts `spec` on its own.
+   */
+  from?: Spec;
+}
+
+const pg = { engine: 'postgres', version: '15' } as const;
+const my = { engine: 'mysql', version: '8.0' } as const;
+
+/** `count` parameters named p0, p1, … */
+function manyParameters(count: number): Record<string, string> {
+  return Object.fromEntries(Array.from({ length: count }, (_, i) => [`p${i}`, String(i)]));
+}
+
+const dailyBackup = { enabled: true, schedule: '0 3 * * *' } as const;
+
+export const validDatabaseExamples: ValidExample[] = [
+  { name: 'minimal-postgres', spec: { ...pg } },
+  { name: 'minimal-mysql', spec: { ...my } },
+  { name: 'postgres-minor-version', spec: { engine: 'postgres', version: '15.4' } },
+  { name: 'mariadb-patch-version', spec: { engine: 'mysql', version: '11.4.2' } },
+  { name: 'image-override', spec: { ...pg, image: 'registry.example.com/postgres:15.4-alpine' } },
+  {
+    name: 'three-replicas',
+    spec: { ...pg, replicas: 3, storage: { size: '50Gi', storageClassName: 'fast' } },
+  },
+  { name: 'max-replicas', spec: { ...my, replicas: 5 } },
+  {
+    name: 'explicit-resources',
+    spec: {
+      ...pg,
+      resources: { requests: { cpu: '500m', memory: '1Gi' }, limits: { cpu: '2', memory: '2.5Gi' } },
+    },
+  },
+  {
+    name: 'quantity-forms',
+    spec: { ...pg, storage: { size: '500M' }, resources: { limits: { memory: '1e9' } } },
+  },
+  { name: 'size-tier', spec: { ...my, size: 'large' } },
+  {
+    name: 'engine-parameters',
+    spec: {
+      ...pg,
+      parameters: {
+        max_connections: '200',
+        shared_buffers: '256MB',
+        'auto_explain.log_min_duration': '250ms',
+      },
+    },
+  },
+  { name: 'hundred-parameters', spec: { ...my, parameters: manyParameters(100) } },
+  { name: 'backup-disabled-without-schedule', spec: { ...pg, backup: { enabled: false } } },
+  {
+    name: 'scheduled-backup-retention',
+    spec: { ...pg, backup: { ...dailyBackup, retention: { count: 7, maxAge: '30d' } } },
+  },
+  {
+    name: 'backup-to-pvc',
+    spec: {
+      ...my,
+      backup: { ...dailyBackup, maxAttempts: 10, backoffSeconds: 3600, target: { pvc: { size: '20Gi' } } },
+    },
+  },
+  {
+    name: 'backup-to-s3',
+    spec: {
+      ...pg,
+      backup: {
+        enabled: true,
+        schedule: '*/15 0-6 1,15 JAN-DEC MON-FRI',
+        target: {
+          s3: { bucket: 'db-backups', endpoint: 'https://s3.example.com', credentialsSecret: 's3-creds' },
+        },
+      },
+    },
+  },
+  {
+    name: 'bootstrap-from-backup',
+    spec: { ...pg, bootstrap: { fromBackup: { name: 'orders-db-20240101' } } },
+  },
+  { name: 'retain-on-delete', spec: { ...my, deletionPolicy: 'Retain' } },
+  { name: 'long-upgrade-timeout', spec: { ...pg, upgrade: { timeoutSeconds: 86400 } } },
+  { name: 'version-upgrade', from: { ...pg }, spec: { ...pg, version: '16.2' } },
+];
+
+export const invalidDatabaseExamples: InvalidExample[] = [
+  { name: 'missing-engine', spec: { version: '15' }, field: 'spec.engine', expect: 'Required value' },
+  {
+    name: 'unknown-engine',
+    spec: { engine: 'oracle', version: '19' },
+    field: 'spec.engine',
+    expect: 'Unsupported value: "oracle": supported values: "postgres", "mysql"',
+  },
+  { name: 'missing-version', spec: { engine: 'postgres' }, field: 'spec.version', expect: 'Required value' },
+  {
+    name: 'version-latest',
+    spec: { ...pg, version: 'latest' },
+    field: 'spec.version',
+    expect: "should match '^\\d+(\\.\\d+){0,2}$'",
+  },
+  {
+    name: 'version-four-parts',
+    spec: { ...pg, version: '15.4.1.2' },
+    field: 'spec.version',
+    expect: 'should match',
+  },
+  {
+    name: 'zero-replicas',
+    spec: { ...pg, replicas: 0 },
+    field: 'spec.replicas',
+    expect: 'should be greater than or equal to 1',
+  },
+  {
+    name: 'seven-replicas',
+    spec: { ...pg, replicas: 7 },
+    field: 'spec.replicas',
+    expect: 'should be less than or equal to 5',
+  },
+  {
+    name: 'fractional-replicas',
+    spec: { ...pg, replicas: 2.5 },
+    field: 'spec.replicas',
+    expect: 'must be of type integer: "number"',
+  },
+  {
+    name: 'string-replicas',
+    spec: { ...pg, replicas: '3' },
+    field: 'spec.replicas',
+    expect: 'must be of type integer: "string"',
+  },
+  {
+    name: 'storage-size-gigabytes-typo',
+    spec: { ...pg, storage: { size: '10GB' } },
+    field: 'spec.storage.size',
+    expect: 'should match',
+  },
+  {
+    name: 'negative-storage-size',
+    spec: { ...pg, storage: { size: '-5Gi' } },
+    field: 'spec.storage.size',
+    expect: 'should match',
+  },
+  {
+    name: 'unquoted-cpu',
+    spec: { ...pg, resources: { limits: { cpu: 2 } } },
+    field: 'spec.resources.limits.cpu',
+    expect: 'must be of type string: "integer"',
+  },
+  {
+    name: 'cpu-in-words',
+    spec: { ...pg, resources: { requests: { cpu: 'two' } } },
+    field: 'spec.resources.requests.cpu',
+    expect: 'should match',
+  },
+  {
+    name: 'resources-and-size',
+    spec: { ...pg, size: 'small', resources: { limits: { memory: '1Gi' } } },
+    field: 'spec',
+    expect: 'resources and size are mutually exclusive',
+  },
+  {
+    name: 'unknown-size-tier',
+    spec: { ...pg, size: 'huge' },
+    field: 'spec.size',
+    expect: 'Unsupported value: "huge": supported values: "small", "medium", "large"',
+  },
+  {
+    name: 'parameter-name-with-dash',
+    spec: { ...pg, parameters: { 'max-connections': '100' } },
+    field: 'spec.parameters',
+    expect: "parameter names must start with a letter or '_'",
+  },
+  {
+    name: 'parameter-name-leading-digit',
+    spec: { ...my, parameters: { '1st_param': 'x' } },
+    field: 'spec.parameters',
+    expect: "parameter names must start with a letter or '_'",
+  },
+  {
+    name: 'parameter-value-not-string',
+    spec: { ...pg, parameters: { max_connections: 200 } },
+    field: 'spec.parameters.max_connections',
+    expect: 'must be of type string: "integer"',
+  },
+  {
+    name: 'too-many-parameters',
+    spec: { ...pg, parameters: manyParameters(101) },
+    field: 'spec.parameters',
+    expect: 'must have at most 100 items',
+  },
+  {
+    name: 'backup-enabled-without-schedule',
+    spec: { ...pg, backup: { enabled: true } },
+    field: 'spec.backup.schedule',
+    expect: 'backup.schedule is required when backup.enabled is true',
+  },
+  {
+    name: 'backup-schedule-four-fields',
+    spec: { ...pg, backup: { enabled: true, schedule: '0 3 * *' } },
+    field: 'spec.backup.schedule',
+    expect: 'should match',
+  },
+  {
+    name: 'backup-schedule-macro',
+    spec: { ...pg, backup: { enabled: true, schedule: '@daily' } },
+    field: 'spec.backup.schedule',
+    expect: 'should match',
+  },
+  {
+    name: 'backup-enabled-not-boolean',
+    spec: { ...pg, backup: { enabled: 'yes', schedule: '0 3 * * *' } },
+    field: 'spec.backup.enabled',
+    expect: 'must be of type boolean: "string"',
+  },
+  {
+    name: 'zero-retention-count',
+    spec: { ...pg, backup: { ...dailyBackup, retention: { count: 0 } } },
+    field: 'spec.backup.retention.count',
+    expect: 'should be greater than or equal to 1',
+  },
+  {
+    name: 'retention-age-in-words',
+    spec: { ...pg, backup: { ...dailyBackup, retention: { maxAge: '30 days' } } },
+    field: 'spec.backup.retention.maxAge',
+    expect: 'should match',
+  },
+  {
+    name: 'too-many-backup-attempts',
+    spec: { ...pg, backup: { ...dailyBackup, maxAttempts: 11 } },
+    field: 'spec.backup.maxAttempts',
+    expect: 'should be less than or equal to 10',
+  },
+  {
+    name: 'zero-backoff',
+    spec: { ...pg, backup: { ...dailyBackup, backoffSeconds: 0 } },
+    field: 'spec.backup.backoffSeconds',
+    expect: 'should be greater than or equal to 1',
+  },
+  {
+    name: 'backup-to-pvc-and-s3',
+    spec: {
+      ...pg,
+      backup: {
+        ...dailyBackup,
+        target: { pvc: {}, s3: { bucket: 'db-backups', credentialsSecret: 's3-creds' } },
+      },
+    },
+    field: 'spec.backup.target',
+    expect: 'backup.target must set at most one of pvc and s3',
+  },
+  {
+    name: 's3-without-credentials',
+    spec: { ...pg, backup: { ...dailyBackup, target: { s3: { bucket: 'db-backups' } } } },
+    field: 'spec.backup.target.s3.credentialsSecret',
+    expect: 'Required value',
+  },
+  {
+    name: 'bootstrap-without-name',
+    spec: { ...pg, bootstrap: { fromBackup: {} } },
+    field: 'spec.bootstrap.fromBackup.name',
+    expect: 'Required value',
+  },
+  {
+    name: 'bootstrap-bad-name',
+    spec: { ...pg, bootstrap: { fromBackup: { name: 'Nightly_Backup' } } },
+    field: 'spec.bootstrap.fromBackup.name',
+    expect: 'should match',
+  },
+  {
+    name: 'unknown-deletion-policy',
+    spec: { ...pg, deletionPolicy: 'Orphan' },
+    field: 'spec.deletionPolicy',
+    expect: 'Unsupported value: "Orphan": supported values: "Delete", "Retain"',
+  },
+  {
+    name: 'short-upgrade-timeout',
+    spec: { ...pg, upgrade: { timeoutSeconds: 30 } },
+    field: 'spec.upgrade.timeoutSeconds',
+    expect: 'should be greater than or equal to 60',
+  },
+  {
+    name: 'image-too-long',
+    spec: { ...pg, image: `registry.example.com/${'x'.repeat(500)}:15` },
+    field: 'spec.image',
+    expect: 'Too long: may not be more than 512 bytes',
+  },
+  {
+    name: 'engine-change',
+    from: { ...pg },
+    spec: { ...my },
+    field: 'spec.engine',
+    expect: 'engine is immutable',
+  },
+];
+
+export const validDatabaseBackupExamples: ValidExample<DatabaseBackupSpecInput>[] = [
+  { name: 'manual-backup', spec: { databaseName: 'orders-db', reason: 'manual' } },
+  {
+    name: 'scheduled-backup',
+    spec: { databaseName: 'orders-db', reason: 'scheduled', scheduledTime: '2024-01-01T03:00:00Z' },
+  },
+  { name: 'offset-time', spec: { databaseName: 'orders-db', scheduledTime: '2024-01-01T04:00:00+01:00' } },
+];
+
+export const invalidDatabaseBackupExamples: InvalidExample<DatabaseBackupSpecInput>[] = [
+  { name: 'no-database', spec: { reason: 'manual' }, field: 'spec.databaseName', expect: 'Required value' },
+  {
+    name: 'unknown-reason',
+    spec: { databaseName: 'orders-db', reason: 'nightly' },
+    field: 'spec.reason',
+    expect: 'Unsupported value: "nightly": supported values: "scheduled", "manual", "pre-upgrade"',
+  },
+  {
+    name: 'time-in-words',
+    spec: { databaseName: 'orders-db', scheduledTime: 'yesterday' },
+    field: 'spec.scheduledTime',
+    expect: 'must be of type date-time: "yesterday"',
+  },
+  {
+    name: 'retarget-backup',
+    from: { databaseName: 'orders-db' },
+    spec: { databaseName: 'billing-db' },
+    field: 'spec',
+    expect: 'DatabaseBackup spec is immutable',
+  },
+];
+
+/** A Database manifest for an example, ready for `kubectl apply` or a create call. */
+export function databaseManifest(name: string, spec: unknown, namespace?: string) {
+  return manifest(DATABASE.kind, name, spec, namespace);
+}
+
+/** A DatabaseBackup manifest for an example. */
+export function databaseBackupManifest(name: string, spec: unknown, namespace?: string) {
+  return manifest(DATABASE_BACKUP.kind, name, spec, namespace);
+}
+
+function manifest(kind: string, name: string, spec: unknown, namespace: string | undefined) {
+  return {
+    apiVersion: API_VERSION,
+    kind,
+    metadata: namespace === undefined ? { name } : { name, namespace },
+    spec,
+  };
+}

@@ -1,0 +1,40 @@
+/**
+ * Group, version, kinds and resource names of the durable.dev API.
+ *
+ * This is the only place these strings are written down: the CRD generator, the watcher, the
+ * activities and the tests all import them from here.
+ */
+
+export const GROUP = 'durable.dev';
+export const VERSION = 'v1alpha1';
+/** The `apiVersion` field of every object of this API. */
+export const API_VERSION = `${GROUP}/${VERSION}`;
+
+export interface ResourceNames {
+  readonly kind: string;
+  readonly listKind: string;
+  readonly plural: string;
+  readonly singular: string;
+  readonly shortNames: readonly string[];
+}
+
+export const DATABASE = {
+  kind: 'Database',
+  listKind: 'DatabaseList',
+  plural: 'databases',
+  singular: 'database',
+  shortNames: ['db'],
+} as const satisfies ResourceNames;
+
+export const DATABASE_BACKUP = {
+  kind: 'DatabaseBackup',
+  listKind: 'DatabaseBackupList',
+  plural: 'databasebackups',
+  singular: 'databasebackup',
+  shortNames: ['dbb'],
+} as const satisfies ResourceNames;
+
+/** `metadata.name` of the CustomResourceDefinition for a resource: `<plural>.<group>`. */
+export function crdName(names: ResourceNames): string {
+  return `${names.plural}.${GROUP}`;
+}
