@@ -173,7 +173,7 @@ metadata:
   annotations: { storageclass.kubernetes.io/is-default-class: "true" }
 provisioner: kubernetes.io/host-path
 reclaimPolicy: Delete
-volumeBindingMode: Immediate`,
+volumeBindingMode: WaitForFirstConsumer`,
   ];
   for (let i = 0; i < nodes; i++) {
     docs.push(`apiVersion: v1

@@ -1,0 +1,120 @@
+import crypto from 'node:crypto';
+import type { V1Secret } from '@kubernetes/client-node';
+import { serverSideApply } from './apply';
+import { isConflict, isNotFound, kubeCall } from './errors';
+import type { KubeClients } from './kube-clients';
+import {
+  configHash,
+  endpointsFor,
+  objectMeta,
+  objectNames,
+  renderConfigMap,
+  renderSecret,
+  renderServices,
+  renderStatefulSet,
+  type Endpoints,
+} from './manifests';
+import type { DatabaseTarget } from './types';
+
+export type Outcome = 'created' | 'updated' | 'unchanged';
+
+const label = (kind: string, target: DatabaseTarget, name: string) => `${kind} ${target.namespace}/${name}`;
+
+export async function applyConfigMap(
+  clients: KubeClients,
+  target: DatabaseTarget,
+): Promise<{ outcome: Outcome; configHash: string }> {
+  const configMap = renderConfigMap(target);
+  const { outcome } = await serverSideApply(
+    clients,
+    configMap,
+    label('ConfigMap', target, configMap.metadata!.name!),
+  );
+  return { outcome, configHash: configHash(configMap) };
+}
+
+/**
+ * Creates the credentials Secret if it is absent, with passwords generated right here: they never
+ * leave this function except to the API server. An existing Secret is kept as it is (its
+ * passwords are the ones the data on disk was initialised with, also after a Retain and
+ * re-create); only its owner reference and labels are (re)applied.
+ */
+export async function ensureSecret(
+  clients: KubeClients,
+  target: DatabaseTarget,
+): Promise<{ outcome: Outcome; secretName: string }> {
+  const name = objectNames(target.name).secret;
+  const what = label('Secret', target, name);
+  const existing = await kubeCall(`read ${what}`, async () => {
+    try {
+      return await clients.core.readNamespacedSecret({ name, namespace: target.namespace });
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  });
+  if (!existing) {
+    const secret = renderSecret(target, { password: newPassword(), replicationPassword: newPassword() });
+    const created = await kubeCall(`create ${what}`, async () => {
+      try {
+        await clients.core.createNamespacedSecret({ namespace: target.namespace, body: secret });
+        return true;
+      } catch (err) {
+        if (isConflict(err)) return false; // created concurrently by an earlier attempt: keep that one
+        throw err;
+      }
+    });
+    if (created) return { outcome: 'created', secretName: name };
+  }
+  const adopted = existing ? isAdopted(existing, target) : false;
+  if (!adopted) {
+    // Metadata only: applying without `data` leaves the passwords alone.
+    const meta: V1Secret = {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: objectMeta(target, name, 'credentials'),
+    };
+    await serverSideApply(clients, meta, what);
+    return { outcome: 'updated', secretName: name };
+  }
+  return { outcome: 'unchanged', secretName: name };
+}
+
+function isAdopted(secret: V1Secret, target: DatabaseTarget): boolean {
+  return (secret.metadata?.ownerReferences ?? []).some((o) => o.uid === target.uid);
+}
+
+function newPassword(): string {
+  return crypto.randomBytes(24).toString('base64url');
+}
+
+export async function applyStatefulSet(
+  clients: KubeClients,
+  target: DatabaseTarget,
+  configHashValue: string,
+): Promise<{ outcome: Outcome }> {
+  const sts = renderStatefulSet(target, { configHash: configHashValue });
+  const { outcome } = await serverSideApply(clients, sts, label('StatefulSet', target, sts.metadata!.name!));
+  return { outcome };
+}
+
+export async function applyServices(
+  clients: KubeClients,
+  target: DatabaseTarget,
+): Promise<{ outcome: Outcome; endpoints: Endpoints }> {
+  const outcomes: Outcome[] = [];
+  for (const service of renderServices(target)) {
+    const { outcome } = await serverSideApply(
+      clients,
+      service,
+      label('Service', target, service.metadata!.name!),
+    );
+    outcomes.push(outcome);
+  }
+  const outcome = outcomes.includes('created')
+    ? 'created'
+    : outcomes.includes('updated')
+      ? 'updated'
+      : 'unchanged';
+  return { outcome, endpoints: endpointsFor(target.namespace, target.name) };
+}

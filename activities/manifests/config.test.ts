@@ -1,0 +1,249 @@
+import {
+  configHash,
+  engineProfile,
+  ignoredParameters,
+  mysqlLine,
+  postgresValue,
+  renderConfigFile,
+  renderConfigMap,
+} from '.';
+import { target } from './test-fixtures';
+
+/** The `name = value` settings of a rendered file, comments and section headers left out. */
+function settings(file: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const line of file.split('\n')) {
+    if (line === '' || line.startsWith('#') || line.startsWith('[')) continue;
+    const eq = line.indexOf(' = ');
+    if (eq < 0) out.set(line, '');
+    else out.set(line.slice(0, eq), line.slice(eq + 3));
+  }
+  return out;
+}
+
+describe('engineProfile', () => {
+  it('knows the official postgres image', () => {
+    const p = engineProfile('postgres', '16.2');
+    expect(p.image).toBe('postgres:16.2');
+    expect(p.port).toBe(5432);
+    expect(p.dataDir).toBe('/var/lib/postgresql/data/pgdata');
+    expect(p.dataDir.startsWith(`${p.dataMountPath}/`)).toBe(true);
+    expect(p.readinessCommand.join(' ')).toContain('pg_isready -U postgres -h 127.0.0.1');
+    expect(p.args).toEqual(['-c', 'config_file=/etc/postgresql/postgresql.conf']);
+  });
+
+  it('knows the official mysql image', () => {
+    const p = engineProfile('mysql', '8.0.36');
+    expect(p.image).toBe('mysql:8.0.36');
+    expect(p.port).toBe(3306);
+    expect(p.dataMountPath).toBe('/var/lib/mysql');
+    expect(p.dataDir).toBe('/var/lib/mysql/data');
+    expect(p.readinessCommand.join(' ')).toContain('mysqladmin ping');
+    expect(p.readinessCommand.join(' ')).toContain('-h 127.0.0.1');
+    // The password comes from the environment, never from the command line.
+    expect(p.readinessCommand.join(' ')).toContain('$MYSQL_ROOT_PASSWORD');
+  });
+
+  it('lets spec.image replace the image only', () => {
+    const p = engineProfile('postgres', '16', 'registry.local/postgres:16-custom');
+    expect(p.image).toBe('registry.local/postgres:16-custom');
+    expect(p.port).toBe(5432);
+  });
+});
+
+describe('renderConfigMap for postgres', () => {
+  it('renders a postgresql.conf with the base settings', () => {
+    const cm = renderConfigMap(target());
+    expect(cm.metadata?.name).toBe('orders-config');
+    expect(Object.keys(cm.data ?? {})).toEqual(['postgresql.conf']);
+    const s = settings(cm.data?.['postgresql.conf'] ?? '');
+    expect(s.get('listen_addresses')).toBe("'*'");
+    expect(s.get('port')).toBe('5432');
+    expect(s.get('max_connections')).toBe('100');
+    expect(s.get('wal_level')).toBe('replica');
+    expect(s.get('max_wal_senders')).toBe('10');
+    expect(s.get('max_replication_slots')).toBe('10');
+    expect(s.get('hot_standby')).toBe('on');
+    expect(s.has('shared_buffers')).toBe(false);
+  });
+
+  it('derives shared_buffers and max_connections from the size tier', () => {
+    expect(settings(renderConfigFile(target({ size: 'small' }))).get('shared_buffers')).toBe('256MB');
+    const large = settings(renderConfigFile(target({ size: 'large' })));
+    expect(large.get('shared_buffers')).toBe('4GB');
+    expect(large.get('max_connections')).toBe('400');
+  });
+
+  it('lets parameters override the base and quotes strings', () => {
+    const file = renderConfigFile(
+      target({
+        parameters: {
+          max_connections: '250',
+          shared_buffers: '512MB',
+          log_line_prefix: "%m [%p] it's ",
+          archive_command: 'cp %p /archive/%f',
+          search_path: '"$user", public',
+          weird: 'back\\slash\nnew line',
+          'auto_explain.log_min_duration': '250ms',
+        },
+      }),
+    );
+    const s = settings(file);
+    expect(s.get('max_connections')).toBe('250');
+    expect(s.get('shared_buffers')).toBe('512MB');
+    expect(s.get('log_line_prefix')).toBe("'%m [%p] it''s '");
+    expect(s.get('archive_command')).toBe("'cp %p /archive/%f'");
+    expect(s.get('search_path')).toBe(`'"$user", public'`);
+    expect(s.get('weird')).toBe("'back\\\\slash\\nnew line'");
+    expect(s.get('auto_explain.log_min_duration')).toBe('250ms');
+    // Overridden, not repeated.
+    expect(file.match(/^max_connections /gm)).toHaveLength(1);
+  });
+
+  it('writes the settings in name order', () => {
+    const names = [
+      ...settings(renderConfigFile(target({ parameters: { zz_custom: '1', aa_custom: '2' } }))),
+    ].map(([name]) => name);
+    expect(names).toEqual([...names].sort());
+    expect(names).toContain('aa_custom');
+  });
+
+  it('keeps the settings the operator owns and says which parameters it ignored', () => {
+    const t = target({ parameters: { port: '6543', Listen_Addresses: 'localhost', work_mem: '8MB' } });
+    const file = renderConfigFile(t);
+    const s = settings(file);
+    expect(s.get('port')).toBe('5432');
+    expect(s.get('listen_addresses')).toBe("'*'");
+    expect(s.get('work_mem')).toBe('8MB');
+    expect(file).toContain('# spec.parameters.port is ignored');
+    expect(ignoredParameters(t.spec)).toEqual(['Listen_Addresses', 'port']);
+  });
+
+  it('merges parameter names case-insensitively', () => {
+    const s = settings(renderConfigFile(target({ parameters: { Max_Connections: '300' } })));
+    expect(s.get('max_connections')).toBe('300');
+    expect(s.has('Max_Connections')).toBe(false);
+  });
+
+  it('never lets a parameter value add a line', () => {
+    const file = renderConfigFile(target({ parameters: { work_mem: "4MB'\nfsync = off\n#" } }));
+    expect(settings(file).has('fsync')).toBe(false);
+  });
+});
+
+describe('renderConfigMap for mysql', () => {
+  const mysql = (extra: Parameters<typeof target>[0] = {}) =>
+    target({ engine: 'mysql', version: '8.0.36', ...extra });
+
+  it('renders a my.cnf [mysqld] section with the base settings and no server_id', () => {
+    const cm = renderConfigMap(mysql());
+    const file = cm.data?.['my.cnf'] ?? '';
+    expect(Object.keys(cm.data ?? {})).toEqual(['my.cnf']);
+    expect(file).toMatch(/^\[mysqld\]$/m);
+    const s = settings(file);
+    expect(s.get('bind_address')).toBe('0.0.0.0');
+    expect(s.get('port')).toBe('3306');
+    expect(s.get('datadir')).toBe('/var/lib/mysql/data');
+    expect(s.get('gtid_mode')).toBe('ON');
+    expect(s.get('enforce_gtid_consistency')).toBe('ON');
+    expect(s.has('log_bin')).toBe(true);
+    expect(s.get('binlog_format')).toBe('ROW');
+    expect([...s.keys()].filter((k) => k.startsWith('server'))).toEqual([]);
+    expect(file).toContain('server_id is not here');
+  });
+
+  it('puts every setting after the section header, in name order', () => {
+    const file = renderConfigFile(mysql({ parameters: { sql_mode: 'STRICT_ALL_TABLES', autocommit: '0' } }));
+    const body = file.slice(file.indexOf('[mysqld]'));
+    const names = [...settings(body).keys()];
+    expect(names).toEqual([...names].sort());
+    expect(names).toEqual(expect.arrayContaining(['sql_mode', 'autocommit']));
+    expect(settings(file.slice(0, file.indexOf('[mysqld]'))).size).toBe(0);
+  });
+
+  it('renders parameters, quoting what needs it', () => {
+    const s = settings(
+      renderConfigFile(
+        mysql({
+          size: 'medium',
+          parameters: {
+            max_connections: '500',
+            init_connect: "SET NAMES 'utf8mb4' # comment",
+            skip_name_resolve: '',
+            secure_file_priv: 'C:\\files',
+          },
+        }),
+      ),
+    );
+    expect(s.get('max_connections')).toBe('500');
+    expect(s.get('innodb_buffer_pool_size')).toBe('2G');
+    expect(s.get('init_connect')).toBe(`"SET NAMES 'utf8mb4' # comment"`);
+    expect(s.get('skip_name_resolve')).toBe('');
+    expect(s.get('secure_file_priv')).toBe('"C:\\\\files"');
+  });
+
+  it('keeps server_id, port and bind_address for the operator', () => {
+    const t = mysql({
+      parameters: {
+        server_id: '7',
+        port: '3307',
+        bind_address: '127.0.0.1',
+        datadir: '/tmp',
+        wait_timeout: '60',
+      },
+    });
+    const s = settings(renderConfigFile(t));
+    expect(s.has('server_id')).toBe(false);
+    expect(s.get('port')).toBe('3306');
+    expect(s.get('bind_address')).toBe('0.0.0.0');
+    expect(s.get('datadir')).toBe('/var/lib/mysql/data');
+    expect(s.get('wait_timeout')).toBe('60');
+    expect(ignoredParameters(t.spec)).toEqual(['bind_address', 'datadir', 'port', 'server_id']);
+  });
+});
+
+describe('value formatting', () => {
+  it('leaves numbers and identifiers bare in postgresql.conf', () => {
+    expect(postgresValue('100')).toBe('100');
+    expect(postgresValue('-1')).toBe('-1');
+    expect(postgresValue('0.9')).toBe('0.9');
+    expect(postgresValue('128MB')).toBe('128MB');
+    expect(postgresValue('on')).toBe('on');
+    expect(postgresValue('')).toBe("''");
+    expect(postgresValue('a b')).toBe("'a b'");
+    expect(postgresValue("o'neil")).toBe("'o''neil'");
+  });
+
+  it('writes bare, plain and quoted my.cnf lines', () => {
+    expect(mysqlLine('skip_name_resolve', '')).toBe('skip_name_resolve');
+    expect(mysqlLine('max_connections', '500')).toBe('max_connections = 500');
+    expect(mysqlLine('init_connect', ' x ')).toBe('init_connect = " x "');
+    expect(mysqlLine('x', 'a\tb\nc')).toBe('x = "a\\tb\\nc"');
+  });
+});
+
+describe('configHash', () => {
+  it('is a sha256 hex digest, stable for the same config', () => {
+    const a = configHash(renderConfigMap(target()));
+    expect(a).toMatch(/^[0-9a-f]{64}$/);
+    expect(configHash(renderConfigMap(target()))).toBe(a);
+  });
+
+  it('changes when parameters change', () => {
+    expect(configHash(renderConfigMap(target({ parameters: { work_mem: '8MB' } })))).not.toBe(
+      configHash(renderConfigMap(target({ parameters: { work_mem: '16MB' } }))),
+    );
+  });
+
+  it('does not change with replicas, storage, resources or the generation', () => {
+    const base = configHash(renderConfigMap(target()));
+    const other = target({ replicas: 3, storage: { size: '50Gi' }, resources: { requests: { cpu: '2' } } });
+    other.generation = 42;
+    expect(configHash(renderConfigMap(other))).toBe(base);
+  });
+
+  it('ignores the order of the ConfigMap keys', () => {
+    expect(configHash({ data: { a: '1', b: '2' } })).toBe(configHash({ data: { b: '2', a: '1' } }));
+    expect(configHash({ data: { a: '1' } })).not.toBe(configHash({ data: { a: '2' } }));
+  });
+});

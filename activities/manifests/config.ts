@@ -1,0 +1,196 @@
+import { createHash } from 'node:crypto';
+import type { V1ConfigMap } from '@kubernetes/client-node';
+import { PARAMETER_NAME_PATTERN, type DatabaseSpec, type Engine, type SizeTier } from '../../crds';
+import type { DatabaseTarget } from '../types';
+import { engineProfile } from './engines';
+import { objectMeta } from './labels';
+import { objectNames } from './names';
+
+/**
+ * Parameters the operator owns: the Services, probes, volumes and entrypoint depend on them, so a
+ * user value would break the wiring rather than tune the engine. Names are normalized (see
+ * `normalizeName`).
+ */
+export const RESERVED_PARAMETERS: Readonly<Record<Engine, readonly string[]>> = {
+  postgres: [
+    'config_file',
+    'data_directory',
+    'external_pid_file',
+    'hba_file',
+    'ident_file',
+    // Directives rather than settings: they would pull files the operator does not render.
+    'include',
+    'include_dir',
+    'include_if_exists',
+    'listen_addresses',
+    'port',
+  ],
+  mysql: ['bind_address', 'datadir', 'port', 'server_id', 'socket'],
+};
+
+interface TierTuning {
+  maxConnections: number;
+  /** postgres shared_buffers: a quarter of the tier's memory limit. */
+  sharedBuffers: string;
+  /**
+   * mysql innodb_buffer_pool_size: half the memory limit, less on `small`, where mysqld's own
+   * baseline (performance_schema and friends) takes a large share of 1Gi.
+   */
+  innodbBufferPoolSize: string;
+}
+
+export const SIZE_TIER_TUNING: Readonly<Record<SizeTier, TierTuning>> = {
+  small: { maxConnections: 100, sharedBuffers: '256MB', innodbBufferPoolSize: '256M' },
+  medium: { maxConnections: 200, sharedBuffers: '1GB', innodbBufferPoolSize: '2G' },
+  large: { maxConnections: 400, sharedBuffers: '4GB', innodbBufferPoolSize: '8G' },
+};
+
+/**
+ * Both engines ignore case in setting names and mysql treats `-` and `_` alike; normalizing lets a
+ * user's `Max_Connections` replace the base `max_connections` instead of appearing twice.
+ */
+export function normalizeName(name: string): string {
+  return name.toLowerCase().replace(/-/g, '_');
+}
+
+/**
+ * Names in `spec.parameters` that the rendered config leaves out: reserved ones and ones that are
+ * not valid names (the API server rejects those, but nothing here trusts that). Sorted, so a
+ * workflow can report them in a condition without churn.
+ */
+export function ignoredParameters(spec: Pick<DatabaseSpec, 'engine' | 'parameters'>): string[] {
+  const reserved = new Set(RESERVED_PARAMETERS[spec.engine]);
+  return Object.keys(spec.parameters ?? {})
+    .filter((key) => !PARAMETER_NAME_PATTERN.test(key) || reserved.has(normalizeName(key)))
+    .sort();
+}
+
+export function renderConfigMap(target: DatabaseTarget): V1ConfigMap {
+  const profile = engineProfile(target.spec.engine, target.spec.version);
+  return {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: objectMeta(target, objectNames(target.name).configMap, 'config'),
+    data: { [profile.configFileName]: renderConfigFile(target) },
+  };
+}
+
+/** The engine's config file: base settings, then `spec.parameters` on top, in name order. */
+export function renderConfigFile(target: DatabaseTarget): string {
+  const { spec } = target;
+  const settings = new Map<string, string>(Object.entries(baseSettings(spec)));
+  const ignored = new Set(ignoredParameters(spec));
+  const params = spec.parameters ?? {};
+  // Sorted input, so of two spellings of one name the same one wins every time.
+  for (const key of Object.keys(params).sort()) {
+    const value = params[key];
+    if (value !== undefined && !ignored.has(key)) settings.set(normalizeName(key), value);
+  }
+  const names = [...settings.keys()].sort();
+
+  // No generation or timestamp in here: the file's hash rolls the pods, so it may only change when a
+  // setting does.
+  const lines = [
+    `# Rendered by durable-db-operator for Database ${target.namespace}/${target.name}.`,
+    '# Edits here are overwritten: set spec.parameters on the Database instead.',
+  ];
+  for (const key of ignored) {
+    // Only valid names are echoed: anything else could smuggle a line break into the file.
+    if (PARAMETER_NAME_PATTERN.test(key))
+      lines.push(`# spec.parameters.${key} is ignored: the operator sets it.`);
+    else lines.push('# a spec.parameters entry with an invalid name is ignored.');
+  }
+
+  if (spec.engine === 'postgres') {
+    for (const name of names) lines.push(`${name} = ${postgresValue(settings.get(name) ?? '')}`);
+  } else {
+    lines.push(
+      '# server_id is not here: it must differ per member, so each pod passes',
+      '# --server-id=1<ordinal> on the command line (see the StatefulSet).',
+      '[mysqld]',
+    );
+    for (const name of names) lines.push(mysqlLine(name, settings.get(name) ?? ''));
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+function baseSettings(spec: DatabaseSpec): Record<string, string> {
+  const profile = engineProfile(spec.engine, spec.version);
+  const port = String(profile.port);
+  const tuning = spec.size === undefined ? undefined : SIZE_TIER_TUNING[spec.size];
+  if (spec.engine === 'postgres') {
+    return {
+      listen_addresses: '*',
+      port,
+      max_connections: String(tuning?.maxConnections ?? 100),
+      ...(tuning && { shared_buffers: tuning.sharedBuffers }),
+      // Replication comes later, but these need a restart to change: set them from the start so
+      // adding a replica never restarts the primary.
+      wal_level: 'replica',
+      max_wal_senders: '10',
+      max_replication_slots: '10',
+      hot_standby: 'on',
+    };
+  }
+  return {
+    bind_address: '0.0.0.0',
+    port,
+    datadir: profile.dataDir,
+    ...(tuning && {
+      max_connections: String(tuning.maxConnections),
+      innodb_buffer_pool_size: tuning.innodbBufferPoolSize,
+    }),
+    // GTIDs and row-based binlogs from the first start, so a replica can be added without a
+    // restart of the primary or a rewrite of its binlogs.
+    gtid_mode: 'ON',
+    enforce_gtid_consistency: 'ON',
+    // A fixed basename: the default derives from the host name in older versions.
+    log_bin: 'binlog',
+    binlog_format: 'ROW',
+  };
+}
+
+/**
+ * postgresql.conf value: plain numbers (with an optional unit, `128MB`) and identifiers (`on`,
+ * `replica`) as they are, everything else single-quoted. Inside quotes a quote is doubled and a
+ * backslash starts an escape, and a raw line break would end the line, so those are escaped.
+ */
+export function postgresValue(value: string): string {
+  if (/^-?\d+(\.\d+)?[A-Za-z]*$/.test(value) || /^[A-Za-z_][A-Za-z0-9_]*$/.test(value)) return value;
+  const escaped = value
+    .replace(/\\/g, '\\\\')
+    .replace(/'/g, "''")
+    .replace(/\n/g, '\\n')
+    .replace(/\r/g, '\\r');
+  return `'${escaped}'`;
+}
+
+/**
+ * my.cnf line. An empty value gives a bare name, the option-file way to switch a flag on
+ * (`skip_name_resolve`). A value with anything beyond a safe set of characters is double-quoted, so
+ * `#` cannot start a comment and outer spaces survive; mysql strips only the outer pair of quotes,
+ * so inner quotes need no escape, but backslashes and line breaks do.
+ */
+export function mysqlLine(name: string, value: string): string {
+  if (value === '') return name;
+  if (/^[A-Za-z0-9_.+\-/:,@%]+$/.test(value)) return `${name} = ${value}`;
+  const escaped = value
+    .replace(/\\/g, '\\\\')
+    .replace(/\n/g, '\\n')
+    .replace(/\r/g, '\\r')
+    .replace(/\t/g, '\\t');
+  return `${name} = "${escaped}"`;
+}
+
+/**
+ * sha256 of a ConfigMap's data, for the pod-template annotation that rolls the pods when the config
+ * changes: neither engine applies every setting without a restart, and mysql's file is mounted by
+ * subPath, which never sees an update at all.
+ */
+export function configHash(configMap: Pick<V1ConfigMap, 'data' | 'binaryData'>): string {
+  const sorted = (map: Record<string, string> | undefined) =>
+    Object.entries(map ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return createHash('sha256')
+    .update(JSON.stringify({ data: sorted(configMap.data), binaryData: sorted(configMap.binaryData) }))
+    .digest('hex');
+}

@@ -1,0 +1,109 @@
+import type { Engine } from '../../crds';
+import { POD_INDEX_LABEL } from './labels';
+
+/** What differs between the engines when rendering their objects. */
+export interface EngineProfile {
+  engine: Engine;
+  image: string;
+  port: number;
+  /** Where the data volume is mounted. */
+  dataMountPath: string;
+  /** Where the engine keeps its data, inside the data volume. */
+  dataDir: string;
+  /** Where the config file from the ConfigMap appears in the container. */
+  configMountPath: string;
+  /** Key in the ConfigMap and file name in the container. */
+  configFileName: string;
+  /** Arguments to the image's entrypoint. `$(VAR)` references are expanded by the kubelet from `env`. */
+  args: string[];
+  /** Environment variable of the image's entrypoint that takes the superuser password. */
+  passwordEnv: string;
+  /** Further literal environment variables of the image. */
+  env: Record<string, string>;
+  /** Environment variables from the downward API: name → fieldPath. */
+  fieldEnv: Record<string, string>;
+  /** Superuser the image creates; also `username` in the Secret. */
+  superuser: string;
+  /** uid and gid the image's engine runs as. */
+  uid: number;
+  readinessCommand: string[];
+  livenessCommand: string[];
+}
+
+export const REPLICATION_USER = 'replicator';
+
+/**
+ * Environment variable holding the pod's ordinal. mysql derives its server_id from it: the config
+ * file is shared by all members, but a server_id must differ per member.
+ */
+export const POD_INDEX_ENV = 'POD_INDEX';
+
+const POSTGRES_DATA_MOUNT = '/var/lib/postgresql/data';
+const POSTGRES_DATA_DIR = `${POSTGRES_DATA_MOUNT}/pgdata`;
+const POSTGRES_CONFIG_DIR = '/etc/postgresql';
+const MYSQL_DATA_MOUNT = '/var/lib/mysql';
+const MYSQL_CONFIG_DIR = '/etc/mysql/conf.d';
+
+/**
+ * Facts about the official `postgres` and `mysql` images. `imageOverride` (spec.image) replaces only
+ * the image: a replacement must keep the official image's entrypoint, users and paths.
+ */
+export function engineProfile(engine: Engine, version: string, imageOverride?: string): EngineProfile {
+  switch (engine) {
+    case 'postgres': {
+      const port = 5432;
+      // pg_isready exits 0 only when the server accepts connections; it needs no password.
+      const isReady = ['pg_isready', '-U', 'postgres', '-h', '127.0.0.1', '-p', String(port)];
+      return {
+        engine,
+        image: imageOverride ?? `postgres:${version}`,
+        port,
+        dataMountPath: POSTGRES_DATA_MOUNT,
+        // A subdirectory, because initdb refuses a non-empty directory and a fresh volume's root may
+        // hold lost+found. Set explicitly: the image's default PGDATA moved in postgres 18.
+        dataDir: POSTGRES_DATA_DIR,
+        configMountPath: POSTGRES_CONFIG_DIR,
+        configFileName: 'postgresql.conf',
+        args: ['-c', `config_file=${POSTGRES_CONFIG_DIR}/postgresql.conf`],
+        passwordEnv: 'POSTGRES_PASSWORD',
+        env: { PGDATA: POSTGRES_DATA_DIR },
+        fieldEnv: {},
+        superuser: 'postgres',
+        uid: 999,
+        readinessCommand: isReady,
+        livenessCommand: isReady,
+      };
+    }
+    case 'mysql': {
+      const port = 3306;
+      // mysqladmin reads MYSQL_PWD. It is set for the probe only: in the container's own env it
+      // would break the entrypoint's first, password-less connection while it initializes.
+      const ping = [
+        'sh',
+        '-c',
+        `MYSQL_PWD="$MYSQL_ROOT_PASSWORD" exec mysqladmin ping --silent -u root -h 127.0.0.1 -P ${port}`,
+      ];
+      return {
+        engine,
+        image: imageOverride ?? `mysql:${version}`,
+        port,
+        dataMountPath: MYSQL_DATA_MOUNT,
+        // A subdirectory for the same reason as PGDATA: `mysqld --initialize` aborts on a data
+        // directory holding lost+found. my.cnf sets datadir, which the entrypoint reads too.
+        dataDir: `${MYSQL_DATA_MOUNT}/data`,
+        configMountPath: MYSQL_CONFIG_DIR,
+        configFileName: 'my.cnf',
+        // server_id = "1" followed by the ordinal (10, 11, …): unique per member and never 0, which
+        // would make a source refuse replicas; the kubelet can concatenate but not add.
+        args: [`--server-id=1$(${POD_INDEX_ENV})`],
+        passwordEnv: 'MYSQL_ROOT_PASSWORD',
+        env: {},
+        fieldEnv: { [POD_INDEX_ENV]: `metadata.labels['${POD_INDEX_LABEL}']` },
+        superuser: 'root',
+        uid: 999,
+        readinessCommand: ping,
+        livenessCommand: ping,
+      };
+    }
+  }
+}

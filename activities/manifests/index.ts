@@ -1,0 +1,13 @@
+/**
+ * Pure renderers of the Kubernetes objects a Database owns: no I/O, no clock, no randomness, so an
+ * activity that renders twice applies the same bodies (server-side apply then changes nothing).
+ */
+export * from './config';
+export * from './engines';
+export * from './labels';
+export * from './names';
+export * from './prune';
+export * from './resources';
+export * from './secret';
+export * from './services';
+export * from './statefulset';

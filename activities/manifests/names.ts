@@ -1,0 +1,62 @@
+/**
+ * Names of the objects a Database owns. Every one is derived from the Database's name alone, so an
+ * activity that is retried, or a workflow that restarts, always addresses the same objects.
+ */
+
+export interface ObjectNames {
+  configMap: string;
+  secret: string;
+  statefulSet: string;
+  headlessService: string;
+  primaryService: string;
+  readOnlyService: string;
+}
+
+export function objectNames(name: string): ObjectNames {
+  return {
+    configMap: `${name}-config`,
+    secret: `${name}-credentials`,
+    statefulSet: name,
+    headlessService: `${name}-headless`,
+    primaryService: `${name}-primary`,
+    readOnlyService: `${name}-ro`,
+  };
+}
+
+/** The pod of a member, as the StatefulSet controller names it. */
+export function podName(name: string, ordinal: number): string {
+  return `${name}-${ordinal}`;
+}
+
+/** The data volume claim of a member, as the StatefulSet controller names it (`<template>-<pod>`). */
+export function dataClaimName(name: string, ordinal: number): string {
+  return `${DATA_VOLUME}-${podName(name, ordinal)}`;
+}
+
+// The operator cannot discover the cluster's DNS domain from the API; nearly every cluster keeps
+// the default, and status endpoints are a hint for users, not something the operator dials.
+export const CLUSTER_DOMAIN = 'cluster.local';
+
+export interface Endpoints {
+  primary: string;
+  readOnly: string;
+}
+
+/** Host names for `status.endpoints`; the port is `engineProfile(...).port`. */
+export function endpointsFor(namespace: string, name: string): Endpoints {
+  const names = objectNames(name);
+  return {
+    primary: `${names.primaryService}.${namespace}.svc.${CLUSTER_DOMAIN}`,
+    readOnly: `${names.readOnlyService}.${namespace}.svc.${CLUSTER_DOMAIN}`,
+  };
+}
+
+/** The database container; other code (exec, logs) refers to it by this name. */
+export const CONTAINER_NAME = 'database';
+/** Container and Service port name: Services target it by name, so the number lives in one place. */
+export const PORT_NAME = 'db';
+/** Volume claim template of the data volume; part of every PVC name, so it can never change. */
+export const DATA_VOLUME = 'data';
+export const CONFIG_VOLUME = 'config';
+/** Pod-template annotation carrying `configHash`: a new value rolls the pods onto the new config. */
+export const CONFIG_HASH_ANNOTATION = 'durable.dev/config-hash';

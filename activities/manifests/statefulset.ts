@@ -1,0 +1,180 @@
+import type {
+  V1Container,
+  V1EnvVar,
+  V1PodTemplateSpec,
+  V1Probe,
+  V1StatefulSet,
+} from '@kubernetes/client-node';
+import type { DatabaseTarget } from '../types';
+import { engineProfile, type EngineProfile } from './engines';
+import { labelsFor, objectMeta, selectorLabels } from './labels';
+import {
+  CONFIG_HASH_ANNOTATION,
+  CONFIG_VOLUME,
+  CONTAINER_NAME,
+  DATA_VOLUME,
+  objectNames,
+  PORT_NAME,
+} from './names';
+import { prune } from './prune';
+import { resourcesFor } from './resources';
+import { SECRET_KEYS } from './secret';
+
+export const TERMINATION_GRACE_PERIOD_SECONDS = 30;
+
+/**
+ * The StatefulSet of the database members. `configHash` is `configHash(renderConfigMap(target))`.
+ *
+ * Its selector, serviceName, podManagementPolicy and volumeClaimTemplates are immutable once
+ * created: everything in them derives from the Database's name and engine (both immutable),
+ * except the storage size and class, whose changes the API server rejects (422).
+ */
+export function renderStatefulSet(
+  target: DatabaseTarget,
+  { configHash }: { configHash: string },
+): V1StatefulSet {
+  const { spec } = target;
+  const names = objectNames(target.name);
+  return prune<V1StatefulSet>({
+    apiVersion: 'apps/v1',
+    kind: 'StatefulSet',
+    metadata: objectMeta(target, names.statefulSet, 'database'),
+    spec: {
+      replicas: spec.replicas,
+      serviceName: names.headlessService,
+      selector: { matchLabels: selectorLabels(target) },
+      // Members start one after another: a replica is cloned from a running primary.
+      podManagementPolicy: 'OrderedReady',
+      // Partition 0 updates every member; an upgrade raises it to move members one at a time.
+      updateStrategy: { type: 'RollingUpdate', rollingUpdate: { partition: 0 } },
+      persistentVolumeClaimRetentionPolicy: {
+        whenDeleted: spec.deletionPolicy === 'Delete' ? 'Delete' : 'Retain',
+        // Scaling down and up again reuses the member's data rather than cloning it anew.
+        whenScaled: 'Retain',
+      },
+      template: podTemplate(target, configHash),
+      volumeClaimTemplates: [
+        {
+          // No apiVersion/kind: the template is immutable, so it must read back exactly as sent.
+          metadata: { name: DATA_VOLUME, labels: labelsFor(target, 'database') },
+          spec: {
+            accessModes: ['ReadWriteOnce'],
+            storageClassName: spec.storage.storageClassName,
+            resources: { requests: { storage: spec.storage.size } },
+          },
+        },
+      ],
+    },
+  });
+}
+
+/**
+ * Holds only what the pods need: a field that changes here rolls every member, so nothing that
+ * changes with a mere spec edit (generation, replicas) may appear.
+ */
+function podTemplate(target: DatabaseTarget, configHash: string): V1PodTemplateSpec {
+  const { spec } = target;
+  const profile = engineProfile(spec.engine, spec.version, spec.image);
+  const names = objectNames(target.name);
+  return {
+    metadata: {
+      labels: { ...labelsFor(target, 'database'), ...selectorLabels(target) },
+      annotations: {
+        [CONFIG_HASH_ANNOTATION]: configHash,
+        'kubectl.kubernetes.io/default-container': CONTAINER_NAME,
+      },
+    },
+    spec: {
+      terminationGracePeriodSeconds: TERMINATION_GRACE_PERIOD_SECONDS,
+      // The database never talks to the Kubernetes API.
+      automountServiceAccountToken: false,
+      // Service links would inject variables such as POSTGRES_PORT=tcp://… for every Service in
+      // the namespace, which collide with the names the images read.
+      enableServiceLinks: false,
+      securityContext: {
+        // The official images run their engine as uid/gid 999 and support starting as it
+        // directly; fsGroup makes a fresh volume writable for it.
+        runAsNonRoot: true,
+        runAsUser: profile.uid,
+        runAsGroup: profile.uid,
+        fsGroup: profile.uid,
+        // Skips the recursive chown of a large data volume on every start once ownership is right.
+        fsGroupChangePolicy: 'OnRootMismatch',
+        seccompProfile: { type: 'RuntimeDefault' },
+      },
+      affinity: {
+        podAntiAffinity: {
+          // Preferred, not required: a one-node cluster must still run several members.
+          preferredDuringSchedulingIgnoredDuringExecution: [
+            {
+              weight: 100,
+              podAffinityTerm: {
+                labelSelector: { matchLabels: selectorLabels(target) },
+                topologyKey: 'kubernetes.io/hostname',
+              },
+            },
+          ],
+        },
+      },
+      containers: [container(target, profile)],
+      volumes: [{ name: CONFIG_VOLUME, configMap: { name: names.configMap } }],
+    },
+  };
+}
+
+function container(target: DatabaseTarget, profile: EngineProfile): V1Container {
+  const { spec } = target;
+  const names = objectNames(target.name);
+  const configMount =
+    profile.engine === 'postgres'
+      ? { name: CONFIG_VOLUME, mountPath: profile.configMountPath, readOnly: true }
+      : // A single file, so the image's own files in conf.d stay visible next to it.
+        {
+          name: CONFIG_VOLUME,
+          mountPath: `${profile.configMountPath}/${profile.configFileName}`,
+          subPath: profile.configFileName,
+          readOnly: true,
+        };
+  return {
+    name: CONTAINER_NAME,
+    image: profile.image,
+    args: profile.args,
+    ports: [{ name: PORT_NAME, containerPort: profile.port, protocol: 'TCP' }],
+    env: env(profile, names.secret),
+    resources: resourcesFor(spec),
+    volumeMounts: [{ name: DATA_VOLUME, mountPath: profile.dataMountPath }, configMount],
+    // A first start runs initdb or mysqld --initialize and a restart may replay WAL or redo logs:
+    // the startup probe gives that ten minutes before liveness may kill the container.
+    startupProbe: probe(profile.readinessCommand, { periodSeconds: 10, failureThreshold: 60 }),
+    readinessProbe: probe(profile.readinessCommand, { periodSeconds: 10, failureThreshold: 3 }),
+    livenessProbe: probe(profile.livenessCommand, { periodSeconds: 10, failureThreshold: 6 }),
+    securityContext: {
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ['ALL'] },
+    },
+  };
+}
+
+function env(profile: EngineProfile, secretName: string): V1EnvVar[] {
+  const vars: V1EnvVar[] = [
+    // By reference: the password stays in the Secret and never appears in the StatefulSet.
+    {
+      name: profile.passwordEnv,
+      valueFrom: { secretKeyRef: { name: secretName, key: SECRET_KEYS.password } },
+    },
+  ];
+  for (const [name, value] of Object.entries(profile.env)) vars.push({ name, value });
+  for (const [name, fieldPath] of Object.entries(profile.fieldEnv)) {
+    vars.push({ name, valueFrom: { fieldRef: { fieldPath } } });
+  }
+  return vars;
+}
+
+function probe(command: string[], timing: { periodSeconds: number; failureThreshold: number }): V1Probe {
+  return {
+    exec: { command },
+    periodSeconds: timing.periodSeconds,
+    timeoutSeconds: 5,
+    failureThreshold: timing.failureThreshold,
+  };
+}

@@ -1,0 +1,60 @@
+import { Context } from '@temporalio/activity';
+import { isNotFound, kubeCall } from './errors';
+import type { KubeClients } from './kube-clients';
+import { objectNames } from './manifests';
+import type { DatabaseTarget } from './types';
+
+export interface Readiness {
+  ready: boolean;
+  replicas: number;
+  readyReplicas: number;
+  /** Human-readable progress, e.g. "2/3 pods ready". */
+  message: string;
+}
+
+const POLL_MS = 1_000;
+
+/**
+ * Waits until the StatefulSet has rolled out this generation's pod template to every replica
+ * and all of them are ready, or until `budgetSeconds` pass; then returns how far it got. The
+ * bounded wait hands control back to the workflow regularly, so it can report progress in the
+ * status and react to a newer spec. Heartbeats every poll: a dead worker is noticed within the
+ * heartbeat timeout, and a cancellation from the workflow is delivered.
+ */
+export async function waitForStatefulSetReady(
+  clients: KubeClients,
+  target: DatabaseTarget,
+  budgetSeconds: number,
+): Promise<Readiness> {
+  const ctx = Context.current();
+  const name = objectNames(target.name).statefulSet;
+  const deadline = Date.now() + budgetSeconds * 1000;
+  for (;;) {
+    const state = await kubeCall(`read StatefulSet ${target.namespace}/${name}`, async () => {
+      try {
+        return await clients.apps.readNamespacedStatefulSet({ name, namespace: target.namespace });
+      } catch (err) {
+        if (isNotFound(err)) return undefined;
+        throw err;
+      }
+    });
+    const want = target.spec.replicas;
+    const status = state?.status;
+    const ready = status?.readyReplicas ?? 0;
+    const updated = status?.updatedReplicas ?? 0;
+    const rolledOut =
+      !!state &&
+      (status?.observedGeneration ?? 0) >= (state.metadata?.generation ?? 0) &&
+      status?.currentRevision === status?.updateRevision;
+    const result: Readiness = {
+      ready: rolledOut && ready === want && updated === want && (status?.replicas ?? 0) === want,
+      replicas: status?.replicas ?? 0,
+      readyReplicas: ready,
+      message: state ? `${ready}/${want} pods ready, ${updated}/${want} updated` : 'StatefulSet not found',
+    };
+    ctx.heartbeat(result);
+    if (result.ready || Date.now() >= deadline) return result;
+    // Rejects with a CancelledFailure when the workflow cancels the wait.
+    await ctx.sleep(POLL_MS);
+  }
+}

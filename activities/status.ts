@@ -1,0 +1,127 @@
+import crypto from 'node:crypto';
+import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { Context } from '@temporalio/activity';
+import { API_VERSION, DATABASE, type DatabaseStatus } from '../crds';
+import { databaseResource } from './database-ref';
+import { apiMessage, isConflict, isNotFound, kubeCall, statusOf } from './errors';
+import type { KubeClients } from './kube-clients';
+import type { DatabaseRef } from './types';
+
+export interface EventRecord {
+  type: 'Normal' | 'Warning';
+  /** UpperCamelCase, e.g. StatefulSetApplied. */
+  reason: string;
+  message: string;
+  /**
+   * Unique per occurrence and stable across retries of the same report (the workflow derives it
+   * from its run and a sequence number): the Event's name is derived from it, so a retried
+   * activity finds its Event already there instead of writing a second one.
+   */
+  key: string;
+}
+
+export interface ReportOptions {
+  /** Base URL of the Temporal UI for the link in status.workflow.url. */
+  uiUrl?: string;
+  temporalNamespace: string;
+  /** Identity in Event.reportingInstance (the worker's pod name). */
+  instance: string;
+}
+
+const COMPONENT = 'durable-db-operator';
+
+/**
+ * Writes the status the workflow computed (merge patch on the status subresource, guarded by the
+ * uid so a re-created Database of the same name is never touched) and records an Event.
+ * Returns false when this incarnation of the Database is gone.
+ */
+export async function reportStatus(
+  clients: KubeClients,
+  opts: ReportOptions,
+  ref: DatabaseRef,
+  status: DatabaseStatus,
+  event?: EventRecord,
+): Promise<boolean> {
+  const execution = Context.current().info.workflowExecution;
+  const workflow = execution && {
+    id: execution.workflowId,
+    runId: execution.runId,
+    url: workflowUrl(opts, execution.workflowId, execution.runId),
+  };
+  const body = {
+    // A uid in the patch is a precondition: the API server refuses the patch if it differs.
+    metadata: { uid: ref.uid },
+    status: { ...status, workflow },
+  };
+  const patched = await kubeCall(`update status of Database ${ref.namespace}/${ref.name}`, async () => {
+    try {
+      await clients.custom.patchNamespacedCustomObjectStatus(
+        { ...databaseResource(ref), body },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      );
+      return true;
+    } catch (err) {
+      if (isNotFound(err) || uidMismatch(err)) return false; // gone, or a new incarnation
+      throw err;
+    }
+  });
+  if (patched && event) await recordEvent(clients, opts, ref, event);
+  return patched;
+}
+
+/** The API server reports a uid that differs from the patch's as a conflict or as invalid. */
+function uidMismatch(err: unknown): boolean {
+  const code = statusOf(err);
+  return (code === 409 || code === 422) && /uid/i.test(apiMessage(err));
+}
+
+export function workflowUrl(
+  opts: Pick<ReportOptions, 'uiUrl' | 'temporalNamespace'>,
+  id: string,
+  runId: string,
+) {
+  if (!opts.uiUrl) return undefined;
+  const base = opts.uiUrl.replace(/\/$/, '');
+  return `${base}/namespaces/${encodeURIComponent(opts.temporalNamespace)}/workflows/${encodeURIComponent(id)}/${runId}/history`;
+}
+
+/** A core/v1 Event on the Database (what `kubectl describe db` and `kubectl events` show). */
+export async function recordEvent(
+  clients: KubeClients,
+  opts: ReportOptions,
+  ref: DatabaseRef,
+  event: EventRecord,
+): Promise<void> {
+  const now = new Date();
+  const name = `${ref.name}.${crypto.createHash('sha256').update(`${ref.uid}/${event.key}`).digest('hex').slice(0, 16)}`;
+  await kubeCall(`record Event ${event.reason} on Database ${ref.namespace}/${ref.name}`, async () => {
+    try {
+      await clients.core.createNamespacedEvent({
+        namespace: ref.namespace,
+        body: {
+          metadata: { name, namespace: ref.namespace },
+          involvedObject: {
+            apiVersion: API_VERSION,
+            kind: DATABASE.kind,
+            name: ref.name,
+            namespace: ref.namespace,
+            uid: ref.uid,
+          },
+          type: event.type,
+          reason: event.reason,
+          message: event.message.slice(0, 1024),
+          source: { component: COMPONENT },
+          reportingComponent: `durable.dev/${COMPONENT}`,
+          reportingInstance: opts.instance,
+          action: event.reason,
+          firstTimestamp: now,
+          lastTimestamp: now,
+          count: 1,
+        },
+      });
+    } catch (err) {
+      if (isConflict(err)) return; // recorded by an earlier attempt of this activity
+      throw err;
+    }
+  });
+}

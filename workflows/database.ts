@@ -1,0 +1,496 @@
+import {
+  ActivityFailure,
+  allHandlersFinished,
+  ApplicationFailure,
+  CancellationScope,
+  condition,
+  continueAsNew,
+  isCancellation,
+  proxyActivities,
+  setCurrentDetails,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+  type ActivityOptions,
+} from '@temporalio/workflow';
+import type { DatabaseActivities, DatabaseTarget, EventRecord } from '../activities';
+import type { DatabasePhase, DatabaseSpec, DatabaseStatus } from '../crds';
+import { ConditionTypes, setCondition, type ConditionType, type ConditionUpdate } from './conditions';
+import { DatabasePhase as PhaseAttribute } from './search-attributes';
+import {
+  driftSignal,
+  specSignal,
+  stateQuery,
+  type DatabaseWorkflowInput,
+  type DriftNotice,
+  type SpecUpdate,
+} from './signals';
+import { checkSpec } from './spec-rules';
+
+/** Re-ensure everything this often even when nothing was signalled (level-triggered safety net). */
+const RESYNC_INTERVAL = '10 minutes';
+/** After a transient failure that outlived the activity retries, try the generation again after this. */
+const RETRY_AFTER = '1 minute';
+/** Each readiness wait returns after this long so the workflow can report progress. */
+const READY_WAIT_BUDGET_SECONDS = 60;
+/** Continue as new well before Temporal's limits (51,200 events / 50 MB). */
+const MAX_HISTORY_EVENTS = 2_000;
+
+const quick: ActivityOptions = {
+  startToCloseTimeout: '20 seconds',
+  retry: {
+    initialInterval: '1 second',
+    backoffCoefficient: 2,
+    maximumInterval: '30 seconds',
+    maximumAttempts: 8,
+  },
+};
+const waiting: ActivityOptions = {
+  startToCloseTimeout: `${READY_WAIT_BUDGET_SECONDS + 60} seconds`,
+  heartbeatTimeout: '15 seconds',
+  retry: quick.retry,
+};
+
+/** One proxy per call, so that each activity carries a summary naming its object in the UI. */
+function act(summary: string, options: ActivityOptions = quick): DatabaseActivities {
+  return proxyActivities<DatabaseActivities>({ ...options, summary });
+}
+
+/** Workflow state; carried across continueAsNew. Holds no secret (DESIGN.md rule 3). */
+interface State {
+  uid?: string;
+  /** Newest generation received, not yet necessarily handled. */
+  latest?: SpecUpdate;
+  /** Generation fully reconciled (Ready) or permanently rejected. */
+  handledGeneration?: number;
+  /** Spec applied by the last successful reconcile. */
+  applied?: DatabaseSpec;
+  status: DatabaseStatus;
+  eventSeq: number;
+  drift: DriftNotice[];
+  /** A transient failure asked for another attempt of the current generation. */
+  retryPending: boolean;
+}
+
+const SUPERSEDED = Symbol('superseded');
+type Superseded = typeof SUPERSEDED;
+
+/**
+ * The long-lived workflow of one Database (`database/<namespace>/<name>`). It waits for spec
+ * signals (coalescing to the newest generation), drift signals and a periodic resync, and for
+ * each ensures, in order: finalizer → prerequisites → ConfigMap → Secret → StatefulSet →
+ * Services → ready pods, reporting every step in status conditions and Events. Deletion
+ * releases the data per deletionPolicy, removes the finalizer and completes the workflow.
+ */
+export async function databaseWorkflow(input: DatabaseWorkflowInput): Promise<void> {
+  const { namespace, name } = input;
+  const state: State = (input.carried as State | undefined) ?? {
+    status: {},
+    eventSeq: 0,
+    drift: [],
+    retryPending: false,
+  };
+  let step = 'waiting for the first spec';
+
+  setHandler(specSignal, (update) => {
+    const latest = state.latest;
+    // A replayed or re-sent generation (watcher restart) changes nothing; a newer one replaces
+    // whatever is pending, so a burst of edits is reconciled once, at its newest generation.
+    if (latest && latest.uid === update.uid) {
+      if (update.generation < latest.generation) return;
+      if (update.generation === latest.generation && (latest.deleting || !update.deleting)) return;
+    }
+    state.latest = update;
+  });
+  setHandler(driftSignal, (notice) => {
+    if (state.drift.length < 50) state.drift.push(notice);
+  });
+  setHandler(stateQuery, () => ({
+    uid: state.uid,
+    observedGeneration: state.status.observedGeneration,
+    pendingGeneration: state.latest?.generation,
+    phase: state.status.phase,
+    step,
+    status: state.status,
+  }));
+
+  const newGeneration = () =>
+    !!state.latest &&
+    (state.latest.uid !== state.uid ||
+      state.latest.deleting ||
+      state.handledGeneration === undefined ||
+      state.latest.generation > state.handledGeneration);
+
+  for (;;) {
+    const woken = await condition(
+      () => newGeneration() || state.drift.length > 0 || state.retryPending,
+      // A retry, or a Degraded Database (pods not ready at the last look), is checked again soon.
+      state.retryPending || state.status.phase === 'Degraded' ? RETRY_AFTER : RESYNC_INTERVAL,
+    );
+    const update = state.latest;
+    if (!update) continue; // resync before any spec arrived: nothing to do
+
+    if (update.uid !== state.uid) {
+      // First spec, or the Database was deleted and re-created under the same name.
+      Object.assign(state, { uid: update.uid, handledGeneration: undefined, applied: undefined, status: {} });
+    }
+    if (update.deleting) {
+      step = 'deleting';
+      await deleteDatabase(update);
+      if (state.latest && state.latest.uid !== update.uid) {
+        // A new incarnation arrived while the old one was being deleted: start it afresh.
+        await condition(allHandlersFinished);
+        await continueAsNew<typeof databaseWorkflow>({
+          namespace,
+          name,
+          carried: {
+            status: {},
+            eventSeq: 0,
+            drift: [],
+            retryPending: false,
+            latest: state.latest,
+          } satisfies State,
+        });
+      }
+      return;
+    }
+
+    const drift = state.drift.splice(0);
+    const retry = state.retryPending;
+    state.retryPending = false;
+    if (newGeneration() || retry) {
+      await reconcile(update, 'generation');
+    } else if (
+      state.applied &&
+      state.handledGeneration === update.generation &&
+      state.status.phase !== 'Failed'
+    ) {
+      // Drift or periodic resync of a generation that reconciled successfully. A generation that
+      // failed permanently waits for a new spec instead of failing again at every resync.
+      await reconcile(update, woken ? 'drift' : 'resync', drift);
+    }
+
+    if (workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > MAX_HISTORY_EVENTS) {
+      await condition(allHandlersFinished);
+      await continueAsNew<typeof databaseWorkflow>({ namespace, name, carried: state });
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+
+  async function reconcile(
+    update: SpecUpdate,
+    mode: 'generation' | 'drift' | 'resync',
+    drift: DriftNotice[] = [],
+  ) {
+    const target0 = { namespace, name, uid: update.uid, generation: update.generation };
+    const ref = { namespace, name, uid: update.uid };
+    const verdict = checkSpec(update.spec, state.status.currentVersion);
+    if (!verdict.ok || !verdict.spec) {
+      state.handledGeneration = update.generation;
+      await fail(update, verdict.reason ?? 'InvalidSpec', verdict.message ?? 'invalid spec');
+      return;
+    }
+    const target: DatabaseTarget = { ...target0, spec: verdict.spec };
+    const id = `${namespace}/${name}`;
+    const superseded = () =>
+      !state.latest ||
+      state.latest.uid !== update.uid ||
+      state.latest.deleting ||
+      state.latest.generation > update.generation;
+
+    // Changes only what differs, so that a resync that finds everything in place writes nothing.
+    let dirty = false;
+    const mark = (
+      type: ConditionType,
+      status: 'True' | 'False' | 'Unknown',
+      reason: string,
+      message: string,
+    ) => {
+      const before = JSON.stringify(state.status.conditions ?? []);
+      const u: ConditionUpdate = { type, status, reason, message };
+      state.status.conditions = setCondition(state.status.conditions ?? [], u, update.generation, new Date());
+      if (JSON.stringify(state.status.conditions) !== before) dirty = true;
+    };
+    const phase = (p: DatabasePhase) => {
+      if (state.status.phase !== p) {
+        state.status.phase = p;
+        upsertSearchAttributes([{ key: PhaseAttribute, value: p }]);
+        dirty = true;
+      }
+    };
+    const report = async (event?: Omit<EventRecord, 'key'>) => {
+      if (!dirty && !event) return;
+      dirty = false;
+      await act(`update status of Database ${id}`).reportStatus(ref, state.status, event && keyed(event));
+    };
+
+    /** Runs one step; gives up (returning SUPERSEDED) as soon as a newer spec or a deletion arrives. */
+    async function run<T>(what: string, fn: () => Promise<T>): Promise<T | Superseded> {
+      step = what;
+      setCurrentDetails(`**${what}** (generation ${update.generation})`);
+      return interruptible(fn, superseded);
+    }
+
+    try {
+      const first = !state.applied;
+      const scaling = !!state.applied && state.applied.replicas !== target.spec.replicas;
+      if (mode === 'generation') {
+        phase(first ? 'Provisioning' : 'Updating');
+        mark(
+          ConditionTypes.Ready,
+          'False',
+          first ? 'Provisioning' : 'Updating',
+          `reconciling generation ${update.generation}`,
+        );
+        mark(
+          ConditionTypes.Progressing,
+          'True',
+          'Reconciling',
+          `reconciling generation ${update.generation}`,
+        );
+        await report(
+          scaling
+            ? {
+                type: 'Normal',
+                reason: 'Scaling',
+                message: `scaling from ${state.applied!.replicas} to ${target.spec.replicas} replicas`,
+              }
+            : {
+                type: 'Normal',
+                reason: first ? 'Provisioning' : 'Updating',
+                message: `reconciling generation ${update.generation}`,
+              },
+        );
+      }
+
+      if (
+        (await run(`add finalizer to Database ${id}`, () =>
+          act(`add finalizer to Database ${id}`).addFinalizer(ref),
+        )) === SUPERSEDED
+      )
+        return;
+      if (
+        (await run(`check prerequisites of ${id}`, () =>
+          act(`check prerequisites of Database ${id}`).checkPrerequisites(target),
+        )) === SUPERSEDED
+      )
+        return;
+
+      const cm = await run(`apply ConfigMap ${id}-config`, () =>
+        act(`apply ConfigMap ${id}-config`).applyConfigMap(target),
+      );
+      if (cm === SUPERSEDED) return;
+      mark(ConditionTypes.ConfigMapReady, 'True', 'Applied', `ConfigMap ${name}-config ${cm.outcome}`);
+      await report(announce('ConfigMap', `${name}-config`, cm.outcome));
+
+      const secret = await run(`ensure Secret ${id}-credentials`, () =>
+        act(`ensure Secret ${id}-credentials`).ensureSecret(target),
+      );
+      if (secret === SUPERSEDED) return;
+      state.status.secretName = secret.secretName;
+      mark(ConditionTypes.SecretReady, 'True', 'Present', `Secret ${secret.secretName} ${secret.outcome}`);
+      await report(announce('Secret', secret.secretName, secret.outcome));
+
+      const sts = await run(`apply StatefulSet ${id}`, () =>
+        act(`apply StatefulSet ${id}`).applyStatefulSet(target, cm.configHash),
+      );
+      if (sts === SUPERSEDED) return;
+      await report(announce('StatefulSet', name, sts.outcome));
+
+      const svc = await run(`apply Services of ${id}`, () =>
+        act(`apply Services ${id}-primary, -ro, -headless`).applyServices(target),
+      );
+      if (svc === SUPERSEDED) return;
+      state.status.endpoints = svc.endpoints;
+      mark(
+        ConditionTypes.ServicesReady,
+        'True',
+        'Applied',
+        `Services ${name}-primary, ${name}-ro, ${name}-headless ${svc.outcome}`,
+      );
+      await report(announce('Services', `${name}-primary, ${name}-ro, ${name}-headless`, svc.outcome));
+
+      // Wait for the pods, reporting progress after each bounded wait.
+      for (;;) {
+        const ready = await run(`wait for StatefulSet ${id} to be ready`, () =>
+          act(`wait for StatefulSet ${id} to be ready`, waiting).waitForStatefulSetReady(
+            target,
+            READY_WAIT_BUDGET_SECONDS,
+          ),
+        );
+        if (ready === SUPERSEDED) return;
+        state.status.replicas = ready.replicas;
+        state.status.readyReplicas = ready.readyReplicas;
+        if (ready.ready) {
+          mark(ConditionTypes.StatefulSetReady, 'True', 'PodsReady', ready.message);
+          break;
+        }
+        mark(ConditionTypes.StatefulSetReady, 'False', 'PodsNotReady', ready.message);
+        if (mode !== 'generation') {
+          // A repair whose pods stay unready for a whole wait reports Degraded and looks again
+          // after RETRY_AFTER, rather than waiting here indefinitely.
+          phase('Degraded');
+          mark(ConditionTypes.Ready, 'False', 'PodsNotReady', ready.message);
+          await report({ type: 'Warning', reason: 'PodsNotReady', message: ready.message });
+          return;
+        }
+        await report();
+      }
+
+      const wasReady = state.status.phase === 'Ready';
+      state.applied = target.spec;
+      state.handledGeneration = update.generation;
+      state.status.observedGeneration = update.generation;
+      state.status.currentVersion = target.spec.version;
+      phase('Ready');
+      mark(
+        ConditionTypes.Ready,
+        'True',
+        'Ready',
+        `${target.spec.engine} ${target.spec.version} with ${target.spec.replicas} ready replica(s)`,
+      );
+      mark(ConditionTypes.Progressing, 'False', 'Reconciled', `generation ${update.generation} reconciled`);
+      const repaired = drift.map(
+        (d) => `${d.kind} ${d.name} ${d.change === 'deleted' ? 're-created' : 'restored'}`,
+      );
+      await report(
+        mode === 'generation'
+          ? { type: 'Normal', reason: 'Ready', message: `generation ${update.generation} is ready` }
+          : repaired.length > 0
+            ? { type: 'Normal', reason: 'DriftCorrected', message: repaired.join('; ') }
+            : wasReady
+              ? undefined
+              : { type: 'Normal', reason: 'Ready', message: 'ready again' },
+      );
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      const failure = describeFailure(err);
+      if (failure.type === 'DatabaseGone') {
+        // The Database disappeared without our finalizer (or this incarnation is gone): nothing
+        // is left to reconcile; the deletion signal or a new incarnation will follow.
+        state.handledGeneration = update.generation;
+        return;
+      }
+      if (failure.permanent) state.handledGeneration = update.generation;
+      else state.retryPending = true;
+      await fail(
+        update,
+        failure.type,
+        failure.permanent ? failure.message : `${failure.message} (will retry in ${RETRY_AFTER})`,
+      );
+    }
+  }
+
+  /** Reports a generation that cannot be reconciled now: Ready=False with the reason, an Event. */
+  async function fail(update: SpecUpdate, reason: string, message: string) {
+    const ref = { namespace, name, uid: update.uid };
+    const now = new Date();
+    const permanent = !state.retryPending;
+    state.status.phase = permanent ? 'Failed' : 'Degraded';
+    upsertSearchAttributes([{ key: PhaseAttribute, value: state.status.phase }]);
+    state.status.observedGeneration = update.generation;
+    for (const u of [
+      { type: ConditionTypes.Ready, status: 'False', reason, message },
+      { type: ConditionTypes.Progressing, status: 'False', reason, message },
+    ] as const) {
+      state.status.conditions = setCondition(state.status.conditions ?? [], u, update.generation, now);
+    }
+    step = `failed: ${reason}`;
+    setCurrentDetails(`**${reason}**: ${message}`);
+    await act(`report ${reason} on Database ${namespace}/${name}`).reportStatus(
+      ref,
+      state.status,
+      keyed({ type: 'Warning', reason, message }),
+    );
+  }
+
+  async function deleteDatabase(update: SpecUpdate) {
+    const ref = { namespace, name, uid: update.uid };
+    const id = `${namespace}/${name}`;
+    const policy = update.spec.deletionPolicy ?? 'Delete';
+    setCurrentDetails(`**deleting** (deletionPolicy ${policy})`);
+    state.status.phase = 'Deleting';
+    upsertSearchAttributes([{ key: PhaseAttribute, value: 'Deleting' }]);
+    await act(`update status of Database ${id}`).reportStatus(
+      ref,
+      state.status,
+      keyed({
+        type: 'Normal',
+        reason: 'Deleting',
+        message:
+          policy === 'Retain'
+            ? 'deleting; data volumes and credentials Secret are retained'
+            : 'deleting with its data volumes',
+      }),
+    );
+    await act(
+      `release ${policy === 'Retain' ? 'and retain data of' : 'data of'} Database ${id}`,
+    ).releaseDatabase(ref, policy);
+    await act(`remove finalizer from Database ${id}`).removeFinalizer(ref);
+  }
+
+  function keyed(event: Omit<EventRecord, 'key'>): EventRecord {
+    state.eventSeq += 1;
+    return { ...event, key: `${workflowInfo().runId}/${state.eventSeq}` };
+  }
+}
+
+/** An Event for an object the step created or changed; nothing when it was already as wanted. */
+function announce(kind: string, objectName: string, outcome: string): Omit<EventRecord, 'key'> | undefined {
+  if (outcome === 'unchanged') return undefined;
+  const verb = outcome === 'created' ? 'Created' : 'Updated';
+  return {
+    type: 'Normal',
+    reason: `${kind.replace(/s$/, '')}${verb}`,
+    message: `${kind} ${objectName} ${outcome}`,
+  };
+}
+
+/**
+ * Runs `fn` in a cancellable scope and cancels it as soon as `abandon()` turns true, returning
+ * SUPERSEDED. A waiting activity is cancelled through its heartbeat; a retrying one stops
+ * retrying. Used so that a new spec never waits behind an obsolete step.
+ */
+async function interruptible<T>(fn: () => Promise<T>, abandon: () => boolean): Promise<T | Superseded> {
+  if (abandon()) return SUPERSEDED;
+  const scope = new CancellationScope();
+  const work = scope.run(fn);
+  const watch = new CancellationScope();
+  const stop: Promise<Superseded> = watch.run(() => condition(abandon)).then(() => SUPERSEDED);
+  try {
+    return await Promise.race<T | Superseded>([work, stop]);
+  } catch (err) {
+    if (abandon() && isCancellation(err)) return SUPERSEDED;
+    throw err;
+  } finally {
+    watch.cancel();
+    stop.catch(() => undefined);
+    if (abandon()) {
+      scope.cancel();
+      work.catch(() => undefined);
+    }
+  }
+}
+
+interface FailureInfo {
+  type: string;
+  message: string;
+  permanent: boolean;
+}
+
+function describeFailure(err: unknown): FailureInfo {
+  const cause = err instanceof ActivityFailure ? err.cause : err;
+  if (cause instanceof ApplicationFailure) {
+    return {
+      type:
+        cause.type && !cause.type.startsWith('Http') && cause.type !== 'Transient'
+          ? cause.type
+          : 'ReconcileFailed',
+      message: cause.message,
+      permanent: !!cause.nonRetryable,
+    };
+  }
+  const message = cause instanceof Error ? cause.message : String(cause);
+  return { type: 'ReconcileFailed', message, permanent: false };
+}

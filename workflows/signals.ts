@@ -1,0 +1,55 @@
+import { defineQuery, defineSignal } from '@temporalio/workflow';
+import type { DatabaseSpec, DatabaseStatus } from '../crds';
+
+/**
+ * The messages that reach a Database's workflow. The watcher sends them (signalWithStart, so the
+ * first one starts the workflow); their definitions live here so that sender and receiver share
+ * one name and one payload type.
+ */
+
+/** A generation of the Database as the watcher saw it; `deleting` once deletionTimestamp is set. */
+export interface SpecUpdate {
+  uid: string;
+  generation: number;
+  spec: DatabaseSpec;
+  deleting: boolean;
+}
+
+export type OwnedKind = 'ConfigMap' | 'Secret' | 'StatefulSet' | 'Service';
+
+/** An object the operator owns was changed by someone else, or disappeared. */
+export interface DriftNotice {
+  kind: OwnedKind;
+  name: string;
+  change: 'modified' | 'deleted';
+}
+
+export const specSignal = defineSignal<[SpecUpdate]>('spec');
+export const driftSignal = defineSignal<[DriftNotice]>('drift');
+
+/** What the workflow knows, for `temporal workflow query` and tests. */
+export interface DatabaseWorkflowView {
+  uid?: string;
+  observedGeneration?: number;
+  pendingGeneration?: number;
+  phase?: DatabaseStatus['phase'];
+  step?: string;
+  status: DatabaseStatus;
+}
+export const stateQuery = defineQuery<DatabaseWorkflowView>('state');
+
+/** Workflow ID of a Database (DESIGN.md, fixed names). */
+export function databaseWorkflowId(namespace: string, name: string): string {
+  return `database/${namespace}/${name}`;
+}
+
+/** Registered name of the Database workflow function (workflows/database.ts). */
+export const DATABASE_WORKFLOW_TYPE = 'databaseWorkflow';
+
+/** Arguments the watcher starts a Database's workflow with; the rest arrives by signal. */
+export interface DatabaseWorkflowInput {
+  namespace: string;
+  name: string;
+  /** State carried across continueAsNew; absent on a fresh start. */
+  carried?: unknown;
+}

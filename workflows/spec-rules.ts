@@ -1,0 +1,78 @@
+import { parseDatabaseSpec, type DatabaseSpec } from '../crds';
+
+/**
+ * Rules a spec must satisfy beyond the schema: what the API server cannot know (supported engine
+ * versions) or cannot compare (the version that actually runs). Pure, so the workflow checks them
+ * deterministically and the unit tests need no cluster.
+ */
+export interface Verdict {
+  ok: boolean;
+  reason?: string;
+  message?: string;
+}
+
+/** Major versions the operator knows how to run (official images postgres:<v>, mysql:<v>). */
+export const SUPPORTED_MAJORS: Record<DatabaseSpec['engine'], readonly string[]> = {
+  postgres: ['13', '14', '15', '16', '17'],
+  mysql: ['8.0', '8.4'],
+};
+
+export function majorOf(engine: DatabaseSpec['engine'], version: string): string {
+  const parts = version.split('.');
+  // PostgreSQL majors are one number since 10; MySQL's are two (8.0, 8.4).
+  return engine === 'postgres' ? parts[0]! : parts.slice(0, 2).join('.');
+}
+
+/** Compares dotted versions numerically; a missing part counts as 0. */
+export function compareVersions(a: string, b: string): number {
+  const pa = a.split('.').map(Number);
+  const pb = b.split('.').map(Number);
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
+    if (d !== 0) return Math.sign(d);
+  }
+  return 0;
+}
+
+/**
+ * @param spec the requested spec, as signalled
+ * @param runningVersion the version currently deployed (status.currentVersion), if any
+ */
+export function checkSpec(spec: unknown, runningVersion?: string): Verdict & { spec?: DatabaseSpec } {
+  const parsed = parseDatabaseSpec(spec);
+  if (!parsed.ok) return { ok: false, reason: 'InvalidSpec', message: parsed.message };
+  const s = parsed.spec;
+  const major = majorOf(s.engine, s.version);
+  if (!s.image && !SUPPORTED_MAJORS[s.engine].includes(major)) {
+    return {
+      ok: false,
+      reason: 'UnsupportedVersion',
+      message: `${s.engine} ${s.version} is not supported: use one of ${SUPPORTED_MAJORS[s.engine].join(', ')} (or set spec.image to run another build)`,
+    };
+  }
+  if (s.bootstrap?.fromBackup) {
+    return {
+      ok: false,
+      reason: 'BootstrapNotSupported',
+      message:
+        'spec.bootstrap.fromBackup: restoring from a backup is not available in this operator version yet',
+    };
+  }
+  if (runningVersion && runningVersion !== s.version) {
+    if (compareVersions(s.version, runningVersion) < 0) {
+      return {
+        ok: false,
+        reason: 'DowngradeNotAllowed',
+        message: `cannot downgrade ${s.engine} from ${runningVersion} to ${s.version}: restore a backup into a new Database instead`,
+      };
+    }
+    if (majorOf(s.engine, s.version) !== majorOf(s.engine, runningVersion) && s.engine === 'postgres') {
+      return {
+        ok: false,
+        reason: 'MajorUpgradeNotAllowed',
+        message: `PostgreSQL ${runningVersion} → ${s.version} is a major version change, which cannot be done in place (the data directory format differs): restore a backup into a new Database`,
+      };
+    }
+  }
+  return { ok: true, spec: s };
+}
