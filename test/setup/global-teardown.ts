@@ -1,4 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
 
 /**
  * Closes the supervisor's stdin and waits until it has stopped every component, then prints the
@@ -17,5 +18,6 @@ export default async function globalTeardown(): Promise<void> {
       child.stdin?.end();
     });
   }
+  if (process.env.DURABLE_WORKFLOW_BUNDLE) fs.rmSync(process.env.DURABLE_WORKFLOW_BUNDLE, { force: true });
   if (state.durableJestSummary) process.stdout.write(`${state.durableJestSummary}\n`);
 }

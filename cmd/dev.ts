@@ -1,0 +1,131 @@
+/**
+ * `npm run dev` — the main job on the embedded local stack: starts Temporal (with its UI) and a
+ * Kubernetes control plane with simulated nodes, installs the CRDs, runs the worker and the
+ * watcher in this process, applies the Databases in examples/, and prints progress until they are
+ * Ready. It keeps running (edit or delete the Databases with kubectl and watch it react) until
+ * Ctrl-C, then stops everything it started.
+ */
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { parseArgs, promisify } from 'node:util';
+import * as k8s from '@kubernetes/client-node';
+import { API_VERSION, DATABASE, GROUP, VERSION, type Database } from '../crds';
+import { loadConfig } from '../common/config';
+import { createLogger } from '../common/logger';
+import { kubectlPath, repoRoot } from '../tools/stack/binaries';
+import { Stack } from '../tools/stack/stack';
+import { createWatcher } from './watcher';
+import { createWorker } from './worker';
+
+const run = promisify(execFile);
+const say = (msg: string) => process.stderr.write(`[dev] ${msg}\n`);
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      persist: { type: 'boolean', default: false },
+      examples: { type: 'string', default: path.join(repoRoot, 'examples') },
+      'log-level': { type: 'string', default: 'warn' },
+    },
+  });
+  say('starting the local stack (Temporal + UI, etcd, kube-apiserver, controller manager, scheduler, kwok)');
+  const stack = await Stack.start({ name: 'dev', persist: values.persist, log: (m) => say(m) });
+  const { kubernetes, temporal } = stack.info;
+  const kubectl = (...args: string[]) =>
+    run(kubectlPath(), [`--kubeconfig=${kubernetes.kubeconfig}`, ...args]);
+
+  let stopping = false;
+  const cleanups: (() => Promise<void>)[] = [];
+  const shutdown = async (why: string) => {
+    if (stopping) return;
+    stopping = true;
+    say(`stopping (${why})`);
+    for (const fn of cleanups.reverse()) await fn().catch(() => undefined);
+    await stack.stop();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+
+  try {
+    say('installing the CRDs');
+    await kubectl('apply', '--server-side', '-f', path.join(repoRoot, 'crds', 'generated'));
+    await kubectl('wait', '--for=condition=Established', '--timeout=60s', `crd/${DATABASE.plural}.${GROUP}`);
+
+    const cfg = loadConfig({
+      ...process.env,
+      TEMPORAL_ADDRESS: temporal.address,
+      TEMPORAL_NAMESPACE: temporal.namespace,
+      TEMPORAL_UI_URL: temporal.uiUrl,
+      KUBECONFIG: kubernetes.kubeconfig,
+      LOG_LEVEL: values['log-level'],
+      POD_NAME: 'dev',
+    });
+    say('starting the worker (bundling the workflows takes a few seconds)');
+    const worker = await createWorker(cfg, createLogger(cfg.LOG_LEVEL, 'worker'));
+    const running = worker.run();
+    cleanups.push(async () => {
+      worker.shutdown();
+      await running;
+    });
+    say('starting the watcher');
+    const { watcher, close } = await createWatcher(cfg, createLogger(cfg.LOG_LEVEL, 'watcher'));
+    await watcher.start();
+    cleanups.push(close);
+
+    say(`applying ${values.examples}`);
+    await kubectl('apply', '-f', values.examples);
+    say('');
+    say(`Temporal UI   ${temporal.uiUrl}/namespaces/${temporal.namespace}/workflows`);
+    say(`kubectl       export KUBECONFIG=${kubernetes.kubeconfig}; kubectl get db -A`);
+    say('nodes are simulated by kwok: pods are scheduled and report Ready, but no database process runs');
+    say('');
+    await watchProgress(kubernetes.kubeconfig, () => stopping);
+  } catch (err) {
+    say(`failed: ${err instanceof Error ? err.message : String(err)}`);
+    await shutdown('error');
+  }
+}
+
+/** Prints each Database's phase when it changes; says once when all are Ready. Runs until stopped. */
+async function watchProgress(kubeconfig: string, stopped: () => boolean): Promise<void> {
+  const kc = new k8s.KubeConfig();
+  kc.loadFromFile(kubeconfig);
+  const api = kc.makeApiClient(k8s.CustomObjectsApi);
+  const seen = new Map<string, string>();
+  let allReadyAnnounced = false;
+  const started = Date.now();
+  while (!stopped()) {
+    const list = (await api.listClusterCustomObject({
+      group: GROUP,
+      version: VERSION,
+      plural: DATABASE.plural,
+    })) as {
+      items: Database[];
+    };
+    for (const db of list.items) {
+      const key = `${db.metadata.namespace}/${db.metadata.name}`;
+      const st = db.status ?? {};
+      const line = `${st.phase ?? 'Pending'} ${st.readyReplicas ?? 0}/${db.spec.replicas} ready${
+        st.conditions?.find((c) => c.type === 'Progressing' && c.status === 'True')?.message
+          ? ` (${st.conditions.find((c) => c.type === 'Progressing')!.message})`
+          : ''
+      }`;
+      if (seen.get(key) !== line) {
+        seen.set(key, line);
+        say(`${((Date.now() - started) / 1000).toFixed(1).padStart(6)} s  ${DATABASE.kind} ${key}: ${line}`);
+      }
+    }
+    const allReady = list.items.length > 0 && list.items.every((db) => db.status?.phase === 'Ready');
+    if (allReady && !allReadyAnnounced) {
+      allReadyAnnounced = true;
+      say(`all ${list.items.length} Databases are Ready (${API_VERSION}); Ctrl-C stops everything`);
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

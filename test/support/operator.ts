@@ -1,0 +1,162 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import * as k8s from '@kubernetes/client-node';
+import type { Worker } from '@temporalio/worker';
+import pino from 'pino';
+import { createWorker } from '../../cmd/worker';
+import { createWatcher } from '../../cmd/watcher';
+import { loadConfig, type OperatorConfig } from '../../common/config';
+import { DATABASE, GROUP, VERSION, type Database, type DatabaseSpecInput } from '../../crds';
+import { databaseManifest } from '../../crds/examples.table';
+import { repoRoot } from '../../tools/stack/binaries';
+import { waitFor } from '../../tools/stack/wait';
+import { kubeConfig, kubectlOk, stackInfo, uniqueName } from './stack';
+
+/**
+ * The operator as tests run it: the real worker and watcher entry points (cmd/), configured as a
+ * user would through the environment, against the shared stack; one namespace and task queue of
+ * its own per test file.
+ */
+export function operatorConfig(
+  namespace: string,
+  taskQueue: string,
+  extra: NodeJS.ProcessEnv = {},
+): OperatorConfig {
+  const { temporal, kubernetes } = stackInfo();
+  return loadConfig({
+    TEMPORAL_ADDRESS: temporal.address,
+    TEMPORAL_NAMESPACE: temporal.namespace,
+    TEMPORAL_TASK_QUEUE: taskQueue,
+    TEMPORAL_UI_URL: temporal.uiUrl,
+    KUBECONFIG: kubernetes.kubeconfig,
+    WATCH_NAMESPACES: namespace,
+    LEADER_ELECTION_ENABLED: 'false',
+    LOG_LEVEL: 'debug',
+    WORKFLOW_BUNDLE_PATH: process.env.DURABLE_WORKFLOW_BUNDLE,
+    POD_NAME: taskQueue,
+    ...extra,
+  });
+}
+
+function testLogger(name: string): pino.Logger {
+  const file = path.join(stackInfo().dir, 'logs', `${name}.log`);
+  return pino(
+    { level: 'debug', base: { component: name } },
+    pino.destination({ dest: file, sync: false, mkdir: true }),
+  );
+}
+
+export interface RunningOperator {
+  namespace: string;
+  taskQueue: string;
+  stopWorker(): Promise<void>;
+  startWorker(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Installs the CRDs (idempotent) and starts an in-process worker and watcher for `namespace`. */
+export async function startOperator(namespace: string): Promise<RunningOperator> {
+  await installCrds();
+  const taskQueue = uniqueName('db');
+  const cfg = operatorConfig(namespace, taskQueue);
+  let worker: Worker | undefined;
+  let running: Promise<void> | undefined;
+  const startWorker = async () => {
+    worker = await createWorker(cfg, testLogger(`worker-${taskQueue}`));
+    running = worker.run();
+  };
+  const stopWorker = async () => {
+    if (worker && worker.getState() === 'RUNNING') worker.shutdown();
+    await running;
+    worker = undefined;
+  };
+  await startWorker();
+  const { watcher, close } = await createWatcher(cfg, testLogger(`watcher-${taskQueue}`));
+  await watcher.start();
+  return {
+    namespace,
+    taskQueue,
+    startWorker,
+    stopWorker,
+    stop: async () => {
+      await close();
+      await stopWorker();
+    },
+  };
+}
+
+let crdsInstalled: Promise<void> | undefined;
+export function installCrds(): Promise<void> {
+  crdsInstalled ??= (async () => {
+    await kubectlOk(['apply', '--server-side', '-f', path.join(repoRoot, 'crds', 'generated')]);
+    await kubectlOk([
+      'wait',
+      '--for=condition=Established',
+      '--timeout=60s',
+      `crd/${DATABASE.plural}.${GROUP}`,
+    ]);
+  })();
+  return crdsInstalled;
+}
+
+/** A worker as its own OS process (`cmd/worker.ts`), for tests that kill it with SIGKILL. */
+export function spawnWorkerProcess(cfg: OperatorConfig, logName: string): ChildProcess {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const [k, v] of Object.entries(cfg)) {
+    if (typeof v === 'string') env[k] = v;
+  }
+  env.WATCH_NAMESPACES = cfg.WATCH_NAMESPACES.join(',');
+  env.LEADER_ELECTION_ENABLED = String(cfg.LEADER_ELECTION_ENABLED);
+  const out = path.join(stackInfo().dir, 'logs', `${logName}.log`);
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'cmd', 'worker.ts')], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const stream = fs.createWriteStream(out, { flags: 'a' });
+  child.stdout!.pipe(stream);
+  child.stderr!.pipe(stream);
+  return child;
+}
+
+// ---- Database helpers ---------------------------------------------------------------------------
+
+export async function applyDatabase(namespace: string, name: string, spec: DatabaseSpecInput): Promise<void> {
+  await kubectlOk(['apply', '-f', '-'], JSON.stringify(databaseManifest(name, spec, namespace)));
+}
+
+const customApi = () => kubeConfig().makeApiClient(k8s.CustomObjectsApi);
+
+export async function getDatabase(namespace: string, name: string): Promise<Database | undefined> {
+  try {
+    return (await customApi().getNamespacedCustomObject({
+      group: GROUP,
+      version: VERSION,
+      plural: DATABASE.plural,
+      namespace,
+      name,
+    })) as Database;
+  } catch (err) {
+    if ((err as { code?: number }).code === 404) return undefined;
+    throw err;
+  }
+}
+
+/** Waits until the Database reports `phase` for at least generation `generation` (default: current). */
+export async function waitForPhase(
+  namespace: string,
+  name: string,
+  phase: string,
+  { generation, timeoutMs = 90_000 }: { generation?: number; timeoutMs?: number } = {},
+): Promise<Database> {
+  return waitFor(
+    `Database ${namespace}/${name} phase ${phase}`,
+    async () => {
+      const db = await getDatabase(namespace, name);
+      if (!db) return undefined;
+      const want = generation ?? db.metadata.generation ?? 0;
+      return db.status?.phase === phase && (db.status.observedGeneration ?? 0) >= want ? db : undefined;
+    },
+    { timeoutMs, intervalMs: 300 },
+  );
+}
