@@ -57,7 +57,7 @@ async function main(): Promise<void> {
       TEMPORAL_ADDRESS: temporal.address,
       TEMPORAL_NAMESPACE: temporal.namespace,
       TEMPORAL_UI_URL: temporal.uiUrl,
-      KUBECONFIG: kubernetes.kubeconfig,
+      KUBECONFIG: kubernetes.operatorKubeconfig,
       LOG_LEVEL: values['log-level'],
       POD_NAME: 'dev',
     });

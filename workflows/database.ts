@@ -37,7 +37,8 @@ const READY_WAIT_BUDGET_SECONDS = 60;
 const MAX_HISTORY_EVENTS = 2_000;
 
 const quick: ActivityOptions = {
-  startToCloseTimeout: '20 seconds',
+  // A Kubernetes API call that takes longer is stuck; a retry (the steps are idempotent) is right.
+  startToCloseTimeout: '10 seconds',
   retry: {
     initialInterval: '1 second',
     backoffCoefficient: 2,

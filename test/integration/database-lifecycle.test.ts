@@ -1,7 +1,10 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import type { Client, Connection } from '@temporalio/client';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { Worker } from '@temporalio/worker';
+import { repoRoot } from '../../tools/stack/binaries';
 import type { Database } from '../../crds';
 import { waitFor } from '../../tools/stack/wait';
 import { databaseWorkflowId } from '../../workflows/signals';
@@ -291,6 +294,15 @@ describe('Database lifecycle', () => {
       });
     }
     expect(histories.length).toBeGreaterThanOrEqual(2);
+    if (process.env.DURABLE_RECORD_HISTORIES) {
+      // Refreshes the fixtures that test/replay/ replays against every later version of the code.
+      for (const [i, { history }] of histories.entries()) {
+        fs.writeFileSync(
+          path.join(repoRoot, 'test', 'replay', 'histories', `database-lifecycle-${i + 1}.json`),
+          historyToJSON(history),
+        );
+      }
+    }
     const workflowBundle = { code: fs.readFileSync(process.env.DURABLE_WORKFLOW_BUNDLE!, 'utf8') };
     for await (const result of Worker.runReplayHistories({ workflowBundle }, histories)) {
       expect({ workflowId: result.workflowId, error: result.error }).toEqual({

@@ -32,7 +32,14 @@ async function bundleWorkflows(): Promise<void> {
 async function startStack(): Promise<void> {
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', path.join(root, 'tools/stack/cli.ts'), 'up', '--name=test', '--watch-stdin'],
+    [
+      '--import',
+      'tsx',
+      path.join(root, 'tools/stack/cli.ts'),
+      'up',
+      `--name=${process.env.DURABLE_STACK_NAME ?? 'test'}`,
+      '--watch-stdin',
+    ],
     { cwd: root, stdio: ['pipe', 'pipe', 'inherit'] },
   );
   (globalThis as { durableStack?: ChildProcess }).durableStack = child;

@@ -29,7 +29,8 @@ export function operatorConfig(
     TEMPORAL_NAMESPACE: temporal.namespace,
     TEMPORAL_TASK_QUEUE: taskQueue,
     TEMPORAL_UI_URL: temporal.uiUrl,
-    KUBECONFIG: kubernetes.kubeconfig,
+    // The operator's own user: its writes are what the API-server audit log records.
+    KUBECONFIG: kubernetes.operatorKubeconfig,
     WATCH_NAMESPACES: namespace,
     LEADER_ELECTION_ENABLED: 'false',
     LOG_LEVEL: 'debug',
@@ -100,8 +101,12 @@ export function installCrds(): Promise<void> {
   return crdsInstalled;
 }
 
-/** A worker as its own OS process (`cmd/worker.ts`), for tests that kill it with SIGKILL. */
-export function spawnWorkerProcess(cfg: OperatorConfig, logName: string): ChildProcess {
+/** The worker or the watcher as its own OS process (`cmd/<entry>.ts`), for tests that SIGKILL it. */
+export function spawnOperatorProcess(
+  entry: 'worker' | 'watcher',
+  cfg: OperatorConfig,
+  logName: string,
+): ChildProcess {
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const [k, v] of Object.entries(cfg)) {
     if (typeof v === 'string') env[k] = v;
@@ -109,7 +114,7 @@ export function spawnWorkerProcess(cfg: OperatorConfig, logName: string): ChildP
   env.WATCH_NAMESPACES = cfg.WATCH_NAMESPACES.join(',');
   env.LEADER_ELECTION_ENABLED = String(cfg.LEADER_ELECTION_ENABLED);
   const out = path.join(stackInfo().dir, 'logs', `${logName}.log`);
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'cmd', 'worker.ts')], {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'cmd', `${entry}.ts`)], {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

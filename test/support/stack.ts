@@ -11,7 +11,10 @@ const run = promisify(execFile);
 
 /** The stack started by the jest global setup (or by hand, with DURABLE_STACK_FILE set). */
 export function stackInfo(): StackInfo {
-  return readStackInfo(process.env.DURABLE_STACK_FILE ?? path.join(stacksRoot, 'test', 'stack.json'));
+  return readStackInfo(
+    process.env.DURABLE_STACK_FILE ??
+      path.join(stacksRoot, process.env.DURABLE_STACK_NAME ?? 'test', 'stack.json'),
+  );
 }
 
 export function kubeConfig(): k8s.KubeConfig {

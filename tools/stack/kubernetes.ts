@@ -14,7 +14,14 @@ const run = promisify(execFile);
 
 export interface KubernetesInfo {
   server: string;
+  /** Admin credentials, for kubectl and tests. */
   kubeconfig: string;
+  /**
+   * Credentials of the user "durable-db-operator" (all permissions for now): every write it
+   * makes is recorded in auditLog, which is how the benchmarks count API writes.
+   */
+  operatorKubeconfig: string;
+  auditLog: string;
   /** Number of simulated (kwok) nodes. */
   nodes: number;
 }
@@ -66,6 +73,9 @@ export async function startKubernetes(procs: ProcessGroup, opts: KubernetesOptio
   );
 
   const server = `https://127.0.0.1:${apiPort}`;
+  const auditLog = path.join(dir, 'logs', 'audit-operator-writes.log');
+  const auditPolicy = path.join(dir, 'audit-policy.yaml');
+  fs.writeFileSync(auditPolicy, OPERATOR_WRITES_AUDIT_POLICY);
   log(`kube-apiserver on ${server}`);
   procs.start('kube-apiserver', binary('kube-apiserver'), [
     `--etcd-servers=${etcdUrl}`,
@@ -83,6 +93,9 @@ export async function startKubernetes(procs: ProcessGroup, opts: KubernetesOptio
     // Saves CPU on a 2-core machine; nothing here exercises priority and fairness.
     '--enable-priority-and-fairness=false',
     '--profiling=false',
+    `--audit-policy-file=${auditPolicy}`,
+    `--audit-log-path=${auditLog}`,
+    '--audit-log-maxsize=100',
     '--v=1',
   ]);
   const caFile = path.join(pki.certDir, 'apiserver.crt');
@@ -98,6 +111,8 @@ export async function startKubernetes(procs: ProcessGroup, opts: KubernetesOptio
 
   const kubeconfig = path.join(dir, 'kubeconfig');
   writeKubeconfig(kubeconfig, server, caFile, 'admin', pki.adminToken);
+  const operatorKubeconfig = path.join(dir, 'operator.kubeconfig');
+  writeKubeconfig(operatorKubeconfig, server, caFile, 'durable-db-operator', pki.operatorToken);
   const controlPlaneKubeconfig = path.join(dir, 'control-plane.kubeconfig');
   writeKubeconfig(controlPlaneKubeconfig, server, caFile, 'system:control-plane', pki.controlPlaneToken);
 
@@ -160,8 +175,19 @@ export async function startKubernetes(procs: ProcessGroup, opts: KubernetesOptio
     },
     { timeoutMs: 90_000, intervalMs: 500 },
   );
-  return { server, kubeconfig, nodes: opts.nodes };
+  return { server, kubeconfig, operatorKubeconfig, auditLog, nodes: opts.nodes };
 }
+
+/** Records, once completed, each write request of the operator's user, and nothing else. */
+const OPERATOR_WRITES_AUDIT_POLICY = `apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived, ResponseStarted]
+rules:
+  - level: Metadata
+    users: [durable-db-operator]
+    verbs: [create, update, patch, delete, deletecollection]
+  - level: None
+`;
 
 /** The default StorageClass and the simulated nodes. */
 function clusterBaseline(nodes: number): string {

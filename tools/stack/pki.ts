@@ -10,6 +10,8 @@ export interface Pki {
   tokenFile: string;
   adminToken: string;
   controlPlaneToken: string;
+  /** Token of the user "durable-db-operator", whose writes the audit log records. */
+  operatorToken: string;
   /** Directory where kube-apiserver writes its self-signed serving cert (apiserver.crt). */
   certDir: string;
 }
@@ -28,6 +30,7 @@ export function createPki(dir: string): Pki {
   fs.writeFileSync(serviceAccountPub, publicKey.export({ type: 'spki', format: 'pem' }));
   const adminToken = crypto.randomBytes(24).toString('hex');
   const controlPlaneToken = crypto.randomBytes(24).toString('hex');
+  const operatorToken = crypto.randomBytes(24).toString('hex');
   const tokenFile = path.join(dir, 'tokens.csv');
   // token,user,uid,"group1,group2"
   fs.writeFileSync(
@@ -35,6 +38,7 @@ export function createPki(dir: string): Pki {
     [
       `${adminToken},admin,admin,"system:masters"`,
       `${controlPlaneToken},system:control-plane,control-plane,"system:masters"`,
+      `${operatorToken},durable-db-operator,durable-db-operator,"system:masters"`,
     ].join('\n') + '\n',
     { mode: 0o600 },
   );
@@ -44,6 +48,7 @@ export function createPki(dir: string): Pki {
     tokenFile,
     adminToken,
     controlPlaneToken,
+    operatorToken,
     certDir: path.join(dir, 'serving'),
   };
 }
