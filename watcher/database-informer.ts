@@ -1,0 +1,97 @@
+import * as k8s from '@kubernetes/client-node';
+import { DATABASE, GROUP, parseDatabaseSpec, VERSION } from '../crds';
+import type { Logger } from '../common/logger';
+import { ResilientInformer } from './resilient-informer';
+import type { DatabaseObservation, SpecSignaler } from './signaler';
+import type { BackoffOptions } from './timing';
+
+/**
+ * The Database informer: every add or update whose generation is new (or whose deletion just
+ * started) becomes a spec signal. Status-only updates leave the generation alone and so send
+ * nothing; the final delete event sends nothing either (the finalizer turned deletion into an
+ * update with deletionTimestamp, which was signaled).
+ */
+
+/** A Database as the informer delivers it: the spec is not trusted to parse. */
+export type DatabaseObject = k8s.KubernetesObject & { spec?: unknown };
+
+/** `/apis/durable.dev/v1alpha1[/namespaces/<ns>]/databases`. */
+export function databasePath(namespace?: string): string {
+  const ns = namespace ? `/namespaces/${namespace}` : '';
+  return `/apis/${GROUP}/${VERSION}${ns}/${DATABASE.plural}`;
+}
+
+/** What the signaler needs from a Database; undefined when it lacks a name, namespace or uid. */
+export function observationOf(db: DatabaseObject): DatabaseObservation | undefined {
+  const { name, namespace, uid, generation, deletionTimestamp } = db.metadata ?? {};
+  if (!name || !namespace || !uid) return undefined;
+  const spec = db.spec ?? {};
+  const engine = (spec as { engine?: unknown }).engine;
+  return {
+    uid,
+    namespace,
+    name,
+    generation: generation ?? 0,
+    deleting: deletionTimestamp !== undefined && deletionTimestamp !== null,
+    spec,
+    engine: typeof engine === 'string' && engine !== '' ? engine : undefined,
+  };
+}
+
+export interface DatabaseInformerOptions {
+  kubeConfig: k8s.KubeConfig;
+  /** Undefined: all namespaces. */
+  namespace?: string;
+  signaler: SpecSignaler;
+  logger: Logger;
+  watchdogMs?: number;
+  backoff?: BackoffOptions;
+  onActivity?: () => void;
+}
+
+export function createDatabaseInformer(opts: DatabaseInformerOptions): ResilientInformer<DatabaseObject> {
+  const { kubeConfig, namespace, signaler, logger } = opts;
+  const custom = kubeConfig.makeApiClient(k8s.CustomObjectsApi);
+  const log = logger.child({ part: 'database-informer' });
+  const list = (): Promise<k8s.KubernetesListObject<DatabaseObject>> =>
+    namespace
+      ? custom.listNamespacedCustomObject({
+          group: GROUP,
+          version: VERSION,
+          namespace,
+          plural: DATABASE.plural,
+        })
+      : custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: DATABASE.plural });
+
+  const seen = (db: DatabaseObject) => {
+    const obs = observationOf(db);
+    if (!obs) return;
+    if (!signaler.observe(obs)) return;
+    const parsed = parseDatabaseSpec(obs.spec);
+    if (!parsed.ok) {
+      // Signaled all the same: the workflow reports the error as a condition.
+      log.warn(
+        { namespace: obs.namespace, name: obs.name, generation: obs.generation, invalid: parsed.message },
+        'Database spec does not parse',
+      );
+    }
+  };
+
+  return new ResilientInformer<DatabaseObject>({
+    name: `databases/${namespace ?? '*'}`,
+    kubeConfig,
+    path: databasePath(namespace),
+    list,
+    logger,
+    watchdogMs: opts.watchdogMs,
+    backoff: opts.backoff,
+    onActivity: opts.onActivity,
+    handlers: {
+      add: seen,
+      update: seen,
+      delete: (db) => {
+        if (db.metadata?.uid) signaler.forget(db.metadata.uid);
+      },
+    },
+  });
+}

@@ -1,0 +1,414 @@
+import crypto from 'node:crypto';
+import * as k8s from '@kubernetes/client-node';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import type { Logger } from '../common/logger';
+import { databaseWorkflowId, driftSignal, type DriftNotice, type OwnedKind } from '../workflows/signals';
+import { ResilientInformer } from './resilient-informer';
+import { backoffDelay, DEFAULT_BACKOFF, describeError, type BackoffOptions } from './timing';
+
+/**
+ * Drift: the objects the operator owns (StatefulSets, Services, ConfigMaps, Secrets labelled
+ * `app.kubernetes.io/managed-by=durable-db-operator`) are watched, and a change that someone
+ * else made to what matters, or a deletion, becomes a drift signal to the owning Database's
+ * workflow, which re-ensures. The operator's own server-side applies are recognised by their
+ * field manager in managedFields and ignored (see `isOwnWrite`).
+ *
+ * Secrets: only a SHA-256 digest of their data is kept (see `ownedView`); nothing of a Secret
+ * other than its name reaches a signal or a log.
+ */
+
+/** Labels and field manager the operator puts on what it owns (DESIGN.md, fixed names). */
+export const LABEL_MANAGED_BY = 'app.kubernetes.io/managed-by';
+export const LABEL_INSTANCE = 'app.kubernetes.io/instance';
+export const OPERATOR_NAME = 'durable-db-operator';
+export const FIELD_MANAGER = OPERATOR_NAME;
+export const OWNED_SELECTOR = `${LABEL_MANAGED_BY}=${OPERATOR_NAME}`;
+
+/** Who wrote an object: one managedFields entry, its field set reduced to a digest. */
+export interface Writer {
+  manager: string;
+  operation?: string;
+  subresource?: string;
+  /** Milliseconds since the epoch; whole seconds, and 0 when absent (scale subresource writes). */
+  timeMs: number;
+  /** Digest of fieldsV1 (field paths, never values). */
+  fields: string;
+}
+
+/** What the drift logic keeps of an owned object: identity, writers and a digest of what matters. */
+export interface OwnedView extends k8s.KubernetesObject {
+  kind: OwnedKind;
+  metadata: {
+    name: string;
+    namespace: string;
+    uid?: string;
+    resourceVersion?: string;
+    labels?: Record<string, string>;
+  };
+  writers: Writer[];
+  /** Changes exactly when the part of the object the operator cares about changes. */
+  fingerprint: string;
+}
+
+/** JSON with sorted keys (dates as ISO strings, undefined dropped), for fingerprints. */
+export function stableJson(value: unknown): string {
+  return JSON.stringify(normalize(value));
+}
+
+function normalize(value: unknown): unknown {
+  if (value instanceof Date) return value.toISOString();
+  if (Array.isArray(value)) return value.map(normalize);
+  if (value && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const key of Object.keys(value).sort()) {
+      const v = (value as Record<string, unknown>)[key];
+      if (v !== undefined) out[key] = normalize(v);
+    }
+    return out;
+  }
+  return value;
+}
+
+function sha256(text: string): string {
+  return crypto.createHash('sha256').update(text).digest('hex');
+}
+
+type Fingerprint = (obj: k8s.KubernetesObject & Record<string, unknown>) => string;
+
+/** What matters per kind: what someone else may change that the operator has to put back. */
+const FINGERPRINTS: Record<OwnedKind, Fingerprint> = {
+  // The controller manager's status updates do not bump the generation; spec changes do.
+  StatefulSet: (o) => String(o.metadata?.generation ?? ''),
+  Service: (o) => sha256(stableJson(o.spec ?? {})),
+  ConfigMap: (o) => sha256(stableJson({ data: o.data ?? {}, binaryData: o.binaryData ?? {} })),
+  // Covers the set of keys and every value; the digest is all that is kept of the data.
+  Secret: (o) => sha256(stableJson(o.data ?? {})),
+};
+
+/** Reduces an owned object to its OwnedView. */
+export function ownedView(kind: OwnedKind, obj: k8s.KubernetesObject): OwnedView {
+  const meta = obj.metadata ?? {};
+  return {
+    apiVersion: obj.apiVersion,
+    kind,
+    metadata: {
+      name: meta.name ?? '',
+      namespace: meta.namespace ?? '',
+      uid: meta.uid,
+      resourceVersion: meta.resourceVersion,
+      labels: meta.labels,
+    },
+    writers: (meta.managedFields ?? []).map((e) => ({
+      manager: e.manager ?? '',
+      operation: e.operation,
+      subresource: e.subresource || undefined,
+      timeMs: e.time ? new Date(e.time).getTime() || 0 : 0,
+      fields: sha256(stableJson(e.fieldsV1 ?? {})).slice(0, 16),
+    })),
+    fingerprint: FINGERPRINTS[kind](obj as k8s.KubernetesObject & Record<string, unknown>),
+  };
+}
+
+const writerKey = (w: Writer) => `${w.manager}|${w.operation ?? ''}|${w.subresource ?? ''}`;
+
+/**
+ * True when the change from `old` to `view` was written by the operator alone, judged by the
+ * managedFields entries the change touched (the status subresource, where controllers write,
+ * left out):
+ *
+ * 1. the writers are the entries that appeared or whose time advanced; if there are none (the
+ *    API server records whole seconds, and scale-subresource entries carry no time at all), the
+ *    entries whose field set changed;
+ * 2. it is the operator's own write when there are writers and all are the operator's field
+ *    manager.
+ *
+ * Comparing with the previous version, not just taking the newest entry, matters twice over: a
+ * `kubectl scale` leaves an entry without time (the newest-entry rule would credit the operator's
+ * older apply), and a write in the same second as the operator's would be a tie. When in doubt
+ * this answers "someone else": a needless drift signal costs an idempotent re-ensure, a missed
+ * one leaves drift until the next periodic resync. Entries of a forced apply's losers shrink but
+ * keep their time, so they do not count as writers when the applier's entry advanced.
+ */
+export function isOwnWrite(view: Pick<OwnedView, 'writers'>, old: Pick<OwnedView, 'writers'>): boolean {
+  const relevant = (ws: Writer[]) => ws.filter((w) => w.subresource !== 'status');
+  const before = new Map(relevant(old.writers).map((w) => [writerKey(w), w]));
+  const after = relevant(view.writers);
+  let writers = after.filter((w) => {
+    const prev = before.get(writerKey(w));
+    return !prev || w.timeMs > prev.timeMs;
+  });
+  if (writers.length === 0) {
+    writers = after.filter((w) => before.get(writerKey(w))?.fields !== w.fields);
+  }
+  return writers.length > 0 && writers.every((w) => w.manager === FIELD_MANAGER);
+}
+
+/** The drift notice an update calls for, if any. */
+export function driftOnUpdate(view: OwnedView, old: OwnedView): DriftNotice | undefined {
+  if (view.fingerprint === old.fingerprint) return undefined;
+  if (isOwnWrite(view, old)) return undefined;
+  return { kind: view.kind, name: view.metadata.name, change: 'modified' };
+}
+
+/** The Database an owned object belongs to: label `app.kubernetes.io/instance`, same namespace. */
+export function ownerOf(view: OwnedView): { namespace: string; name: string } | undefined {
+  const name = view.metadata.labels?.[LABEL_INSTANCE];
+  if (!name || !view.metadata.namespace) return undefined;
+  return { namespace: view.metadata.namespace, name };
+}
+
+export interface DriftSignalerOptions {
+  client: Client;
+  logger: Logger;
+  /** Quiet time per object before its signal goes out; a burst yields one. Default 1 s. */
+  debounceMs?: number;
+  backoff?: BackoffOptions;
+  /** Attempts per notice before giving up (the workflow's periodic resync is the safety net). */
+  maxAttempts?: number;
+  requestTimeoutMs?: number;
+}
+
+interface DriftEntry {
+  workflowId: string;
+  database: { namespace: string; name: string };
+  notice: DriftNotice;
+  /** Bumped on every notify; a send only completes the entry if nothing newer came meanwhile. */
+  version: number;
+  attempt: number;
+  timer?: NodeJS.Timeout;
+  inFlight: boolean;
+}
+
+/** Debounces drift notices per object and signals them (plain signal, never signalWithStart). */
+export class DriftSignaler {
+  private readonly entries = new Map<string, DriftEntry>();
+  private readonly inFlight = new Set<Promise<void>>();
+  private running = false;
+  private abort = new AbortController();
+  private readonly log: Logger;
+
+  constructor(private readonly opts: DriftSignalerOptions) {
+    this.log = opts.logger.child({ part: 'drift-signaler' });
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.abort = new AbortController();
+  }
+
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    this.abort.abort();
+    for (const entry of this.entries.values()) clearTimeout(entry.timer);
+    this.entries.clear();
+    await Promise.allSettled([...this.inFlight]);
+  }
+
+  notify(database: { namespace: string; name: string }, notice: DriftNotice): void {
+    if (!this.running) return;
+    const key = `${database.namespace}/${notice.kind}/${notice.name}`;
+    let entry = this.entries.get(key);
+    if (!entry) {
+      entry = {
+        workflowId: databaseWorkflowId(database.namespace, database.name),
+        database,
+        notice,
+        version: 0,
+        attempt: 0,
+        inFlight: false,
+      };
+      this.entries.set(key, entry);
+    }
+    entry.notice = notice; // the latest change wins
+    entry.database = database;
+    entry.workflowId = databaseWorkflowId(database.namespace, database.name);
+    entry.version++;
+    entry.attempt = 0;
+    if (!entry.inFlight) this.schedule(key, entry, this.opts.debounceMs ?? 1_000);
+  }
+
+  private schedule(key: string, entry: DriftEntry, delayMs: number): void {
+    clearTimeout(entry.timer);
+    entry.timer = setTimeout(() => {
+      entry.timer = undefined;
+      const p = this.send(key, entry);
+      this.inFlight.add(p);
+      void p.finally(() => this.inFlight.delete(p));
+    }, delayMs);
+  }
+
+  private async send(key: string, entry: DriftEntry): Promise<void> {
+    if (!this.running || this.entries.get(key) !== entry) return;
+    const { notice, version, workflowId } = entry;
+    entry.inFlight = true;
+    let outcome: 'sent' | 'no-workflow' | { err: unknown };
+    try {
+      const { client } = this.opts;
+      const deadline = Date.now() + (this.opts.requestTimeoutMs ?? 20_000);
+      await client.withDeadline(deadline, () =>
+        client.withAbortSignal(this.abort.signal, () =>
+          client.workflow.getHandle(workflowId).signal(driftSignal, notice),
+        ),
+      );
+      outcome = 'sent';
+    } catch (err) {
+      outcome = err instanceof WorkflowNotFoundError ? 'no-workflow' : { err };
+    }
+    entry.inFlight = false;
+    if (!this.running || this.entries.get(key) !== entry) return;
+    const where = { ...entry.database, kind: notice.kind, object: notice.name, change: notice.change };
+    if (outcome === 'sent') this.log.info(where, 'drift signal sent');
+    else if (outcome === 'no-workflow')
+      this.log.debug(where, 'drift ignored: the Database has no running workflow');
+    if (entry.version !== version) {
+      this.schedule(key, entry, this.opts.debounceMs ?? 1_000); // a newer change came meanwhile
+      return;
+    }
+    if (typeof outcome === 'string') {
+      this.entries.delete(key);
+      return;
+    }
+    entry.attempt++;
+    const maxAttempts = this.opts.maxAttempts ?? 6;
+    if (entry.attempt >= maxAttempts) {
+      this.log.warn(
+        { ...where, ...describeError(outcome.err), attempts: entry.attempt },
+        'drift signal given up',
+      );
+      this.entries.delete(key);
+      return;
+    }
+    const delay = backoffDelay(entry.attempt, this.opts.backoff ?? DEFAULT_BACKOFF);
+    this.log.warn(
+      { ...where, ...describeError(outcome.err), attempt: entry.attempt, retryInMs: delay },
+      'drift signal failed, will retry',
+    );
+    this.schedule(key, entry, delay);
+  }
+}
+
+/** How to list and watch one owned kind. */
+interface OwnedKindSource {
+  kind: OwnedKind;
+  path: (namespace?: string) => string;
+  list: (
+    kc: k8s.KubeConfig,
+    namespace?: string,
+  ) => () => Promise<k8s.KubernetesListObject<k8s.KubernetesObject>>;
+}
+
+const nsPath = (namespace?: string) => (namespace ? `/namespaces/${namespace}` : '');
+
+const OWNED_SOURCES: OwnedKindSource[] = [
+  {
+    kind: 'StatefulSet',
+    path: (ns) => `/apis/apps/v1${nsPath(ns)}/statefulsets`,
+    list: (kc, namespace) => {
+      const apps = kc.makeApiClient(k8s.AppsV1Api);
+      const labelSelector = OWNED_SELECTOR;
+      return () =>
+        namespace
+          ? apps.listNamespacedStatefulSet({ namespace, labelSelector })
+          : apps.listStatefulSetForAllNamespaces({ labelSelector });
+    },
+  },
+  {
+    kind: 'Service',
+    path: (ns) => `/api/v1${nsPath(ns)}/services`,
+    list: (kc, namespace) => {
+      const core = kc.makeApiClient(k8s.CoreV1Api);
+      const labelSelector = OWNED_SELECTOR;
+      return () =>
+        namespace
+          ? core.listNamespacedService({ namespace, labelSelector })
+          : core.listServiceForAllNamespaces({ labelSelector });
+    },
+  },
+  {
+    kind: 'ConfigMap',
+    path: (ns) => `/api/v1${nsPath(ns)}/configmaps`,
+    list: (kc, namespace) => {
+      const core = kc.makeApiClient(k8s.CoreV1Api);
+      const labelSelector = OWNED_SELECTOR;
+      return () =>
+        namespace
+          ? core.listNamespacedConfigMap({ namespace, labelSelector })
+          : core.listConfigMapForAllNamespaces({ labelSelector });
+    },
+  },
+  {
+    kind: 'Secret',
+    path: (ns) => `/api/v1${nsPath(ns)}/secrets`,
+    list: (kc, namespace) => {
+      const core = kc.makeApiClient(k8s.CoreV1Api);
+      const labelSelector = OWNED_SELECTOR;
+      return () =>
+        namespace
+          ? core.listNamespacedSecret({ namespace, labelSelector })
+          : core.listSecretForAllNamespaces({ labelSelector });
+    },
+  },
+];
+
+export interface DriftInformerOptions {
+  kubeConfig: k8s.KubeConfig;
+  /** Undefined: all namespaces. */
+  namespace?: string;
+  signaler: DriftSignaler;
+  logger: Logger;
+  watchdogMs?: number;
+  backoff?: BackoffOptions;
+  onActivity?: () => void;
+}
+
+/** One informer per owned kind, in one namespace (or all). */
+export function createDriftInformers(
+  opts: DriftInformerOptions,
+): ResilientInformer<k8s.KubernetesObject, OwnedView>[] {
+  const { kubeConfig, namespace, signaler, logger } = opts;
+  const log = logger.child({ part: 'drift' });
+  return OWNED_SOURCES.map(
+    (source) =>
+      new ResilientInformer<k8s.KubernetesObject, OwnedView>({
+        name: `${source.kind.toLowerCase()}s/${namespace ?? '*'}`,
+        kubeConfig,
+        path: source.path(namespace),
+        list: source.list(kubeConfig, namespace),
+        labelSelector: OWNED_SELECTOR,
+        transform: (obj) => ownedView(source.kind, obj),
+        logger,
+        watchdogMs: opts.watchdogMs,
+        backoff: opts.backoff,
+        onActivity: opts.onActivity,
+        handlers: {
+          update: (view, old) => {
+            const notice = driftOnUpdate(view, old);
+            const owner = ownerOf(view);
+            if (!notice || !owner) return;
+            log.debug(
+              {
+                ...owner,
+                kind: view.kind,
+                object: view.metadata.name,
+                writers: view.writers.map(
+                  (w) => `${w.manager}${w.subresource ? `/${w.subresource}` : ''}@${w.timeMs}`,
+                ),
+                before: old.writers.map(
+                  (w) => `${w.manager}${w.subresource ? `/${w.subresource}` : ''}@${w.timeMs}`,
+                ),
+              },
+              'drift detected',
+            );
+            signaler.notify(owner, notice);
+          },
+          delete: (view) => {
+            const owner = ownerOf(view);
+            if (owner)
+              signaler.notify(owner, { kind: view.kind, name: view.metadata.name, change: 'deleted' });
+          },
+        },
+      }),
+  );
+}
