@@ -1,6 +1,13 @@
 import fs from 'node:fs';
 import os from 'node:os';
-import { bundleWorkflowCode, DefaultLogger, Runtime, Worker, type LogLevel } from '@temporalio/worker';
+import {
+  bundleWorkflowCode,
+  DefaultLogger,
+  Runtime,
+  Worker,
+  type LogLevel,
+  type WorkerOptions,
+} from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { makeKubeClients } from '../activities/kube-clients';
 import { loadConfig, type OperatorConfig } from '../common/config';
@@ -45,8 +52,15 @@ export async function loadWorkflowBundle(
   return bundleWorkflowCode({ workflowsPath: workflowsPath(), logger: new DefaultLogger('WARN') });
 }
 
-/** Creates a Worker on the operator's task queue with the Database workflow and its activities. */
-export async function createWorker(cfg: OperatorConfig, logger: Logger): Promise<Worker> {
+/**
+ * Creates a Worker on the operator's task queue with the Database workflow and its activities.
+ * `interceptors` is for tests that need to stop a worker at a precise point.
+ */
+export async function createWorker(
+  cfg: OperatorConfig,
+  logger: Logger,
+  interceptors?: WorkerOptions['interceptors'],
+): Promise<Worker> {
   installRuntimeLogger(logger, cfg.LOG_LEVEL);
   const kc = loadKubeConfig(cfg.KUBECONFIG);
   const identity = cfg.POD_NAME ?? `${os.hostname()}-${process.pid}`;
@@ -63,6 +77,7 @@ export async function createWorker(cfg: OperatorConfig, logger: Logger): Promise
     }),
     // A killed worker's sticky workflow tasks move to another worker after this long.
     stickyQueueScheduleToStartTimeout: '5 seconds',
+    interceptors,
   });
   logger.info(
     { taskQueue: cfg.TEMPORAL_TASK_QUEUE, namespace: cfg.TEMPORAL_NAMESPACE, address: cfg.TEMPORAL_ADDRESS },

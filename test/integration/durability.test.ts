@@ -4,6 +4,7 @@ import { waitFor } from '../../tools/stack/wait';
 import { databaseWorkflowId } from '../../workflows/signals';
 import {
   applyDatabase,
+  entryPoints,
   getDatabase,
   installCrds,
   operatorConfig,
@@ -21,8 +22,9 @@ import {
 
 /**
  * Crash safety, with real processes and SIGKILL: the worker is killed after every activity of a
- * provisioning (so also in the middle of the next one), the watcher is killed while a change is
- * made, and the Database still converges, with no object written twice and no step skipped.
+ * provisioning (each worker process completes exactly one activity, see one-activity-worker.ts,
+ * so it also dies in the middle of the next one), the watcher is killed while a change is made,
+ * and the Database still converges, with no object written twice and no step skipped.
  */
 describe('durability', () => {
   const name = 'ledger';
@@ -43,8 +45,8 @@ describe('durability', () => {
     await deleteNamespace(ns);
   });
 
-  const start = (entry: 'worker' | 'watcher', cfg: ReturnType<typeof operatorConfig>, log: string) => {
-    const child = spawnOperatorProcess(entry, cfg, log);
+  const start = (entry: keyof typeof entryPoints, cfg: ReturnType<typeof operatorConfig>, log: string) => {
+    const child = spawnOperatorProcess(entryPoints[entry], cfg, log);
     children.add(child);
     child.once('exit', () => children.delete(child));
     return child;
@@ -80,27 +82,33 @@ describe('durability', () => {
     await applyDatabase(ns, name, { engine: 'mysql', version: '8.4', replicas: 2 });
 
     const kills: string[] = [];
+    const advances: number[] = [];
     const started = Date.now();
     for (let round = 0; round < 40; round++) {
-      const worker = start('worker', cfg, `worker-${taskQueue}-${round}`);
+      const worker = start('oneActivityWorker', cfg, `worker-${taskQueue}-${round}`);
       const seen = (await completedActivities()).length;
       const progressed = await waitFor(
         `activity ${seen + 1} to complete (round ${round})`,
         async () => {
           const db = await getDatabase(ns, name);
-          if (db?.status?.phase === 'Ready') return 'ready';
+          if (db?.status?.phase === 'Ready') return { ready: true as const };
           const done = await completedActivities();
-          return done.length > seen ? done[done.length - 1] : undefined;
+          return done.length > seen
+            ? { ready: false as const, last: done.at(-1)!, advanced: done.length - seen }
+            : undefined;
         },
-        { timeoutMs: 90_000, intervalMs: 20 },
+        { timeoutMs: 90_000, intervalMs: 100 },
       );
       await kill(worker);
-      if (progressed === 'ready') break;
-      kills.push(progressed);
+      if (progressed.ready) break;
+      kills.push(progressed.last);
+      advances.push(progressed.advanced);
       process.stderr.write(
-        `[durability] SIGKILLed the worker after ${progressed} (${Date.now() - started} ms)\n`,
+        `[durability] SIGKILLed the worker after ${progressed.last} (${Date.now() - started} ms)\n`,
       );
     }
+    // Each process completed exactly one activity before it was killed: one kill per boundary.
+    expect(advances.every((n) => n === 1)).toBe(true);
     const final = start('worker', cfg, `worker-${taskQueue}-final`);
     const db = await waitForPhase(ns, name, 'Ready', { generation: 1 });
     expect(db.status?.readyReplicas).toBe(2);

@@ -101,9 +101,12 @@ export function installCrds(): Promise<void> {
   return crdsInstalled;
 }
 
-/** The worker or the watcher as its own OS process (`cmd/<entry>.ts`), for tests that SIGKILL it. */
+/**
+ * An entry point as its own OS process, configured through its environment, for tests that
+ * SIGKILL it: `cmd/watcher.ts`, `cmd/worker.ts`, or a test entry such as one-activity-worker.ts.
+ */
 export function spawnOperatorProcess(
-  entry: 'worker' | 'watcher',
+  entryFile: string,
   cfg: OperatorConfig,
   logName: string,
 ): ChildProcess {
@@ -114,7 +117,7 @@ export function spawnOperatorProcess(
   env.WATCH_NAMESPACES = cfg.WATCH_NAMESPACES.join(',');
   env.LEADER_ELECTION_ENABLED = String(cfg.LEADER_ELECTION_ENABLED);
   const out = path.join(stackInfo().dir, 'logs', `${logName}.log`);
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'cmd', `${entry}.ts`)], {
+  const child = spawn(process.execPath, ['--import', 'tsx', entryFile], {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -123,6 +126,12 @@ export function spawnOperatorProcess(
   child.stderr!.pipe(stream);
   return child;
 }
+
+export const entryPoints = {
+  worker: path.join(repoRoot, 'cmd', 'worker.ts'),
+  watcher: path.join(repoRoot, 'cmd', 'watcher.ts'),
+  oneActivityWorker: path.join(__dirname, 'one-activity-worker.ts'),
+};
 
 // ---- Database helpers ---------------------------------------------------------------------------
 
