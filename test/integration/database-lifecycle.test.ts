@@ -1,10 +1,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
 import type { Client, Connection } from '@temporalio/client';
-import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { Worker } from '@temporalio/worker';
-import { repoRoot } from '../../tools/stack/binaries';
+import { binary, repoRoot } from '../../tools/stack/binaries';
 import type { Database } from '../../crds';
 import { waitFor } from '../../tools/stack/wait';
 import { databaseWorkflowId } from '../../workflows/signals';
@@ -25,6 +26,8 @@ import {
   temporalClient,
   temporalConnection,
 } from '../support/stack';
+
+const run = promisify(execFile);
 
 /**
  * The whole lifecycle of one Database against the real stack: kubectl apply → watcher → workflow
@@ -290,17 +293,25 @@ describe('Database lifecycle', () => {
     for await (const wf of client.workflow.list({ query: `DatabaseNamespace="${ns}"` })) {
       histories.push({
         workflowId: wf.workflowId,
+        runId: wf.runId,
         history: await client.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory(),
       });
     }
     expect(histories.length).toBeGreaterThanOrEqual(2);
     if (process.env.DURABLE_RECORD_HISTORIES) {
-      // Refreshes the fixtures that test/replay/ replays against every later version of the code.
-      for (const [i, { history }] of histories.entries()) {
-        fs.writeFileSync(
-          path.join(repoRoot, 'test', 'replay', 'histories', `database-lifecycle-${i + 1}.json`),
-          historyToJSON(history),
-        );
+      // Refreshes the fixtures that test/replay/ replays against every later version of the code,
+      // in the proto JSON form the Temporal CLI and UI export (what historyFromJSON reads).
+      for (const [i, wf] of histories.entries()) {
+        const { stdout } = await run(binary('temporal'), [
+          'workflow',
+          'show',
+          `--address=${stackInfo().temporal.address}`,
+          `--workflow-id=${wf.workflowId}`,
+          `--run-id=${wf.runId}`,
+          '--output=json',
+        ]);
+        const file = path.join(repoRoot, 'test', 'replay', 'histories', `database-lifecycle-${i + 1}.json`);
+        fs.writeFileSync(file, stdout);
       }
     }
     const workflowBundle = { code: fs.readFileSync(process.env.DURABLE_WORKFLOW_BUNDLE!, 'utf8') };
