@@ -105,11 +105,7 @@ export function installCrds(): Promise<void> {
  * An entry point as its own OS process, configured through its environment, for tests that
  * SIGKILL it: `cmd/watcher.ts`, `cmd/worker.ts`, or a test entry such as one-activity-worker.ts.
  */
-export function spawnOperatorProcess(
-  entryFile: string,
-  cfg: OperatorConfig,
-  logName: string,
-): ChildProcess {
+export function spawnOperatorProcess(entryFile: string, cfg: OperatorConfig, logName: string): ChildProcess {
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const [k, v] of Object.entries(cfg)) {
     if (typeof v === 'string') env[k] = v;
