@@ -1,5 +1,5 @@
 import { ApplicationFailure } from '@temporalio/activity';
-import { FINALIZER } from './finalizer-name';
+import { FINALIZER } from '../crds';
 import { databaseGone, databaseResource, readDatabase } from './database-ref';
 import { kubeCall } from './errors';
 import type { KubeClients } from './kube-clients';

@@ -19,5 +19,4 @@ export function makeKubeClients(kc: k8s.KubeConfig): KubeClients {
   };
 }
 
-/** Field manager of every server-side apply (DESIGN.md, fixed names). */
-export const FIELD_MANAGER = 'durable-db-operator';
+export { FIELD_MANAGER } from '../crds';

@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { Context } from '@temporalio/activity';
-import { API_VERSION, DATABASE, type DatabaseStatus } from '../crds';
+import { API_VERSION, DATABASE, OPERATOR_NAME, type DatabaseStatus } from '../crds';
 import { databaseResource } from './database-ref';
 import { apiMessage, isConflict, isNotFound, kubeCall, statusOf } from './errors';
 import type { KubeClients } from './kube-clients';
@@ -28,7 +28,7 @@ export interface ReportOptions {
   instance: string;
 }
 
-const COMPONENT = 'durable-db-operator';
+const COMPONENT = OPERATOR_NAME;
 
 /**
  * Writes the status the workflow computed (merge patch on the status subresource, guarded by the

@@ -38,3 +38,18 @@ export const DATABASE_BACKUP = {
 export function crdName(names: ResourceNames): string {
   return `${names.plural}.${GROUP}`;
 }
+
+/**
+ * Names the operator stamps on what it touches (DESIGN.md, fixed names). Written down here once:
+ * the activities apply them, the watcher selects and filters by them.
+ */
+export const OPERATOR_NAME = 'durable-db-operator';
+/** Server-side-apply field manager of every write the operator makes. */
+export const FIELD_MANAGER = OPERATOR_NAME;
+/** Finalizer on every Database: deletion waits until the workflow has released it. */
+export const FINALIZER = `${GROUP}/finalizer`;
+/** Recommended labels on owned objects. */
+export const LABEL_NAME = 'app.kubernetes.io/name';
+export const LABEL_INSTANCE = 'app.kubernetes.io/instance';
+export const LABEL_MANAGED_BY = 'app.kubernetes.io/managed-by';
+export const LABEL_COMPONENT = 'app.kubernetes.io/component';

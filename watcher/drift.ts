@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { FIELD_MANAGER, LABEL_INSTANCE, LABEL_MANAGED_BY, OPERATOR_NAME } from '../crds';
 import type { Logger } from '../common/logger';
 import { databaseWorkflowId, driftSignal, type DriftNotice, type OwnedKind } from '../workflows/signals';
 import { ResilientInformer } from './resilient-informer';
@@ -17,11 +18,7 @@ import { backoffDelay, DEFAULT_BACKOFF, describeError, type BackoffOptions } fro
  * other than its name reaches a signal or a log.
  */
 
-/** Labels and field manager the operator puts on what it owns (DESIGN.md, fixed names). */
-export const LABEL_MANAGED_BY = 'app.kubernetes.io/managed-by';
-export const LABEL_INSTANCE = 'app.kubernetes.io/instance';
-export const OPERATOR_NAME = 'durable-db-operator';
-export const FIELD_MANAGER = OPERATOR_NAME;
+export { FIELD_MANAGER, LABEL_INSTANCE, LABEL_MANAGED_BY, OPERATOR_NAME };
 export const OWNED_SELECTOR = `${LABEL_MANAGED_BY}=${OPERATOR_NAME}`;
 
 /** Who wrote an object: one managedFields entry, its field set reduced to a digest. */

@@ -1,12 +1,17 @@
 import type { V1ObjectMeta, V1OwnerReference } from '@kubernetes/client-node';
-import { API_VERSION, DATABASE } from '../../crds';
+import {
+  API_VERSION,
+  DATABASE,
+  LABEL_COMPONENT,
+  LABEL_INSTANCE,
+  LABEL_MANAGED_BY,
+  LABEL_NAME,
+  OPERATOR_NAME,
+} from '../../crds';
 import type { DatabaseTarget } from '../types';
 
-export const LABEL_NAME = 'app.kubernetes.io/name';
-export const LABEL_INSTANCE = 'app.kubernetes.io/instance';
-export const LABEL_MANAGED_BY = 'app.kubernetes.io/managed-by';
-export const LABEL_COMPONENT = 'app.kubernetes.io/component';
-export const MANAGED_BY = 'durable-db-operator';
+export { LABEL_COMPONENT, LABEL_INSTANCE, LABEL_MANAGED_BY, LABEL_NAME };
+export const MANAGED_BY = OPERATOR_NAME;
 
 /** Set by the StatefulSet controller on each pod; the primary Service selects member 0 with it. */
 export const POD_NAME_LABEL = 'statefulset.kubernetes.io/pod-name';
