@@ -11,6 +11,7 @@ import { waitFor } from '../../tools/stack/wait';
 import { databaseWorkflowId } from '../../workflows/signals';
 import {
   applyDatabase,
+  databaseEventReasons,
   getDatabase,
   startOperator,
   waitForPhase,
@@ -58,21 +59,7 @@ describe('Database lifecycle', () => {
     await deleteNamespace(ns);
   });
 
-  const reasonsOfEvents = async () =>
-    (
-      await kubectlOk([
-        'get',
-        'events',
-        '-n',
-        ns,
-        '--field-selector',
-        `involvedObject.kind=Database,involvedObject.name=${name}`,
-        '-o',
-        'jsonpath={range .items[*]}{.reason}{"\\n"}{end}',
-      ])
-    )
-      .split('\n')
-      .filter(Boolean);
+  const reasonsOfEvents = () => databaseEventReasons(ns, name);
 
   const historyLength = async () => {
     const history = await client.workflow.getHandle(databaseWorkflowId(ns, name)).fetchHistory();

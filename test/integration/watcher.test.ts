@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
-import { bundleWorkflowCode, NativeConnection, Worker } from '@temporalio/worker';
+import { bundleWorkflowCode, DefaultLogger, NativeConnection, Worker } from '@temporalio/worker';
 import pino from 'pino';
 import { API_VERSION, crdName, DATABASE, GROUP } from '../../crds';
 import { waitFor } from '../../tools/stack/wait';
@@ -69,14 +69,7 @@ beforeAll(async () => {
   workerConnection = await NativeConnection.connect({ address: stackInfo().temporal.address });
   const workflowBundle = await bundleWorkflowCode({
     workflowsPath: path.join(__dirname, 'fixtures', 'watcher-recorder-workflow.ts'),
-    logger: {
-      log: () => undefined,
-      trace: () => undefined,
-      debug: () => undefined,
-      info: () => undefined,
-      warn: () => undefined,
-      error: console.error,
-    },
+    logger: new DefaultLogger('ERROR'),
   });
   worker = await Worker.create({
     connection: workerConnection,

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type { Connection } from '@temporalio/client';
-import { bundleWorkflowCode, NativeConnection, Worker } from '@temporalio/worker';
+import { bundleWorkflowCode, DefaultLogger, NativeConnection, Worker } from '@temporalio/worker';
 import { searchAttributeKeys } from '../../workflows/search-attributes';
 import { stackInfo, temporalClient, temporalConnection, uniqueName } from '../support/stack';
 import { quietTemporalRuntime } from '../support/temporal-runtime';
@@ -30,14 +30,7 @@ describe('Temporal dev server (smoke)', () => {
     const workerConnection = await NativeConnection.connect({ address: stackInfo().temporal.address });
     const workflowBundle = await bundleWorkflowCode({
       workflowsPath: path.join(__dirname, 'fixtures', 'greeting-workflow.ts'),
-      logger: {
-        log: () => undefined,
-        trace: () => undefined,
-        debug: () => undefined,
-        info: () => undefined,
-        warn: () => undefined,
-        error: console.error,
-      },
+      logger: new DefaultLogger('ERROR'),
     });
     const worker = await Worker.create({
       connection: workerConnection,

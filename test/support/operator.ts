@@ -170,3 +170,19 @@ export async function waitForPhase(
     { timeoutMs, intervalMs: 300 },
   );
 }
+
+/** Reasons of the Events recorded on a Database, oldest first. */
+export async function databaseEventReasons(namespace: string, name: string): Promise<string[]> {
+  const out = await kubectlOk([
+    'get',
+    'events',
+    '-n',
+    namespace,
+    '--field-selector',
+    `involvedObject.kind=Database,involvedObject.name=${name}`,
+    '--sort-by=.metadata.creationTimestamp',
+    '-o',
+    'jsonpath={range .items[*]}{.reason}{"\\n"}{end}',
+  ]);
+  return out.split('\n').filter(Boolean);
+}
