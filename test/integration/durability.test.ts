@@ -4,6 +4,7 @@ import { waitFor } from '../../tools/stack/wait';
 import { databaseWorkflowId } from '../../workflows/signals';
 import {
   applyDatabase,
+  databaseEventReasons,
   entryPoints,
   getDatabase,
   installCrds,
@@ -149,20 +150,7 @@ describe('durability', () => {
         `statefulset.apps/${name}`,
       ].sort(),
     );
-    const reasons = (
-      await kubectlOk([
-        'get',
-        'events',
-        '-n',
-        ns,
-        '--field-selector',
-        `involvedObject.name=${name},involvedObject.kind=Database`,
-        '-o',
-        'jsonpath={range .items[*]}{.reason}{"\\n"}{end}',
-      ])
-    )
-      .split('\n')
-      .filter(Boolean);
+    const reasons = await databaseEventReasons(ns, name);
     for (const reason of [
       'SecretCreated',
       'StatefulSetCreated',
