@@ -57,6 +57,14 @@ function act(summary: string, options: ActivityOptions = quick): DatabaseActivit
   return proxyActivities<DatabaseActivities>({ ...options, summary });
 }
 
+/** As act(), retrying without a limit on attempts (backoff still capped at a minute). */
+function actUntilDone(summary: string): DatabaseActivities {
+  return act(summary, {
+    ...quick,
+    retry: { ...quick.retry, maximumInterval: '1 minute', maximumAttempts: Number.POSITIVE_INFINITY },
+  });
+}
+
 /** Workflow state; carried across continueAsNew. Holds no secret (DESIGN.md rule 3). */
 interface State {
   uid?: string;
@@ -71,6 +79,8 @@ interface State {
   drift: DriftNotice[];
   /** A transient failure asked for another attempt of the current generation. */
   retryPending: boolean;
+  /** uid of an incarnation found gone (deleted without the finalizer): the workflow ends. */
+  goneUid?: string;
 }
 
 const SUPERSEDED = Symbol('superseded');
@@ -94,6 +104,11 @@ export async function databaseWorkflow(input: DatabaseWorkflowInput): Promise<vo
   let step = 'waiting for the first spec';
 
   setHandler(specSignal, (update) => {
+    if (update.gone) {
+      // Only about the incarnation this workflow knows; never displaces a newer one.
+      if (update.uid === (state.latest?.uid ?? state.uid)) state.goneUid = update.uid;
+      return;
+    }
     const latest = state.latest;
     // A replayed or re-sent generation (watcher restart) changes nothing; a newer one replaces
     // whatever is pending, so a burst of edits is reconciled once, at its newest generation.
@@ -115,6 +130,9 @@ export async function databaseWorkflow(input: DatabaseWorkflowInput): Promise<vo
     status: state.status,
   }));
 
+  /** The incarnation this workflow serves is gone and no newer one has arrived. */
+  const isGone = () => !!state.goneUid && state.goneUid === (state.latest?.uid ?? state.uid);
+
   const newGeneration = () =>
     !!state.latest &&
     (state.latest.uid !== state.uid ||
@@ -124,10 +142,14 @@ export async function databaseWorkflow(input: DatabaseWorkflowInput): Promise<vo
 
   for (;;) {
     const woken = await condition(
-      () => newGeneration() || state.drift.length > 0 || state.retryPending,
+      () => newGeneration() || state.drift.length > 0 || state.retryPending || isGone(),
       // A retry, or a Degraded Database (pods not ready at the last look), is checked again soon.
       state.retryPending || state.status.phase === 'Degraded' ? RETRY_AFTER : RESYNC_INTERVAL,
     );
+    if (isGone()) {
+      setCurrentDetails('**gone**: the Database was deleted without passing through the finalizer');
+      return;
+    }
     const update = state.latest;
     if (!update) continue; // resync before any spec arrived: nothing to do
 
@@ -171,6 +193,11 @@ export async function databaseWorkflow(input: DatabaseWorkflowInput): Promise<vo
       await reconcile(update, woken ? 'drift' : 'resync', drift);
     }
 
+    if (isGone()) {
+      setCurrentDetails('**gone**: the Database was deleted without passing through the finalizer');
+      return;
+    }
+
     if (workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > MAX_HISTORY_EVENTS) {
       await condition(allHandlersFinished);
       await continueAsNew<typeof databaseWorkflow>({ namespace, name, carried: state });
@@ -189,6 +216,17 @@ export async function databaseWorkflow(input: DatabaseWorkflowInput): Promise<vo
     const verdict = checkSpec(update.spec, state.status.currentVersion);
     if (!verdict.ok || !verdict.spec) {
       state.handledGeneration = update.generation;
+      // The finalizer goes on even so: deleting this Database must still reach the workflow.
+      try {
+        await act(`add finalizer to Database ${namespace}/${name}`).addFinalizer(ref);
+      } catch (err) {
+        if (isCancellation(err)) throw err;
+        if (describeFailure(err).type === 'DatabaseGone') {
+          state.goneUid = update.uid;
+          return;
+        }
+        // Any other trouble: report the spec problem anyway; the next generation adds it.
+      }
       await fail(update, verdict.reason ?? 'InvalidSpec', verdict.message ?? 'invalid spec');
       return;
     }
@@ -196,6 +234,7 @@ export async function databaseWorkflow(input: DatabaseWorkflowInput): Promise<vo
     const id = `${namespace}/${name}`;
     const superseded = () =>
       !state.latest ||
+      state.goneUid === update.uid ||
       state.latest.uid !== update.uid ||
       state.latest.deleting ||
       state.latest.generation > update.generation;
@@ -368,9 +407,10 @@ export async function databaseWorkflow(input: DatabaseWorkflowInput): Promise<vo
       if (isCancellation(err)) throw err;
       const failure = describeFailure(err);
       if (failure.type === 'DatabaseGone') {
-        // The Database disappeared without our finalizer (or this incarnation is gone): nothing
-        // is left to reconcile; the deletion signal or a new incarnation will follow.
+        // This incarnation disappeared without going through our finalizer (removed by hand, or
+        // deleted before it was added): nothing is left to reconcile, the workflow ends.
         state.handledGeneration = update.generation;
+        state.goneUid = update.uid;
         return;
       }
       if (failure.permanent) state.handledGeneration = update.generation;
@@ -399,16 +439,25 @@ export async function databaseWorkflow(input: DatabaseWorkflowInput): Promise<vo
     }
     step = `failed: ${reason}`;
     setCurrentDetails(`**${reason}**: ${message}`);
-    await act(`report ${reason} on Database ${namespace}/${name}`).reportStatus(
-      ref,
-      state.status,
-      keyed({ type: 'Warning', reason, message }),
-    );
+    try {
+      await act(`report ${reason} on Database ${namespace}/${name}`).reportStatus(
+        ref,
+        state.status,
+        keyed({ type: 'Warning', reason, message }),
+      );
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      // Even the report failed (API server unreachable for minutes): try the whole generation
+      // again later rather than letting the workflow fail.
+      state.retryPending = true;
+    }
   }
 
   async function deleteDatabase(update: SpecUpdate) {
     const ref = { namespace, name, uid: update.uid };
     const id = `${namespace}/${name}`;
+    // A deletion must finish: its steps retry until they succeed, however long the API is away.
+    const act = (summary: string) => actUntilDone(summary);
     const policy = update.spec.deletionPolicy ?? 'Delete';
     setCurrentDetails(`**deleting** (deletionPolicy ${policy})`);
     state.status.phase = 'Deleting';

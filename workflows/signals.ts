@@ -13,6 +13,12 @@ export interface SpecUpdate {
   generation: number;
   spec: DatabaseSpec;
   deleting: boolean;
+  /**
+   * The object no longer exists and its deletion never went through the finalizer (removed by
+   * hand, or deleted before the workflow added it). The workflow ends without touching data:
+   * what it could delete by label might by then belong to a re-created Database of the same name.
+   */
+  gone?: boolean;
 }
 
 export type OwnedKind = 'ConfigMap' | 'Secret' | 'StatefulSet' | 'Service';

@@ -275,6 +275,37 @@ describe('Database lifecycle', () => {
     expect(again.status?.workflow?.runId).not.toBe(firstRun);
   });
 
+  it('ends the workflow of a Database deleted around its finalizer, leaving the data alone', async () => {
+    const ghost = 'ghost';
+    await applyDatabase(ns, ghost, {
+      engine: 'mysql',
+      version: '8.0',
+      replicas: 1,
+      deletionPolicy: 'Retain',
+    });
+    await waitForPhase(ns, ghost, 'Ready');
+    await kubectlOk([
+      'patch',
+      `databases.durable.dev/${ghost}`,
+      '-n',
+      ns,
+      '--type=json',
+      '-p',
+      '[{"op":"remove","path":"/metadata/finalizers"}]',
+    ]);
+    // The workflow deleted nothing on its way out (with Retain, the StatefulSet leaves its PVC too).
+    await waitFor('workflow of the vanished Database completed', async () => {
+      const d = await client.workflow.getHandle(databaseWorkflowId(ns, ghost)).describe();
+      return d.status.name === 'COMPLETED';
+    });
+    // Its data volume was not deleted: a bypassed finalizer is no order to destroy data.
+    const claims = await core.listNamespacedPersistentVolumeClaim({
+      namespace: ns,
+      labelSelector: `app.kubernetes.io/instance=${ghost}`,
+    });
+    expect(claims.items).toHaveLength(1);
+  });
+
   it('records histories that replay cleanly against the workflow code', async () => {
     const histories = [];
     for await (const wf of client.workflow.list({ query: `DatabaseNamespace="${ns}"` })) {
