@@ -14,8 +14,8 @@ import { loadConfig } from '../common/config';
 import { createLogger } from '../common/logger';
 import { kubectlPath, repoRoot } from '../tools/stack/binaries';
 import { Stack } from '../tools/stack/stack';
-import { createWatcher } from './watcher';
-import { createWorker } from './worker';
+import { startWatcherProcess } from './watcher';
+import { startWorkerProcess } from './worker';
 
 const run = promisify(execFile);
 const say = (msg: string) => process.stderr.write(`[dev] ${msg}\n`);
@@ -62,22 +62,24 @@ async function main(): Promise<void> {
       POD_NAME: 'dev',
     });
     say('starting the worker (bundling the workflows takes a few seconds)');
-    const worker = await createWorker(cfg, createLogger(cfg.LOG_LEVEL, 'worker'));
-    const running = worker.run();
-    cleanups.push(async () => {
-      worker.shutdown();
-      await running;
-    });
+    const worker = await startWorkerProcess(cfg, createLogger(cfg.LOG_LEVEL, 'worker'));
+    cleanups.push(() => worker.stop());
     say('starting the watcher');
-    const { watcher, close } = await createWatcher(cfg, createLogger(cfg.LOG_LEVEL, 'watcher'));
-    await watcher.start();
-    cleanups.push(close);
+    // Both run in this process: the watcher serves its endpoints on the next port.
+    const watcher = await startWatcherProcess(
+      { ...cfg, HTTP_PORT: cfg.HTTP_PORT === 0 ? 0 : cfg.HTTP_PORT + 1 },
+      createLogger(cfg.LOG_LEVEL, 'watcher'),
+    );
+    cleanups.push(() => watcher.stop());
 
     say(`applying ${values.examples}`);
     await kubectl('apply', '-f', values.examples);
     say('');
     say(`Temporal UI   ${temporal.uiUrl}/namespaces/${temporal.namespace}/workflows`);
     say(`kubectl       export KUBECONFIG=${kubernetes.kubeconfig}; kubectl get db -A`);
+    say(
+      `metrics       worker ${worker.http.url ?? '(not bound)'}/metrics, watcher ${watcher.http.url ?? '(not bound)'}/metrics`,
+    );
     say('nodes are simulated by kwok: pods are scheduled and report Ready, but no database process runs');
     say('');
     await watchProgress(kubernetes.kubeconfig, () => stopping);

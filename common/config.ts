@@ -44,9 +44,20 @@ const envSchema = z.object({
   POD_NAME: z.string().optional(),
   /** Pre-built workflow bundle (written by `durable-db-operator bundle`); bundled at start when absent. */
   WORKFLOW_BUNDLE_PATH: z.string().optional(),
+  /** Port of the health and metrics endpoints (/healthz, /readyz, /metrics); 0 picks a free port. */
+  HTTP_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  HTTP_HOST: z.string().min(1).default('0.0.0.0'),
+  /** OpenTelemetry tracing through Temporal's interceptors (client, workflows, activities). */
+  OTEL_TRACING_ENABLED: z
+    .enum(['true', 'false'])
+    .default('false')
+    .transform((v) => v === 'true'),
+  /** OTLP/HTTP base URL (the standard variable); spans go to `<endpoint>/v1/traces`. */
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
 });
 
 export type OperatorConfig = z.infer<typeof envSchema>;
+export const CONFIG_KEYS = Object.keys(envSchema.shape) as (keyof OperatorConfig)[];
 
 export class ConfigError extends Error {}
 

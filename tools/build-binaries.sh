@@ -2,7 +2,7 @@
 # Builds the real components of the local stack from the Go module proxy into .bin/:
 #   temporal (CLI whose `server start-dev` is the Temporal server + UI),
 #   etcd, kube-apiserver, kube-controller-manager, kube-scheduler (tools/k8s wrapper module),
-#   kwok (simulated nodes).
+#   kwok (simulated nodes), helm (renders and lints the chart in deploy/helm).
 # Each binary is rebuilt only when its pinned version changes: .bin/<name>.version records the
 # version it was built from. Progress goes to stderr; a cold build takes a while on 2 cores.
 set -euo pipefail
@@ -13,6 +13,8 @@ mkdir -p "$bin"
 
 TEMPORAL_CLI_VERSION=v1.5.1
 KWOK_VERSION=v0.7.0
+# helm.sh/helm/v3 v3.22.0 declares `go 1.26.0` and has no `replace` directive.
+HELM_VERSION=v3.22.0
 # The Kubernetes and etcd versions are those pinned in tools/k8s/go.mod.
 k8s_version=$(awk '$1 == "k8s.io/kubernetes" { print $2 }' "$root/tools/k8s/go.mod")
 etcd_version=$(awk '$1 == "go.etcd.io/etcd/server/v3" { print $2 }' "$root/tools/k8s/go.mod")
@@ -79,6 +81,22 @@ if ! up_to_date kwok "$KWOK_VERSION"; then
   build kwok "$KWOK_VERSION" "$dir" sigs.k8s.io/kwok/cmd/kwok
 else
   log "kwok $KWOK_VERSION: up to date"
+fi
+
+if ! up_to_date helm "$HELM_VERSION"; then
+  dir=$(pinned_module helm helm.sh/helm/v3 "$HELM_VERSION" helm.sh/helm/v3/cmd/helm)
+  # What Helm's release build stamps: its version (else only "v3.22"), and the Kubernetes version
+  # of its client-go as the default of .Capabilities.KubeVersion and of lint's deprecation checks
+  # (else v1.20).
+  helm_kube_minor=$(awk '$1 == "k8s.io/client-go" { split($2, v, "."); print v[2] }' "$dir/go.mod")
+  helm_ldflags="-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
+  helm_ldflags+=" -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
+  for pkg in helm.sh/helm/v3/pkg/lint/rules helm.sh/helm/v3/pkg/chartutil; do
+    helm_ldflags+=" -X $pkg.k8sVersionMajor=1 -X $pkg.k8sVersionMinor=$helm_kube_minor"
+  done
+  build helm "$HELM_VERSION" "$dir" helm.sh/helm/v3/cmd/helm "$helm_ldflags"
+else
+  log "helm $HELM_VERSION: up to date"
 fi
 
 k8s=$root/tools/k8s

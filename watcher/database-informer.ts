@@ -1,7 +1,7 @@
 import * as k8s from '@kubernetes/client-node';
 import { DATABASE, GROUP, parseDatabaseSpec, VERSION } from '../crds';
 import type { Logger } from '../common/logger';
-import { ResilientInformer } from './resilient-informer';
+import { ResilientInformer, type InformerEvent } from './resilient-informer';
 import type { DatabaseObservation, SpecSignaler } from './signaler';
 import type { BackoffOptions } from './timing';
 
@@ -9,7 +9,8 @@ import type { BackoffOptions } from './timing';
  * The Database informer: every add or update whose generation is new (or whose deletion just
  * started) becomes a spec signal. Status-only updates leave the generation alone and so send
  * nothing; the final delete event sends nothing either (the finalizer turned deletion into an
- * update with deletionTimestamp, which was signaled).
+ * update with deletionTimestamp, which was signaled) — unless the finalizer was bypassed, in
+ * which case the workflow is told that its Database is gone (SpecSignaler.vanished).
  */
 
 /** A Database as the informer delivers it: the spec is not trusted to parse. */
@@ -47,6 +48,7 @@ export interface DatabaseInformerOptions {
   watchdogMs?: number;
   backoff?: BackoffOptions;
   onActivity?: () => void;
+  onEvent?: (event: InformerEvent) => void;
 }
 
 export function createDatabaseInformer(opts: DatabaseInformerOptions): ResilientInformer<DatabaseObject> {
@@ -86,11 +88,14 @@ export function createDatabaseInformer(opts: DatabaseInformerOptions): Resilient
     watchdogMs: opts.watchdogMs,
     backoff: opts.backoff,
     onActivity: opts.onActivity,
+    onEvent: opts.onEvent,
     handlers: {
       add: seen,
       update: seen,
       delete: (db) => {
-        if (db.metadata?.uid) signaler.forget(db.metadata.uid);
+        const obs = observationOf(db);
+        if (obs) void signaler.vanished(obs);
+        else if (db.metadata?.uid) signaler.forget(db.metadata.uid);
       },
     },
   });

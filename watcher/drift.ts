@@ -4,7 +4,8 @@ import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { FIELD_MANAGER, LABEL_INSTANCE, LABEL_MANAGED_BY, OPERATOR_NAME } from '../crds';
 import type { Logger } from '../common/logger';
 import { databaseWorkflowId, driftSignal, type DriftNotice, type OwnedKind } from '../workflows/signals';
-import { ResilientInformer } from './resilient-informer';
+import { ResilientInformer, type InformerEvent } from './resilient-informer';
+import type { SignalResult } from './signaler';
 import { backoffDelay, DEFAULT_BACKOFF, describeError, type BackoffOptions } from './timing';
 
 /**
@@ -163,6 +164,8 @@ export interface DriftSignalerOptions {
   /** Attempts per notice before giving up (the workflow's periodic resync is the safety net). */
   maxAttempts?: number;
   requestTimeoutMs?: number;
+  /** Called after each signal call (for metrics); must not throw. */
+  onSignal?: (result: SignalResult, seconds: number) => void;
 }
 
 interface DriftEntry {
@@ -241,6 +244,7 @@ export class DriftSignaler {
     const { notice, version, workflowId } = entry;
     entry.inFlight = true;
     let outcome: 'sent' | 'no-workflow' | { err: unknown };
+    const began = performance.now();
     try {
       const { client } = this.opts;
       const deadline = Date.now() + (this.opts.requestTimeoutMs ?? 20_000);
@@ -253,6 +257,8 @@ export class DriftSignaler {
     } catch (err) {
       outcome = err instanceof WorkflowNotFoundError ? 'no-workflow' : { err };
     }
+    const result = typeof outcome === 'string' ? outcome : this.abort.signal.aborted ? 'cancelled' : 'failed';
+    this.opts.onSignal?.(result, (performance.now() - began) / 1000);
     entry.inFlight = false;
     if (!this.running || this.entries.get(key) !== entry) return;
     const where = { ...entry.database, kind: notice.kind, object: notice.name, change: notice.change };
@@ -358,6 +364,7 @@ export interface DriftInformerOptions {
   watchdogMs?: number;
   backoff?: BackoffOptions;
   onActivity?: () => void;
+  onEvent?: (event: InformerEvent) => void;
 }
 
 /** One informer per owned kind, in one namespace (or all). */
@@ -379,6 +386,7 @@ export function createDriftInformers(
         watchdogMs: opts.watchdogMs,
         backoff: opts.backoff,
         onActivity: opts.onActivity,
+        onEvent: opts.onEvent,
         handlers: {
           update: (view, old) => {
             const notice = driftOnUpdate(view, old);

@@ -3,7 +3,13 @@
  * `watcherOptionsFromConfig`) and serves `status()` on its health endpoints.
  */
 export { Watcher, watcherOptionsFromConfig } from './watcher';
-export type { LeaderElectionConfig, WatcherOptions, WatcherStatus } from './watcher';
+export type {
+  LeaderElectionConfig,
+  SignalResult,
+  WatcherObserver,
+  WatcherOptions,
+  WatcherStatus,
+} from './watcher';
 export {
   defaultIdentity,
   DEFAULT_LEASE_DURATION_SECONDS,
@@ -12,7 +18,7 @@ export {
 } from './leader-election';
 export type { LeaderElectorOptions } from './leader-election';
 export { ResilientInformer, DEFAULT_WATCHDOG_MS } from './resilient-informer';
-export type { InformerHandlers, ResilientInformerOptions } from './resilient-informer';
+export type { InformerEvent, InformerHandlers, ResilientInformerOptions } from './resilient-informer';
 export { SpecSignaler } from './signaler';
 export type { DatabaseObservation, SpecSignalerOptions } from './signaler';
 export { createDatabaseInformer, databasePath, observationOf } from './database-informer';

@@ -32,6 +32,15 @@ export interface InformerHandlers<T> {
   delete?(obj: T): void;
 }
 
+/** One add, update or delete an informer delivered to its handlers (for metrics). */
+export interface InformerEvent<T = k8s.KubernetesObject> {
+  /** The informer's name, `<resource>/<namespace or *>`. */
+  informer: string;
+  type: 'add' | 'update' | 'delete';
+  object: T;
+  old?: T;
+}
+
 export interface ResilientInformerOptions<Raw extends k8s.KubernetesObject, T extends k8s.KubernetesObject> {
   /** For logs, e.g. `databases (all namespaces)`. */
   name: string;
@@ -55,6 +64,8 @@ export interface ResilientInformerOptions<Raw extends k8s.KubernetesObject, T ex
   backoff?: BackoffOptions;
   /** Called on every event or bookmark (for the watcher's `lastEventAt`). */
   onActivity?: () => void;
+  /** Called before each handler call (for metrics); a throw is logged and ignored. */
+  onEvent?: (event: InformerEvent<T>) => void;
 }
 
 export const DEFAULT_WATCHDOG_MS = 5 * 60_000;
@@ -120,6 +131,11 @@ export class ResilientInformer<Raw extends k8s.KubernetesObject, T extends k8s.K
   /** True while a ListWatch is running and has completed its initial list. */
   get running(): boolean {
     return this.started && this.current !== undefined && this.listed;
+  }
+
+  /** The objects in the cache, as the handlers last saw them. */
+  list(): T[] {
+    return [...this.cache.values()];
   }
 
   /** How often the informer was restarted (errors and watchdog). */
@@ -207,7 +223,7 @@ export class ResilientInformer<Raw extends k8s.KubernetesObject, T extends k8s.K
     for (const [key, old] of [...this.cache]) {
       if (!present.has(key)) {
         this.cache.delete(key);
-        this.call('delete', () => this.opts.handlers.delete?.(old));
+        this.deliver('delete', old);
       }
     }
     this.listed = true;
@@ -229,13 +245,13 @@ export class ResilientInformer<Raw extends k8s.KubernetesObject, T extends k8s.K
     const old = this.cache.get(key);
     this.cache.set(key, obj);
     if (!old) {
-      this.call('add', () => this.opts.handlers.add?.(obj));
+      this.deliver('add', obj);
     } else if (old.metadata?.uid !== obj.metadata?.uid) {
       // Deleted and re-created under the same name while we were not watching.
-      this.call('delete', () => this.opts.handlers.delete?.(old));
-      this.call('add', () => this.opts.handlers.add?.(obj));
+      this.deliver('delete', old);
+      this.deliver('add', obj);
     } else if (old.metadata?.resourceVersion !== obj.metadata?.resourceVersion) {
-      this.call('update', () => this.opts.handlers.update?.(obj, old));
+      this.deliver('update', obj, old);
     }
   }
 
@@ -244,7 +260,16 @@ export class ResilientInformer<Raw extends k8s.KubernetesObject, T extends k8s.K
     const old = this.cache.get(key);
     if (!old) return; // already reported by reconcileList
     this.cache.delete(key);
-    this.call('delete', () => this.opts.handlers.delete?.(old));
+    this.deliver('delete', old);
+  }
+
+  private deliver(type: InformerEvent['type'], object: T, old?: T): void {
+    const { handlers, onEvent } = this.opts;
+    if (onEvent)
+      this.call(`${type} event hook`, () => onEvent({ informer: this.opts.name, type, object, old }));
+    if (type === 'add') this.call(type, () => handlers.add?.(object));
+    else if (type === 'update') this.call(type, () => handlers.update?.(object, old!));
+    else this.call(type, () => handlers.delete?.(object));
   }
 
   private call(what: string, fn: () => void): void {

@@ -1,4 +1,4 @@
-import type { Client } from '@temporalio/client';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { DatabaseSpec } from '../crds';
 import type { Logger } from '../common/logger';
 import {
@@ -45,7 +45,12 @@ export interface SpecSignalerOptions {
   requestTimeoutMs?: number;
   /** Signals in flight at once (a restart re-signals every Database). Default 8. */
   concurrency?: number;
+  /** Called after each signalWithStart call (for metrics); must not throw. */
+  onSignal?: (result: SignalResult, seconds: number) => void;
 }
+
+/** How one signal call ended (drift signals also know `no-workflow`). */
+export type SignalResult = 'sent' | 'failed' | 'cancelled' | 'no-workflow';
 
 interface Mark {
   generation: number;
@@ -127,6 +132,37 @@ export class SpecSignaler {
     return true;
   }
 
+  /**
+   * The Database is gone. If it went without a deletion signal (its finalizer was bypassed), its
+   * workflow is told once (`gone`), so that it ends now instead of at its next resync. Best
+   * effort: that resync, which finds the Database missing, is the fallback.
+   */
+  async vanished(obs: DatabaseObservation): Promise<void> {
+    const known = this.signaled.get(obs.uid);
+    this.forget(obs.uid);
+    if (!this.running || known?.deleting) return;
+    const update: SpecUpdate = {
+      uid: obs.uid,
+      generation: obs.generation,
+      spec: obs.spec as DatabaseSpec,
+      deleting: true,
+      gone: true,
+    };
+    try {
+      await this.opts.client.workflow
+        .getHandle(databaseWorkflowId(obs.namespace, obs.name))
+        .signal(specSignal, update);
+      this.log.info({ ...ids(obs) }, 'gone signal sent');
+    } catch (err) {
+      if (!(err instanceof WorkflowNotFoundError)) {
+        this.log.warn(
+          { ...ids(obs), ...describeError(err) },
+          'gone signal failed; the workflow resync will notice',
+        );
+      }
+    }
+  }
+
   /** The Database is gone (deleted for good): drop its memory and anything pending for it. */
   forget(uid: string): void {
     this.signaled.delete(uid);
@@ -163,11 +199,14 @@ export class SpecSignaler {
     entry.inFlight = true;
     this.active++;
     let failure: { err: unknown } | undefined;
+    const began = performance.now();
     try {
       await this.signalWithStart(obs);
     } catch (err) {
       failure = { err };
     }
+    const result = !failure ? 'sent' : this.abort.signal.aborted ? 'cancelled' : 'failed';
+    this.opts.onSignal?.(result, (performance.now() - began) / 1000);
     entry.inFlight = false;
     this.active--;
     if (!failure) {

@@ -2,11 +2,11 @@ import type * as k8s from '@kubernetes/client-node';
 import type { Client } from '@temporalio/client';
 import type { OperatorConfig } from '../common/config';
 import type { Logger } from '../common/logger';
-import { createDatabaseInformer } from './database-informer';
+import { createDatabaseInformer, type DatabaseObject } from './database-informer';
 import { createDriftInformers, DriftSignaler } from './drift';
 import { DEFAULT_LEASE_NAME, defaultIdentity, LeaderElector } from './leader-election';
-import type { ResilientInformer } from './resilient-informer';
-import { SpecSignaler } from './signaler';
+import type { InformerEvent, ResilientInformer } from './resilient-informer';
+import { SpecSignaler, type SignalResult } from './signaler';
 import type { BackoffOptions } from './timing';
 
 /**
@@ -50,9 +50,23 @@ export interface WatcherOptions {
   backoff?: BackoffOptions;
   /** Called when this process loses the Lease it held (the caller may exit). */
   onLeadershipLost?: () => void;
+  /** Metrics hooks (common/metrics.ts). */
+  observer?: WatcherObserver;
+}
+
+export type { SignalResult };
+
+/** Hooks for metrics; each optional. A throw is logged and ignored. */
+export interface WatcherObserver {
+  /** An informer delivered an add, update or delete to its handlers. */
+  informerEvent?(event: InformerEvent): void;
+  /** One signal call to Temporal ended after `seconds`. */
+  signal?(kind: 'spec' | 'drift', result: SignalResult, seconds: number): void;
 }
 
 export interface WatcherStatus {
+  /** Started and not stopped: leading or standing by. */
+  started: boolean;
   /** Holds the Lease (always true without leader election while started). */
   leader: boolean;
   /** Every informer is running and has listed (false while one restarts). */
@@ -70,6 +84,7 @@ export class Watcher {
   private readonly driftSignaler: DriftSignaler;
   private readonly elector?: LeaderElector;
   private informers: RunningInformer[] = [];
+  private databaseInformers: ResilientInformer<DatabaseObject>[] = [];
   private started = false;
   private informersStarted = false;
   private lastEventAt?: Date;
@@ -78,12 +93,15 @@ export class Watcher {
 
   constructor(private readonly opts: WatcherOptions) {
     this.log = opts.logger;
+    const signalHook = (kind: 'spec' | 'drift') => (result: SignalResult, seconds: number) =>
+      this.safely('observer.signal', () => opts.observer?.signal?.(kind, result, seconds));
     this.specSignaler = new SpecSignaler({
       client: opts.temporalClient,
       taskQueue: opts.taskQueue,
       logger: this.log,
       backoff: opts.backoff,
       requestTimeoutMs: opts.signalTimeoutMs,
+      onSignal: signalHook('spec'),
     });
     this.driftSignaler = new DriftSignaler({
       client: opts.temporalClient,
@@ -91,6 +109,7 @@ export class Watcher {
       debounceMs: opts.driftDebounceMs,
       backoff: opts.backoff,
       requestTimeoutMs: opts.signalTimeoutMs,
+      onSignal: signalHook('drift'),
     });
     const le = opts.leaderElection;
     if (le.enabled) {
@@ -147,10 +166,16 @@ export class Watcher {
 
   status(): WatcherStatus {
     return {
+      started: this.started,
       leader: this.elector ? this.elector.isLeader : this.started,
       informersRunning: this.informersStarted && this.informers.every((i) => i.running),
       lastEventAt: this.lastEventAt,
     };
+  }
+
+  /** The Databases in the informers' cache: all watched ones while leading, none otherwise. */
+  databases(): DatabaseObject[] {
+    return this.databaseInformers.flatMap((i) => i.list());
   }
 
   /** Runs `step` after every earlier transition; the returned promise never rejects. */
@@ -168,14 +193,21 @@ export class Watcher {
     const onActivity = () => {
       this.lastEventAt = new Date();
     };
-    const common = { kubeConfig, logger: this.log, watchdogMs, backoff, onActivity };
+    const { observer } = this.opts;
+    const onEvent = observer?.informerEvent && ((e: InformerEvent) => observer.informerEvent!(e));
+    const common = { kubeConfig, logger: this.log, watchdogMs, backoff, onActivity, onEvent };
     const scopes: (string | undefined)[] = this.opts.namespaces.length ? this.opts.namespaces : [undefined];
     this.specSignaler.start();
     this.driftSignaler.start();
-    this.informers = scopes.flatMap((namespace): RunningInformer[] => [
+    this.databaseInformers = scopes.map((namespace) =>
       createDatabaseInformer({ ...common, namespace, signaler: this.specSignaler }),
-      ...createDriftInformers({ ...common, namespace, signaler: this.driftSignaler }),
-    ]);
+    );
+    this.informers = [
+      ...this.databaseInformers,
+      ...scopes.flatMap((namespace) =>
+        createDriftInformers({ ...common, namespace, signaler: this.driftSignaler }),
+      ),
+    ];
     for (const informer of this.informers) informer.start();
     this.informersStarted = true;
     this.log.info({ informers: this.informers.length }, 'informers started');
@@ -186,6 +218,7 @@ export class Watcher {
     this.informersStarted = false;
     const informers = this.informers;
     this.informers = [];
+    this.databaseInformers = [];
     await Promise.all(informers.map((i) => i.stop()));
     await Promise.all([this.specSignaler.stop(), this.driftSignaler.stop()]);
     this.log.info('informers stopped');

@@ -293,12 +293,12 @@ describe('Database lifecycle', () => {
       '-p',
       '[{"op":"remove","path":"/metadata/finalizers"}]',
     ]);
-    // The workflow deleted nothing on its way out (with Retain, the StatefulSet leaves its PVC too).
+    await kubectlOk(['delete', `databases.durable.dev/${ghost}`, '-n', ns]);
     await waitFor('workflow of the vanished Database completed', async () => {
       const d = await client.workflow.getHandle(databaseWorkflowId(ns, ghost)).describe();
       return d.status.name === 'COMPLETED';
     });
-    // Its data volume was not deleted: a bypassed finalizer is no order to destroy data.
+    // The workflow deleted nothing on its way out (with Retain, the StatefulSet leaves its PVC too).
     const claims = await core.listNamespacedPersistentVolumeClaim({
       namespace: ns,
       labelSelector: `app.kubernetes.io/instance=${ghost}`,

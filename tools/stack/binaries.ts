@@ -7,7 +7,7 @@ export const repoRoot = path.resolve(__dirname, '..', '..');
 export const binDir = process.env.DURABLE_BIN_DIR ?? path.join(repoRoot, '.bin');
 
 export type Binary =
-  'temporal' | 'etcd' | 'kube-apiserver' | 'kube-controller-manager' | 'kube-scheduler' | 'kwok';
+  'temporal' | 'etcd' | 'kube-apiserver' | 'kube-controller-manager' | 'kube-scheduler' | 'kwok' | 'helm';
 
 export function binary(name: Binary): string {
   const file = path.join(binDir, name);

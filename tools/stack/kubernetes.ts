@@ -90,6 +90,9 @@ export async function startKubernetes(procs: ProcessGroup, opts: KubernetesOptio
     `--service-account-signing-key-file=${pki.serviceAccountKey}`,
     '--service-cluster-ip-range=10.96.0.0/16',
     '--allow-privileged=true',
+    // Setting blockOwnerDeletion then needs `update` on the owner's finalizers subresource, as on
+    // hardened clusters (OpenShift enables it): a missing RBAC rule fails a test, not a user.
+    '--enable-admission-plugins=OwnerReferencesPermissionEnforcement',
     // Saves CPU on a 2-core machine; nothing here exercises priority and fairness.
     '--enable-priority-and-fairness=false',
     '--profiling=false',
