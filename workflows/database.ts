@@ -9,6 +9,7 @@ import {
   proxyActivities,
   setCurrentDetails,
   setHandler,
+  sleep,
   upsertSearchAttributes,
   workflowInfo,
   type ActivityOptions,
@@ -159,7 +160,19 @@ export async function databaseWorkflow(input: DatabaseWorkflowInput): Promise<vo
     }
     if (update.deleting) {
       step = 'deleting';
-      await deleteDatabase(update);
+      try {
+        await deleteDatabase(update);
+      } catch (err) {
+        if (isCancellation(err)) throw err;
+        // Permanent trouble (e.g. a missing RBAC rule): say so, then try the deletion again later.
+        const failure = describeFailure(err);
+        step = `deletion failed: ${failure.type}`;
+        setCurrentDetails(
+          `**deletion failed** (${failure.type}): ${failure.message}; retrying in ${RETRY_AFTER}`,
+        );
+        await sleep(RETRY_AFTER);
+        continue;
+      }
       if (state.latest && state.latest.uid !== update.uid) {
         // A new incarnation arrived while the old one was being deleted: start it afresh.
         await condition(allHandlersFinished);

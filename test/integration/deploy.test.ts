@@ -95,6 +95,7 @@ const workerNeeds = (namespace: string): AccessCheck[] =>
     ...['configmaps', 'services', 'secrets', 'statefulsets.apps'].flatMap((r) =>
       verbs(r, ['get', 'create', 'patch']),
     ),
+    ...verbs('secrets', ['delete']),
     ...verbs('persistentvolumeclaims', ['list', 'delete', 'patch']),
     ...verbs('events', ['create']),
   ]);
@@ -104,7 +105,7 @@ const workerMustNot = (namespace: string): AccessCheck[] =>
     ...verbs('databases.durable.dev', ['create', 'update', 'delete', 'list', 'watch']),
     ...verbs('databases.durable.dev', ['update'], 'status'),
     ...verbs('databasebackups.durable.dev', ['get', 'list', 'create']),
-    ...verbs('secrets', ['list', 'watch', 'update', 'delete']),
+    ...verbs('secrets', ['list', 'watch', 'update']),
     ...['configmaps', 'services', 'statefulsets.apps'].flatMap((r) => verbs(r, ['update', 'delete'])),
     ...verbs('persistentvolumeclaims', ['create', 'get', 'update']),
     ...verbs('pods', ['get', 'list', 'delete']),

@@ -77,10 +77,15 @@ Namespaced rules of the worker (activities/):
   resources: [databases/finalizers]
   verbs: [update]
 # Server-side apply (PATCH; creating an object that way also needs create) after a read.
-# Secrets: read by name, created with POST, metadata applied, orphaned by merge patch (Retain).
 - apiGroups: ['']
-  resources: [configmaps, services, secrets]
+  resources: [configmaps, services]
   verbs: [get, create, patch]
+# Secrets: read by name, created with POST, metadata applied, orphaned by merge patch (Retain).
+# delete: the OwnerReferencesPermissionEnforcement admission plugin lets only a user who may delete
+# an object change its ownerReferences (orphaning on Retain); the operator never deletes a Secret.
+- apiGroups: ['']
+  resources: [secrets]
+  verbs: [get, create, patch, delete]
 - apiGroups: [apps]
   resources: [statefulsets]
   verbs: [get, create, patch]
