@@ -27,11 +27,15 @@ export function defaultIdentity(podName?: string): string {
   return podName && podName.trim() !== '' ? podName.trim() : `${os.hostname()}-${process.pid}`;
 }
 
-export interface LeaderElectorOptions {
-  kubeConfig: k8s.KubeConfig;
+/** Which Lease, who competes for it, and the timings (the watcher's configuration shares these). */
+export interface LeaseSettings {
+  /** Namespace of the Lease. */
   namespace: string;
+  /** Default `durable-db-operator-watcher`. */
   leaseName?: string;
+  /** Unique per process: POD_NAME, or `defaultIdentity()`. */
   identity: string;
+  /** Default 15. */
   leaseDurationSeconds?: number;
   /** How often the leader renews. Default leaseDuration / 3. */
   renewIntervalMs?: number;
@@ -41,6 +45,10 @@ export interface LeaderElectorOptions {
   renewDeadlineMs?: number;
   /** Bound on one API request. Default min(renewInterval, 10 s). */
   requestTimeoutMs?: number;
+}
+
+export interface LeaderElectorOptions extends LeaseSettings {
+  kubeConfig: k8s.KubeConfig;
   logger: Logger;
   onStartedLeading: () => void;
   /** When it returns a promise, a clean stop awaits it before releasing the Lease. */

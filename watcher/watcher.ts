@@ -4,7 +4,7 @@ import type { OperatorConfig } from '../common/config';
 import type { Logger } from '../common/logger';
 import { createDatabaseInformer, type DatabaseObject } from './database-informer';
 import { createDriftInformers, DriftSignaler } from './drift';
-import { DEFAULT_LEASE_NAME, defaultIdentity, LeaderElector } from './leader-election';
+import { DEFAULT_LEASE_NAME, defaultIdentity, LeaderElector, type LeaseSettings } from './leader-election';
 import type { InformerEvent, ResilientInformer } from './resilient-informer';
 import { SpecSignaler, type SignalResult } from './signaler';
 import type { BackoffOptions } from './timing';
@@ -15,20 +15,8 @@ import type { BackoffOptions } from './timing';
  * the Lease is won, and they stop when it is lost.
  */
 
-export interface LeaderElectionConfig {
+export interface LeaderElectionConfig extends LeaseSettings {
   enabled: boolean;
-  /** Namespace of the Lease. */
-  namespace: string;
-  /** Default `durable-db-operator-watcher`. */
-  leaseName?: string;
-  /** Unique per process: POD_NAME, or `defaultIdentity()`. */
-  identity: string;
-  /** Default 15. */
-  leaseDurationSeconds?: number;
-  renewIntervalMs?: number;
-  retryIntervalMs?: number;
-  renewDeadlineMs?: number;
-  requestTimeoutMs?: number;
 }
 
 export interface WatcherOptions {
@@ -114,15 +102,8 @@ export class Watcher {
     const le = opts.leaderElection;
     if (le.enabled) {
       this.elector = new LeaderElector({
+        ...le,
         kubeConfig: opts.kubeConfig,
-        namespace: le.namespace,
-        leaseName: le.leaseName,
-        identity: le.identity,
-        leaseDurationSeconds: le.leaseDurationSeconds,
-        renewIntervalMs: le.renewIntervalMs,
-        retryIntervalMs: le.retryIntervalMs,
-        renewDeadlineMs: le.renewDeadlineMs,
-        requestTimeoutMs: le.requestTimeoutMs,
         logger: this.log,
         onStartedLeading: () => void this.enqueue(() => this.startInformers()),
         onStoppedLeading: () => {
