@@ -13,6 +13,7 @@ import {
   applyDatabase,
   databaseEventReasons,
   getDatabase,
+  objectsOfDatabase,
   startOperator,
   waitForPhase,
   type RunningOperator,
@@ -251,19 +252,9 @@ describe('Database lifecycle', () => {
     });
     await waitFor(
       'owned objects garbage-collected',
-      async () => {
-        const left = await kubectl([
-          'get',
-          'statefulsets,services,configmaps,secrets,persistentvolumeclaims',
-          '-n',
-          ns,
-          '-l',
-          `app.kubernetes.io/instance=${name}`,
-          '-o',
-          'name',
-        ]);
-        return left.code === 0 && left.stdout.trim() === '';
-      },
+      async () =>
+        (await objectsOfDatabase(ns, name, 'statefulsets,services,configmaps,secrets,persistentvolumeclaims'))
+          .length === 0,
       { timeoutMs: 60_000 },
     );
     const described = await client.workflow.getHandle(databaseWorkflowId(ns, name), firstRun).describe();

@@ -7,6 +7,7 @@ import {
   databaseEventReasons,
   entryPoints,
   getDatabase,
+  objectsOfDatabase,
   installCrds,
   operatorConfig,
   spawnOperatorProcess,
@@ -15,7 +16,6 @@ import {
 import {
   createNamespace,
   deleteNamespace,
-  kubectlOk,
   temporalClient,
   temporalConnection,
   uniqueName,
@@ -130,17 +130,8 @@ describe('durability', () => {
     expect(firsts).toEqual([...firsts].sort((a, b) => a - b));
 
     // Nothing written twice: one object of each, each created once (one "…Created" Event each).
-    const objects = await kubectlOk([
-      'get',
-      'statefulsets,services,configmaps,secrets',
-      '-n',
-      ns,
-      '-l',
-      `app.kubernetes.io/instance=${name}`,
-      '-o',
-      'name',
-    ]);
-    expect(objects.trim().split('\n').sort()).toEqual(
+    const objects = await objectsOfDatabase(ns, name, 'statefulsets,services,configmaps,secrets');
+    expect(objects).toEqual(
       [
         `configmap/${name}-config`,
         `secret/${name}-credentials`,

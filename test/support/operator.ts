@@ -186,3 +186,18 @@ export async function databaseEventReasons(namespace: string, name: string): Pro
   ]);
   return out.split('\n').filter(Boolean);
 }
+
+/** `kind/name` of the objects of these kinds labelled as belonging to a Database, sorted. */
+export async function objectsOfDatabase(namespace: string, name: string, kinds: string): Promise<string[]> {
+  const out = await kubectlOk([
+    'get',
+    kinds,
+    '-n',
+    namespace,
+    '-l',
+    `app.kubernetes.io/instance=${name}`,
+    '-o',
+    'name',
+  ]);
+  return out.split('\n').filter(Boolean).sort();
+}
