@@ -14,6 +14,7 @@ export const FailureTypes = {
   Forbidden: 'Forbidden', // 401, 403: RBAC or admission denies it
   NotFound: 'NotFound',
   DatabaseGone: 'DatabaseGone', // the Database (this uid) no longer exists
+  DatabaseDeleting: 'DatabaseDeleting', // being deleted: an upgrade step must not re-create objects
   Unsatisfiable: 'Unsatisfiable', // a prerequisite the cluster lacks (e.g. a StorageClass)
 } as const;
 

@@ -5,6 +5,7 @@ import type { KubeClients } from './kube-clients';
 import { checkPrerequisites } from './prerequisites';
 import { waitForStatefulSetReady } from './readiness';
 import { releaseDatabase } from './release';
+import { applyRollout, clearCancelUpgrade, deletePodsOfRevision, waitForMember } from './rollout';
 import { reportStatus, type EventRecord, type ReportOptions } from './status';
 import type { DatabaseRef, DatabaseTarget } from './types';
 
@@ -33,6 +34,14 @@ export function createActivities({ clients, report }: ActivityDependencies) {
       reportStatus(clients, report, ref, status, event),
     releaseDatabase: (ref: DatabaseRef, policy: DeletionPolicy) => releaseDatabase(clients, ref, policy),
     removeFinalizer: (ref: DatabaseRef) => removeFinalizer(clients, ref),
+    // Upgrades (workflows/upgrade.ts): a rolling update member by member, and its rollback.
+    applyRollout: (target: DatabaseTarget, configHash: string, partition: number) =>
+      applyRollout(clients, target, configHash, partition),
+    waitForMember: (target: DatabaseTarget, ordinal: number, budgetSeconds: number) =>
+      waitForMember(clients, target, ordinal, budgetSeconds),
+    deletePodsOfRevision: (target: DatabaseTarget, revision: string) =>
+      deletePodsOfRevision(clients, target, revision),
+    clearCancelUpgrade: (ref: DatabaseRef) => clearCancelUpgrade(clients, ref),
   };
 }
 
@@ -40,3 +49,4 @@ export type DatabaseActivities = ReturnType<typeof createActivities>;
 export type { DatabaseRef, DatabaseTarget } from './types';
 export type { EventRecord } from './status';
 export { FailureTypes } from './errors';
+export type { MemberState, RolloutState } from './rollout';

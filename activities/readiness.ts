@@ -2,6 +2,7 @@ import { Context } from '@temporalio/activity';
 import { isNotFound, kubeCall } from './errors';
 import type { KubeClients } from './kube-clients';
 import { objectNames } from './manifests';
+import type { V1StatefulSet } from '@kubernetes/client-node';
 import type { DatabaseTarget } from './types';
 
 export interface Readiness {
@@ -27,17 +28,9 @@ export async function waitForStatefulSetReady(
   budgetSeconds: number,
 ): Promise<Readiness> {
   const ctx = Context.current();
-  const name = objectNames(target.name).statefulSet;
   const deadline = Date.now() + budgetSeconds * 1000;
   for (;;) {
-    const state = await kubeCall(`read StatefulSet ${target.namespace}/${name}`, async () => {
-      try {
-        return await clients.apps.readNamespacedStatefulSet({ name, namespace: target.namespace });
-      } catch (err) {
-        if (isNotFound(err)) return undefined;
-        throw err;
-      }
-    });
+    const state = await readStatefulSet(clients, target);
     const want = target.spec.replicas;
     const status = state?.status;
     const ready = status?.readyReplicas ?? 0;
@@ -57,4 +50,20 @@ export async function waitForStatefulSetReady(
     // Rejects with a CancelledFailure when the workflow cancels the wait.
     await ctx.sleep(POLL_MS);
   }
+}
+
+/** The Database's StatefulSet, or undefined when it does not exist. */
+export async function readStatefulSet(
+  clients: KubeClients,
+  target: Pick<DatabaseTarget, 'namespace' | 'name'>,
+): Promise<V1StatefulSet | undefined> {
+  const name = objectNames(target.name).statefulSet;
+  return kubeCall(`read StatefulSet ${target.namespace}/${name}`, async () => {
+    try {
+      return await clients.apps.readNamespacedStatefulSet({ name, namespace: target.namespace });
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  });
 }

@@ -53,3 +53,9 @@ export const LABEL_NAME = 'app.kubernetes.io/name';
 export const LABEL_INSTANCE = 'app.kubernetes.io/instance';
 export const LABEL_MANAGED_BY = 'app.kubernetes.io/managed-by';
 export const LABEL_COMPONENT = 'app.kubernetes.io/component';
+/**
+ * Annotation on a Database that asks its workflow to cancel the running upgrade (which then rolls
+ * back): `kubectl annotate database <name> durable.dev/cancel-upgrade=true`. The workflow removes
+ * it once handled.
+ */
+export const CANCEL_UPGRADE_ANNOTATION = `${GROUP}/cancel-upgrade`;

@@ -12,8 +12,19 @@ export const ConditionTypes = {
   SecretReady: 'SecretReady',
   StatefulSetReady: 'StatefulSetReady',
   ServicesReady: 'ServicesReady',
+  /** The last version or image change: reasons in UpgradeReasons. */
+  Upgraded: 'Upgraded',
 } as const;
 export type ConditionType = (typeof ConditionTypes)[keyof typeof ConditionTypes];
+
+/** Reasons of the Upgraded condition (also the reasons of the matching Events). */
+export const UpgradeReasons = {
+  Upgrading: 'Upgrading',
+  Upgraded: 'Upgraded',
+  UpgradeFailed: 'UpgradeFailed',
+  RolledBack: 'RolledBack',
+  UpgradeCancelled: 'UpgradeCancelled',
+} as const;
 
 export interface ConditionUpdate {
   type: ConditionType;

@@ -6,38 +6,63 @@ import {
   condition,
   continueAsNew,
   isCancellation,
+  patched,
   proxyActivities,
   setCurrentDetails,
   setHandler,
   sleep,
+  startChild,
   upsertSearchAttributes,
   workflowInfo,
   type ActivityOptions,
 } from '@temporalio/workflow';
 import type { DatabaseActivities, DatabaseTarget, EventRecord } from '../activities';
-import type { DatabasePhase, DatabaseSpec, DatabaseStatus } from '../crds';
-import { ConditionTypes, setCondition, type ConditionType, type ConditionUpdate } from './conditions';
-import { DatabasePhase as PhaseAttribute } from './search-attributes';
 import {
+  CANCEL_UPGRADE_ANNOTATION,
+  type DatabasePhase,
+  type DatabaseSpec,
+  type DatabaseStatus,
+} from '../crds';
+import {
+  ConditionTypes,
+  setCondition,
+  UpgradeReasons,
+  type ConditionType,
+  type ConditionUpdate,
+} from './conditions';
+import {
+  DatabaseEngine,
+  DatabaseName,
+  DatabaseNamespace,
+  DatabasePhase as PhaseAttribute,
+} from './search-attributes';
+import {
+  cancelUpgradeSignal,
   driftSignal,
   specSignal,
   stateQuery,
+  UPGRADE_WORKFLOW_TYPE,
+  upgradeProgressSignal,
+  upgradeWorkflowId,
   type DatabaseWorkflowInput,
   type DriftNotice,
+  type EngineBuild,
   type SpecUpdate,
+  type UpgradeProgress,
 } from './signals';
 import { checkSpec } from './spec-rules';
+import type { UpgradeInput, UpgradeOutcome, upgradeWorkflow } from './upgrade';
 
 /** Re-ensure everything this often even when nothing was signalled (level-triggered safety net). */
 const RESYNC_INTERVAL = '10 minutes';
 /** After a transient failure that outlived the activity retries, try the generation again after this. */
 const RETRY_AFTER = '1 minute';
 /** Each readiness wait returns after this long so the workflow can report progress. */
-const READY_WAIT_BUDGET_SECONDS = 60;
+export const READY_WAIT_BUDGET_SECONDS = 60;
 /** Continue as new well before Temporal's limits (51,200 events / 50 MB). */
 const MAX_HISTORY_EVENTS = 2_000;
 
-const quick: ActivityOptions = {
+export const quick: ActivityOptions = {
   // A Kubernetes API call that takes longer is stuck; a retry (the steps are idempotent) is right.
   startToCloseTimeout: '10 seconds',
   retry: {
@@ -47,19 +72,19 @@ const quick: ActivityOptions = {
     maximumAttempts: 8,
   },
 };
-const waiting: ActivityOptions = {
+export const waiting: ActivityOptions = {
   startToCloseTimeout: `${READY_WAIT_BUDGET_SECONDS + 60} seconds`,
   heartbeatTimeout: '15 seconds',
   retry: quick.retry,
 };
 
 /** One proxy per call, so that each activity carries a summary naming its object in the UI. */
-function act(summary: string, options: ActivityOptions = quick): DatabaseActivities {
+export function act(summary: string, options: ActivityOptions = quick): DatabaseActivities {
   return proxyActivities<DatabaseActivities>({ ...options, summary });
 }
 
 /** As act(), retrying without a limit on attempts (backoff still capped at a minute). */
-function actUntilDone(summary: string): DatabaseActivities {
+export function actUntilDone(summary: string): DatabaseActivities {
   return act(summary, {
     ...quick,
     retry: { ...quick.retry, maximumInterval: '1 minute', maximumAttempts: Number.POSITIVE_INFINITY },
@@ -82,6 +107,18 @@ interface State {
   retryPending: boolean;
   /** uid of an incarnation found gone (deleted without the finalizer): the workflow ends. */
   goneUid?: string;
+  /**
+   * Version and image the StatefulSet runs (the truth behind status.currentVersion). Absent in
+   * state carried from before upgrades existed: then those of `applied`.
+   */
+  running?: EngineBuild;
+  /**
+   * The generation whose upgrade did not complete (failed, cancelled, rolled back): its version
+   * and image are not tried again, also at resync or drift, until a newer generation arrives.
+   */
+  failedUpgrade?: { uid: string; generation: number };
+  /** A person asked to cancel the running upgrade (annotation); not yet handled. */
+  cancelUpgrade?: boolean;
 }
 
 const SUPERSEDED = Symbol('superseded');
@@ -122,6 +159,14 @@ export async function databaseWorkflow(input: DatabaseWorkflowInput): Promise<vo
   setHandler(driftSignal, (notice) => {
     if (state.drift.length < 50) state.drift.push(notice);
   });
+  setHandler(cancelUpgradeSignal, (request) => {
+    if (request.uid === (state.latest?.uid ?? state.uid)) state.cancelUpgrade = true;
+  });
+  // Progress of the running upgrade child, reported in status and Events by the upgrade step.
+  const upgradeProgress: UpgradeProgress[] = [];
+  setHandler(upgradeProgressSignal, (progress) => {
+    if (upgradeProgress.length < 50) upgradeProgress.push(progress);
+  });
   setHandler(stateQuery, () => ({
     uid: state.uid,
     observedGeneration: state.status.observedGeneration,
@@ -143,7 +188,8 @@ export async function databaseWorkflow(input: DatabaseWorkflowInput): Promise<vo
 
   for (;;) {
     const woken = await condition(
-      () => newGeneration() || state.drift.length > 0 || state.retryPending || isGone(),
+      () =>
+        newGeneration() || state.drift.length > 0 || state.retryPending || isGone() || !!state.cancelUpgrade,
       // A retry, or a Degraded Database (pods not ready at the last look), is checked again soon.
       state.retryPending || state.status.phase === 'Degraded' ? RETRY_AFTER : RESYNC_INTERVAL,
     );
@@ -189,6 +235,13 @@ export async function databaseWorkflow(input: DatabaseWorkflowInput): Promise<vo
         });
       }
       return;
+    }
+
+    if (state.cancelUpgrade) {
+      // No upgrade runs now (a running one takes the request itself): say so, drop the annotation.
+      state.cancelUpgrade = false;
+      await clearCancelRequest(update, 'no upgrade is running');
+      if (!newGeneration() && state.drift.length === 0 && !state.retryPending) continue;
     }
 
     const drift = state.drift.splice(0);
@@ -243,8 +296,20 @@ export async function databaseWorkflow(input: DatabaseWorkflowInput): Promise<vo
       await fail(update, verdict.reason ?? 'InvalidSpec', verdict.message ?? 'invalid spec');
       return;
     }
-    const target: DatabaseTarget = { ...target0, spec: verdict.spec };
+    const requested: DatabaseTarget = { ...target0, spec: verdict.spec };
     const id = `${namespace}/${name}`;
+    // A version or image change against what runs is a rollout of the engine: the upgrade child
+    // runs it, member by member with health gates, instead of the plain StatefulSet apply. A
+    // generation whose upgrade did not complete keeps rendering what runs (resync and drift
+    // included) until a newer generation arrives.
+    const running = runningBuild();
+    const changesBuild = !!running && !sameBuild(requested.spec, running);
+    const heldBack =
+      changesBuild &&
+      state.failedUpgrade?.uid === update.uid &&
+      state.failedUpgrade.generation === update.generation;
+    let target: DatabaseTarget = heldBack ? withBuild(requested, running!) : requested;
+    const upgrading = changesBuild && !heldBack && patched('upgrade-v1');
     const superseded = () =>
       !state.latest ||
       state.goneUid === update.uid ||
@@ -283,6 +348,154 @@ export async function databaseWorkflow(input: DatabaseWorkflowInput): Promise<vo
       step = what;
       setCurrentDetails(`**${what}** (generation ${update.generation})`);
       return interruptible(fn, superseded);
+    }
+
+    /**
+     * Runs the upgrade child of this generation and reports its progress and outcome. Returns the
+     * target that now runs (the requested one, or the previous build after a rollback), or
+     * SUPERSEDED. A cancel request, or a newer generation that changes version or image again,
+     * cancels the child, which rolls back, and is awaited, so two rollouts never overlap; a
+     * deletion does not wait for it (its steps refuse to write once the Database is deleting).
+     */
+    async function upgrade(from: EngineBuild, configHash: string): Promise<DatabaseTarget | Superseded> {
+      const to = requested.spec;
+      const fromText = buildText(to.engine, from);
+      const toText = buildText(to.engine, to);
+      const childId = upgradeWorkflowId(namespace, name, update.generation);
+      step = `upgrade ${fromText} → ${toText}`;
+      setCurrentDetails(
+        `**upgrading** ${fromText} → ${toText} (generation ${update.generation}, workflow ${childId})`,
+      );
+      phase('Upgrading');
+      state.status.upgrade = { fromVersion: from.version, toVersion: to.version, state: 'Upgrading' };
+      mark(ConditionTypes.Upgraded, 'False', UpgradeReasons.Upgrading, `upgrading ${fromText} → ${toText}`);
+      await report({
+        type: 'Normal',
+        reason: UpgradeReasons.Upgrading,
+        message: `upgrading ${fromText} → ${toText}, replicas first and the primary last (workflow ${childId})`,
+      });
+      upgradeProgress.splice(0);
+      const input: UpgradeInput = {
+        target: requested,
+        previous: from,
+        configHash,
+        deadline: Date.now() + to.upgrade.timeoutSeconds * 1000,
+      };
+      const scope = new CancellationScope();
+      const child = await scope.run(() =>
+        startChild<typeof upgradeWorkflow>(UPGRADE_WORKFLOW_TYPE, {
+          workflowId: childId,
+          args: [input],
+          staticSummary: `upgrade ${id}: ${fromText} → ${toText}`,
+          typedSearchAttributes: [
+            { key: DatabaseNamespace, value: namespace },
+            { key: DatabaseName, value: name },
+            { key: DatabaseEngine, value: to.engine },
+          ],
+        }),
+      );
+      let settled = false;
+      let outcome: UpgradeOutcome | undefined;
+      let error: unknown;
+      child.result().then(
+        (o) => {
+          outcome = o;
+          settled = true;
+        },
+        (e: unknown) => {
+          error = e;
+          settled = true;
+        },
+      );
+      const deleting = () =>
+        isGone() || !state.latest || state.latest.uid !== update.uid || state.latest.deleting;
+      const rebuilt = () =>
+        !!state.latest && state.latest.generation > update.generation && !sameBuild(state.latest.spec, to);
+      let cancelledBy: 'request' | 'newer' | undefined;
+      for (;;) {
+        await condition(
+          () =>
+            settled ||
+            upgradeProgress.length > 0 ||
+            deleting() ||
+            (!cancelledBy && (!!state.cancelUpgrade || rebuilt())),
+        );
+        for (const p of upgradeProgress.splice(0)) await reportProgress(p);
+        if (settled) break;
+        if (deleting()) {
+          scope.cancel();
+          return SUPERSEDED;
+        }
+        if (!cancelledBy && (state.cancelUpgrade || rebuilt())) {
+          cancelledBy = state.cancelUpgrade ? 'request' : 'newer';
+          state.cancelUpgrade = false;
+          scope.cancel();
+        }
+      }
+      for (const p of upgradeProgress.splice(0)) await reportProgress(p);
+      if (cancelledBy === 'request') await clearCancelRequest(update, 'the upgrade was cancelled');
+
+      const failedGeneration = () =>
+        (state.failedUpgrade = { uid: update.uid, generation: update.generation });
+      if (!outcome) {
+        // The child itself failed (not its steps, which it contains): the build that runs is not
+        // known for sure. Not retried; the generation is retried with what ran before.
+        failedGeneration();
+        state.status.upgrade = {
+          ...state.status.upgrade,
+          state: 'Failed',
+          reason: describeFailure(error).message,
+        };
+        mark(ConditionTypes.Upgraded, 'False', UpgradeReasons.UpgradeFailed, describeFailure(error).message);
+        throw error;
+      }
+      state.running = outcome.running;
+      state.status.currentVersion = outcome.running.version;
+      const seconds = `${Math.round(outcome.durationMs / 1000)}s`;
+      if (outcome.state === 'Upgraded') {
+        state.status.upgrade = { fromVersion: from.version, toVersion: to.version, state: 'Upgraded' };
+        mark(ConditionTypes.Upgraded, 'True', UpgradeReasons.Upgraded, outcome.message);
+        await report({
+          type: 'Normal',
+          reason: UpgradeReasons.Upgraded,
+          message: `${outcome.message} in ${seconds}`,
+        });
+        return requested;
+      }
+      failedGeneration();
+      const reason =
+        outcome.cause === 'UpgradeCancelled'
+          ? UpgradeReasons.UpgradeCancelled
+          : outcome.state === 'RolledBack'
+            ? UpgradeReasons.RolledBack
+            : UpgradeReasons.UpgradeFailed;
+      state.status.upgrade = {
+        fromVersion: from.version,
+        toVersion: to.version,
+        state: outcome.state,
+        reason: outcome.message,
+      };
+      mark(ConditionTypes.Upgraded, 'False', reason, outcome.message);
+      if (outcome.state === 'RollbackIncomplete') phase('Degraded');
+      await report({
+        type: 'Warning',
+        reason: outcome.state === 'NotStarted' ? reason : outcome.state,
+        message: `${outcome.message} (${seconds})`,
+      });
+      return cancelledBy === 'newer' ? SUPERSEDED : withBuild(requested, outcome.running);
+
+      async function reportProgress(p: UpgradeProgress) {
+        if (p.stage === 'rolling-back') {
+          state.status.upgrade = { ...state.status.upgrade, state: 'RollingBack', reason: p.message };
+          const reason =
+            p.cause === 'UpgradeCancelled' ? UpgradeReasons.UpgradeCancelled : UpgradeReasons.UpgradeFailed;
+          mark(ConditionTypes.Upgraded, 'False', reason, `${p.message}; rolling back to ${fromText}`);
+          await report({ type: 'Warning', reason, message: `${p.message}; rolling back to ${fromText}` });
+        } else {
+          const reason = p.stage === 'member-updating' ? 'UpgradingMember' : 'MemberUpgraded';
+          await report({ type: 'Normal', reason, message: p.message });
+        }
+      }
     }
 
     try {
@@ -345,11 +558,17 @@ export async function databaseWorkflow(input: DatabaseWorkflowInput): Promise<vo
       mark(ConditionTypes.SecretReady, 'True', 'Present', `Secret ${secret.secretName} ${secret.outcome}`);
       await report(announce('Secret', secret.secretName, secret.outcome));
 
-      const sts = await run(`apply StatefulSet ${id}`, () =>
-        act(`apply StatefulSet ${id}`).applyStatefulSet(target, cm.configHash),
-      );
-      if (sts === SUPERSEDED) return;
-      await report(announce('StatefulSet', name, sts.outcome));
+      if (upgrading) {
+        const upgraded = await upgrade(running!, cm.configHash);
+        if (upgraded === SUPERSEDED) return;
+        target = upgraded;
+      } else {
+        const sts = await run(`apply StatefulSet ${id}`, () =>
+          act(`apply StatefulSet ${id}`).applyStatefulSet(target, cm.configHash),
+        );
+        if (sts === SUPERSEDED) return;
+        await report(announce('StatefulSet', name, sts.outcome));
+      }
 
       const svc = await run(`apply Services of ${id}`, () =>
         act(`apply Services ${id}-primary, -ro, -headless`).applyServices(target),
@@ -396,6 +615,7 @@ export async function databaseWorkflow(input: DatabaseWorkflowInput): Promise<vo
       state.handledGeneration = update.generation;
       state.status.observedGeneration = update.generation;
       state.status.currentVersion = target.spec.version;
+      state.running = { version: target.spec.version, image: target.spec.image };
       phase('Ready');
       mark(
         ConditionTypes.Ready,
@@ -409,7 +629,14 @@ export async function databaseWorkflow(input: DatabaseWorkflowInput): Promise<vo
       );
       await report(
         mode === 'generation'
-          ? { type: 'Normal', reason: 'Ready', message: `generation ${update.generation} is ready` }
+          ? {
+              type: 'Normal',
+              reason: 'Ready',
+              message:
+                target === requested
+                  ? `generation ${update.generation} is ready`
+                  : `generation ${update.generation} is ready on ${target.spec.engine} ${target.spec.version}, the version it ran before its upgrade`,
+            }
           : repaired.length > 0
             ? { type: 'Normal', reason: 'DriftCorrected', message: repaired.join('; ') }
             : wasReady
@@ -493,10 +720,51 @@ export async function databaseWorkflow(input: DatabaseWorkflowInput): Promise<vo
     await act(`remove finalizer from Database ${id}`).removeFinalizer(ref);
   }
 
+  /** What the StatefulSet runs: recorded since upgrades exist, else what the last reconcile applied. */
+  function runningBuild(): EngineBuild | undefined {
+    if (state.running) return state.running;
+    return state.applied && { version: state.applied.version, image: state.applied.image };
+  }
+
+  /** Removes the cancel-upgrade annotation once its request is handled, with an Event saying how. */
+  async function clearCancelRequest(update: SpecUpdate, outcome: string) {
+    const ref = { namespace, name, uid: update.uid };
+    try {
+      await act(
+        `remove annotation ${CANCEL_UPGRADE_ANNOTATION} from Database ${namespace}/${name}`,
+      ).clearCancelUpgrade(ref);
+      await act(`record cancel request on Database ${namespace}/${name}`).reportStatus(
+        ref,
+        state.status,
+        keyed({
+          type: 'Normal',
+          reason: 'CancelUpgradeHandled',
+          message: `${CANCEL_UPGRADE_ANNOTATION}: ${outcome}`,
+        }),
+      );
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      // The annotation stays; the watcher sends the request again only if it is set anew.
+    }
+  }
+
   function keyed(event: Omit<EventRecord, 'key'>): EventRecord {
     state.eventSeq += 1;
     return { ...event, key: `${workflowInfo().runId}/${state.eventSeq}` };
   }
+}
+
+function sameBuild(spec: Pick<DatabaseSpec, 'version' | 'image'>, build: EngineBuild): boolean {
+  return spec.version === build.version && (spec.image ?? '') === (build.image ?? '');
+}
+
+/** The target with another version and image (what runs, while a failed upgrade is held back). */
+function withBuild(target: DatabaseTarget, build: EngineBuild): DatabaseTarget {
+  return { ...target, spec: { ...target.spec, version: build.version, image: build.image } };
+}
+
+function buildText(engine: string, build: EngineBuild): string {
+  return `${engine} ${build.version}${build.image ? ` (${build.image})` : ''}`;
 }
 
 /** An Event for an object the step created or changed; nothing when it was already as wanted. */
@@ -536,13 +804,13 @@ async function interruptible<T>(fn: () => Promise<T>, abandon: () => boolean): P
   }
 }
 
-interface FailureInfo {
+export interface FailureInfo {
   type: string;
   message: string;
   permanent: boolean;
 }
 
-function describeFailure(err: unknown): FailureInfo {
+export function describeFailure(err: unknown): FailureInfo {
   const cause = err instanceof ActivityFailure ? err.cause : err;
   if (cause instanceof ApplicationFailure) {
     return {

@@ -33,6 +33,42 @@ export interface DriftNotice {
 export const specSignal = defineSignal<[SpecUpdate]>('spec');
 export const driftSignal = defineSignal<[DriftNotice]>('drift');
 
+/**
+ * A person asked to cancel the running upgrade (annotation durable.dev/cancel-upgrade, seen by the
+ * watcher). The upgrade rolls back; the workflow then removes the annotation.
+ */
+export interface CancelUpgradeRequest {
+  uid: string;
+}
+export const cancelUpgradeSignal = defineSignal<[CancelUpgradeRequest]>('cancelUpgrade');
+
+/** The version and image of the engine, as a Database runs it. */
+export interface EngineBuild {
+  version: string;
+  /** spec.image; absent: the official image of the version. */
+  image?: string;
+}
+
+/** Workflow ID of the upgrade of one generation of a Database (a child of its workflow). */
+export function upgradeWorkflowId(namespace: string, name: string, generation: number): string {
+  return `upgrade/${namespace}/${name}/g${generation}`;
+}
+
+/** Registered name of the upgrade workflow function (workflows/upgrade.ts). */
+export const UPGRADE_WORKFLOW_TYPE = 'upgradeWorkflow';
+
+/** Why an upgrade rolls back (reasons of the Upgraded condition). */
+export type UpgradeCause = 'UpgradeFailed' | 'UpgradeCancelled';
+
+/**
+ * Progress of an upgrade, sent by the upgrade workflow to its Database's workflow, which owns the
+ * status and the Events and reports each step there.
+ */
+export type UpgradeProgress =
+  | { stage: 'member-updating' | 'member-updated'; ordinal: number; message: string }
+  | { stage: 'rolling-back'; cause: UpgradeCause; message: string };
+export const upgradeProgressSignal = defineSignal<[UpgradeProgress]>('upgradeProgress');
+
 /** What the workflow knows, for `temporal workflow query` and tests. */
 export interface DatabaseWorkflowView {
   uid?: string;

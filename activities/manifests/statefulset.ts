@@ -23,7 +23,8 @@ import { SECRET_KEYS } from './secret';
 export const TERMINATION_GRACE_PERIOD_SECONDS = 30;
 
 /**
- * The StatefulSet of the database members. `configHash` is `configHash(renderConfigMap(target))`.
+ * The StatefulSet of the database members. `configHash` is `configHash(renderConfigMap(target))`;
+ * `partition` (default 0): members with a lower ordinal keep the previous template.
  *
  * Its selector, serviceName, podManagementPolicy and volumeClaimTemplates are immutable once
  * created: everything in them derives from the Database's name and engine (both immutable),
@@ -31,7 +32,7 @@ export const TERMINATION_GRACE_PERIOD_SECONDS = 30;
  */
 export function renderStatefulSet(
   target: DatabaseTarget,
-  { configHash }: { configHash: string },
+  { configHash, partition = 0 }: { configHash: string; partition?: number },
 ): V1StatefulSet {
   const { spec } = target;
   const names = objectNames(target.name);
@@ -45,8 +46,9 @@ export function renderStatefulSet(
       selector: { matchLabels: selectorLabels(target) },
       // Members start one after another: a replica is cloned from a running primary.
       podManagementPolicy: 'OrderedReady',
-      // Partition 0 updates every member; an upgrade raises it to move members one at a time.
-      updateStrategy: { type: 'RollingUpdate', rollingUpdate: { partition: 0 } },
+      // Partition 0 updates every member; an upgrade (workflows/upgrade.ts) raises it to the
+      // replica count while it changes the template, then lowers it one member at a time.
+      updateStrategy: { type: 'RollingUpdate', rollingUpdate: { partition } },
       persistentVolumeClaimRetentionPolicy: {
         whenDeleted: spec.deletionPolicy === 'Delete' ? 'Delete' : 'Retain',
         // Scaling down and up again reuses the member's data rather than cloning it anew.
