@@ -1,7 +1,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { DATABASE_PHASES, ENGINES } from '../crds';
 import type { InformerEvent } from '../watcher/resilient-informer';
-import type { SignalResult, WatcherObserver, WatcherStatus } from '../watcher/watcher';
+import type { SignalKind, SignalResult, WatcherObserver, WatcherStatus } from '../watcher/watcher';
 
 /**
  * The operator's Prometheus metrics: every name, type, label and meaning is defined here, once.
@@ -82,14 +82,14 @@ export const METRICS = {
     name: 'durable_watcher_signals_total',
     type: 'counter',
     labels: ['kind', 'result'],
-    help: 'Signal calls to Temporal by kind (spec: signalWithStart, drift: signal) and result (sent, failed, cancelled, no-workflow).',
+    help: 'Signal calls to Temporal by kind (spec: signalWithStart, drift and cancel-upgrade: signal) and result (sent, failed, cancelled, no-workflow).',
     component: 'watcher',
   },
   watcherSignalLatency: {
     name: 'durable_watcher_signal_latency_seconds',
     type: 'histogram',
     labels: ['kind'],
-    help: 'Duration of one signal call to Temporal, by kind (spec, drift), whatever its result.',
+    help: 'Duration of one signal call to Temporal, by kind (spec, drift, cancel-upgrade), whatever its result.',
     component: 'watcher',
   },
   watcherLeader: {
@@ -272,7 +272,7 @@ export class WatcherMetrics implements WatcherObserver {
     }
   }
 
-  signal(kind: 'spec' | 'drift', result: SignalResult, seconds: number): void {
+  signal(kind: SignalKind, result: SignalResult, seconds: number): void {
     this.watcherSignals.inc({ kind, result });
     this.watcherSignalLatency.observe({ kind }, seconds);
   }

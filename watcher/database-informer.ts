@@ -1,6 +1,7 @@
 import * as k8s from '@kubernetes/client-node';
 import { DATABASE, GROUP, parseDatabaseSpec, VERSION } from '../crds';
 import type { Logger } from '../common/logger';
+import type { CancelUpgradeSignaler } from './cancel-upgrade';
 import { ResilientInformer, type InformerEvent } from './resilient-informer';
 import type { DatabaseObservation, SpecSignaler } from './signaler';
 import type { BackoffOptions } from './timing';
@@ -44,6 +45,8 @@ export interface DatabaseInformerOptions {
   /** Undefined: all namespaces. */
   namespace?: string;
   signaler: SpecSignaler;
+  /** Turns the cancel-upgrade annotation into a signal (metadata only: no new generation). */
+  cancels?: CancelUpgradeSignaler;
   logger: Logger;
   watchdogMs?: number;
   backoff?: BackoffOptions;
@@ -52,7 +55,7 @@ export interface DatabaseInformerOptions {
 }
 
 export function createDatabaseInformer(opts: DatabaseInformerOptions): ResilientInformer<DatabaseObject> {
-  const { kubeConfig, namespace, signaler, logger } = opts;
+  const { kubeConfig, namespace, signaler, cancels, logger } = opts;
   const custom = kubeConfig.makeApiClient(k8s.CustomObjectsApi);
   const log = logger.child({ part: 'database-informer' });
   const list = (): Promise<k8s.KubernetesListObject<DatabaseObject>> =>
@@ -66,6 +69,7 @@ export function createDatabaseInformer(opts: DatabaseInformerOptions): Resilient
       : custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: DATABASE.plural });
 
   const seen = (db: DatabaseObject) => {
+    cancels?.observe(db);
     const obs = observationOf(db);
     if (!obs) return;
     if (!signaler.observe(obs)) return;
@@ -93,6 +97,7 @@ export function createDatabaseInformer(opts: DatabaseInformerOptions): Resilient
       add: seen,
       update: seen,
       delete: (db) => {
+        if (db.metadata?.uid) cancels?.forget(db.metadata.uid);
         const obs = observationOf(db);
         if (obs) void signaler.vanished(obs);
         else if (db.metadata?.uid) signaler.forget(db.metadata.uid);

@@ -5,6 +5,7 @@
 export { Watcher, watcherOptionsFromConfig } from './watcher';
 export type {
   LeaderElectionConfig,
+  SignalKind,
   SignalResult,
   WatcherObserver,
   WatcherOptions,
@@ -20,6 +21,7 @@ export type { LeaderElectorOptions } from './leader-election';
 export { ResilientInformer, DEFAULT_WATCHDOG_MS } from './resilient-informer';
 export type { InformerEvent, InformerHandlers, ResilientInformerOptions } from './resilient-informer';
 export { SpecSignaler } from './signaler';
+export { CancelUpgradeSignaler, cancelRequested } from './cancel-upgrade';
 export type { DatabaseObservation, SpecSignalerOptions } from './signaler';
 export { createDatabaseInformer, databasePath, observationOf } from './database-informer';
 export type { DatabaseObject } from './database-informer';

@@ -2,6 +2,7 @@ import type * as k8s from '@kubernetes/client-node';
 import type { Client } from '@temporalio/client';
 import type { OperatorConfig } from '../common/config';
 import type { Logger } from '../common/logger';
+import { CancelUpgradeSignaler } from './cancel-upgrade';
 import { createDatabaseInformer, type DatabaseObject } from './database-informer';
 import { createDriftInformers, DriftSignaler } from './drift';
 import { DEFAULT_LEASE_NAME, defaultIdentity, LeaderElector, type LeaseSettings } from './leader-election';
@@ -44,12 +45,15 @@ export interface WatcherOptions {
 
 export type { SignalResult };
 
+/** spec: signalWithStart of a generation; drift: an owned object changed; cancel-upgrade: annotation. */
+export type SignalKind = 'spec' | 'drift' | 'cancel-upgrade';
+
 /** Hooks for metrics; each optional. A throw is logged and ignored. */
 export interface WatcherObserver {
   /** An informer delivered an add, update or delete to its handlers. */
   informerEvent?(event: InformerEvent): void;
   /** One signal call to Temporal ended after `seconds`. */
-  signal?(kind: 'spec' | 'drift', result: SignalResult, seconds: number): void;
+  signal?(kind: SignalKind, result: SignalResult, seconds: number): void;
 }
 
 export interface WatcherStatus {
@@ -70,6 +74,7 @@ export class Watcher {
   private readonly log: Logger;
   private readonly specSignaler: SpecSignaler;
   private readonly driftSignaler: DriftSignaler;
+  private readonly cancelSignaler: CancelUpgradeSignaler;
   private readonly elector?: LeaderElector;
   private informers: RunningInformer[] = [];
   private databaseInformers: ResilientInformer<DatabaseObject>[] = [];
@@ -81,7 +86,7 @@ export class Watcher {
 
   constructor(private readonly opts: WatcherOptions) {
     this.log = opts.logger;
-    const signalHook = (kind: 'spec' | 'drift') => (result: SignalResult, seconds: number) =>
+    const signalHook = (kind: SignalKind) => (result: SignalResult, seconds: number) =>
       this.safely('observer.signal', () => opts.observer?.signal?.(kind, result, seconds));
     this.specSignaler = new SpecSignaler({
       client: opts.temporalClient,
@@ -98,6 +103,13 @@ export class Watcher {
       backoff: opts.backoff,
       requestTimeoutMs: opts.signalTimeoutMs,
       onSignal: signalHook('drift'),
+    });
+    this.cancelSignaler = new CancelUpgradeSignaler({
+      client: opts.temporalClient,
+      logger: this.log,
+      backoff: opts.backoff,
+      requestTimeoutMs: opts.signalTimeoutMs,
+      onSignal: signalHook('cancel-upgrade'),
     });
     const le = opts.leaderElection;
     if (le.enabled) {
@@ -180,8 +192,14 @@ export class Watcher {
     const scopes: (string | undefined)[] = this.opts.namespaces.length ? this.opts.namespaces : [undefined];
     this.specSignaler.start();
     this.driftSignaler.start();
+    this.cancelSignaler.start();
     this.databaseInformers = scopes.map((namespace) =>
-      createDatabaseInformer({ ...common, namespace, signaler: this.specSignaler }),
+      createDatabaseInformer({
+        ...common,
+        namespace,
+        signaler: this.specSignaler,
+        cancels: this.cancelSignaler,
+      }),
     );
     this.informers = [
       ...this.databaseInformers,
@@ -201,6 +219,7 @@ export class Watcher {
     this.informers = [];
     this.databaseInformers = [];
     await Promise.all(informers.map((i) => i.stop()));
+    this.cancelSignaler.stop();
     await Promise.all([this.specSignaler.stop(), this.driftSignaler.stop()]);
     this.log.info('informers stopped');
   }

@@ -21,7 +21,6 @@ import {
 } from './database';
 import { upgradeProgressSignal, type EngineBuild, type UpgradeCause, type UpgradeProgress } from './signals';
 
-
 export interface UpgradeInput {
   /** The generation to upgrade to (its spec carries the new version and image). */
   target: DatabaseTarget;
