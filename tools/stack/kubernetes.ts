@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
@@ -236,7 +237,11 @@ status:
 }
 
 export async function applyYaml(kubeconfig: string, yamlText: string): Promise<void> {
-  const file = path.join(path.dirname(kubeconfig), `apply-${process.pid}-${Date.now()}.yaml`);
+  // Unique per call: concurrent calls in one process (fault stages of parallel tests) must not share it.
+  const file = path.join(
+    path.dirname(kubeconfig),
+    `apply-${process.pid}-${crypto.randomBytes(6).toString('hex')}.yaml`,
+  );
   fs.writeFileSync(file, yamlText);
   try {
     await run(kubectlPath(), [`--kubeconfig=${kubeconfig}`, 'apply', '--server-side', '-f', file]);
