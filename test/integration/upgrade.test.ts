@@ -1,0 +1,418 @@
+import type { ChildProcess } from 'node:child_process';
+import * as k8s from '@kubernetes/client-node';
+import type { Client, Connection } from '@temporalio/client';
+import { CANCEL_UPGRADE_ANNOTATION, type Condition, type Database, type DatabaseSpecInput } from '../../crds';
+import { neverReadyImages } from '../../tools/stack/faults';
+import { waitFor } from '../../tools/stack/wait';
+import { databaseWorkflowId, upgradeWorkflowId } from '../../workflows/signals';
+import type { UpgradeOutcome } from '../../workflows/upgrade';
+import {
+  applyDatabase,
+  databaseEventReasons,
+  entryPoints,
+  getDatabase,
+  installCrds,
+  operatorConfig,
+  spawnOperatorProcess,
+  startOperator,
+  waitForPhase,
+  type RunningOperator,
+} from '../support/operator';
+import {
+  createNamespace,
+  deleteNamespace,
+  kubeConfig,
+  kubectl,
+  kubectlOk,
+  stackInfo,
+  temporalClient,
+  temporalConnection,
+  uniqueName,
+} from '../support/stack';
+
+/**
+ * Upgrades against the real stack: a rolling upgrade member by member (replicas first, the
+ * primary last) gated on pod readiness and an engine query; an image whose pods never become
+ * Ready (a kwok fault stage) rolled back; a cancellation by annotation rolled back; forbidden
+ * transitions rejected; a deletion in the middle of an upgrade; the worker SIGKILLed mid-upgrade.
+ * Figures (durations) go to stderr as `[upgrade] …`.
+ */
+
+const REVISION = 'controller-revision-hash';
+const figure = (text: string) => process.stderr.write(`[upgrade] ${text}\n`);
+
+let connection: Connection;
+let client: Client;
+let apps: k8s.AppsV1Api;
+let core: k8s.CoreV1Api;
+
+beforeAll(async () => {
+  await installCrds();
+  connection = await temporalConnection();
+  client = temporalClient(connection);
+  apps = kubeConfig().makeApiClient(k8s.AppsV1Api);
+  core = kubeConfig().makeApiClient(k8s.CoreV1Api);
+});
+afterAll(async () => {
+  await connection.close();
+});
+
+const condition = (db: Database | undefined, type: string): Condition | undefined =>
+  db?.status?.conditions?.find((c) => c.type === type);
+
+interface PodView {
+  name: string;
+  uid: string;
+  revision: string;
+  image: string;
+  ready: boolean;
+}
+
+async function podsOf(ns: string, name: string): Promise<PodView[]> {
+  const pods = await core.listNamespacedPod({
+    namespace: ns,
+    labelSelector: `app.kubernetes.io/instance=${name}`,
+  });
+  return pods.items
+    .filter((p) => !p.metadata?.deletionTimestamp)
+    .map((p) => ({
+      name: p.metadata!.name!,
+      uid: p.metadata!.uid!,
+      revision: p.metadata?.labels?.[REVISION] ?? '',
+      image: p.spec?.containers[0]?.image ?? '',
+      ready: (p.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True'),
+    }))
+    .sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/** The StatefulSet's image, and whether every member runs its one revision and is Ready. */
+async function rolledOut(ns: string, name: string) {
+  const sts = await apps.readNamespacedStatefulSet({ name, namespace: ns });
+  const pods = await podsOf(ns, name);
+  const revision = sts.status?.updateRevision;
+  return {
+    image: sts.spec?.template.spec?.containers[0]?.image,
+    partition: sts.spec?.updateStrategy?.rollingUpdate?.partition,
+    settled:
+      sts.status?.currentRevision === revision &&
+      pods.length === sts.spec?.replicas &&
+      pods.every((p) => p.revision === revision && p.ready),
+    pods,
+  };
+}
+
+/** Upgrade workflow runs of a Database (children of its workflow), oldest first. */
+async function upgradeRuns(ns: string, name: string) {
+  const runs = [];
+  for await (const wf of client.workflow.list({
+    query: `WorkflowType="upgradeWorkflow" AND DatabaseNamespace="${ns}" AND DatabaseName="${name}"`,
+  })) {
+    runs.push(wf);
+  }
+  return runs.sort((a, b) => a.startTime.getTime() - b.startTime.getTime());
+}
+
+/** Polls the Database until `check` holds, noting when it first did. */
+async function until(
+  ns: string,
+  name: string,
+  what: string,
+  check: (db: Database) => boolean,
+  timeoutMs = 180_000,
+) {
+  return waitFor(
+    `${ns}/${name}: ${what}`,
+    async () => {
+      const db = await getDatabase(ns, name);
+      return db && check(db) ? { db, at: Date.now() } : undefined;
+    },
+    { timeoutMs, intervalMs: 250 },
+  );
+}
+
+const upgradeState = (state: string) => (db: Database) => db.status?.upgrade?.state === state;
+
+describe('upgrades with rollback', () => {
+  const name = 'shop';
+  let ns: string;
+  let op: RunningOperator;
+  const spec = (over: Partial<DatabaseSpecInput> = {}): DatabaseSpecInput => ({
+    engine: 'postgres',
+    version: '15',
+    replicas: 3,
+    upgrade: { timeoutSeconds: 60 },
+    ...over,
+  });
+
+  /** The version running now: the tests after the first work from whatever the previous left. */
+  const runningVersion = async () => (await getDatabase(ns, name))!.status!.currentVersion!;
+  const generation = async () => (await getDatabase(ns, name))!.metadata.generation!;
+
+  beforeAll(async () => {
+    ns = await createNamespace('upg');
+    op = await startOperator(ns);
+  });
+  afterAll(async () => {
+    await op.stop();
+    await deleteNamespace(ns);
+  });
+
+  it('provisions postgres 15 with 3 members', async () => {
+    await applyDatabase(ns, name, spec());
+    const db = await waitForPhase(ns, name, 'Ready', { generation: 1, timeoutMs: 180_000 });
+    expect(db.status?.currentVersion).toBe('15');
+    expect(condition(db, 'Upgraded')).toBeUndefined();
+  }, 240_000);
+
+  it('upgrades 15 → 15.10 replicas first and the primary last, each member gated', async () => {
+    const before = await podsOf(ns, name);
+    const started = Date.now();
+    await applyDatabase(ns, name, spec({ version: '15.10' }));
+    const upgrading = await until(ns, name, 'Upgrading', (db) => db.status?.phase === 'Upgrading');
+    // The primary still runs 15 while the replicas move: currentVersion tells the truth.
+    expect(upgrading.db.status?.currentVersion).toBe('15');
+    const db = await waitForPhase(ns, name, 'Ready', { generation: 2, timeoutMs: 240_000 });
+    const seconds = (Date.now() - started) / 1000;
+    figure(`postgres 15 → 15.10, 3 members: Ready on 15.10 ${seconds.toFixed(1)} s after kubectl apply`);
+
+    expect(db.status?.currentVersion).toBe('15.10');
+    expect(db.status?.upgrade).toMatchObject({ fromVersion: '15', toVersion: '15.10', state: 'Upgraded' });
+    expect(condition(db, 'Upgraded')).toMatchObject({ status: 'True', reason: 'Upgraded' });
+    expect(condition(db, 'Ready')).toMatchObject({ status: 'True' });
+
+    const now = await rolledOut(ns, name);
+    expect(now).toMatchObject({ image: 'postgres:15.10', partition: 0, settled: true });
+    // Every member was replaced exactly once.
+    for (const pod of now.pods) expect(before.map((p) => p.uid)).not.toContain(pod.uid);
+
+    // One run of its own in Temporal, which moved the members 2, 1, then 0 (the primary).
+    const runs = await upgradeRuns(ns, name);
+    expect(runs.map((r) => r.workflowId)).toEqual([upgradeWorkflowId(ns, name, 2)]);
+    const outcome: UpgradeOutcome = await client.workflow.getHandle(upgradeWorkflowId(ns, name, 2)).result();
+    expect(outcome).toMatchObject({ state: 'Upgraded', updated: [2, 1, 0] });
+    figure(`upgrade workflow (backup none, 3 gated members): ${(outcome.durationMs / 1000).toFixed(1)} s`);
+    const history = await client.workflow.getHandle(upgradeWorkflowId(ns, name, 2)).fetchHistory();
+    const partitions = (history.events ?? [])
+      .map((e) => Buffer.from(e.userMetadata?.summary?.data ?? new Uint8Array()).toString('utf8'))
+      .map((s) => /partition (\d)$/.exec(s)?.[1])
+      .filter((p): p is string => !!p);
+    expect(partitions).toEqual(['3', '2', '1', '0']);
+    const reasons = await databaseEventReasons(ns, name);
+    expect(reasons).toEqual(
+      expect.arrayContaining(['Upgrading', 'UpgradingMember', 'MemberUpgraded', 'Upgraded']),
+    );
+    expect(reasons.filter((r) => r === 'MemberUpgraded')).toHaveLength(3);
+  }, 300_000);
+
+  it('rolls back an image whose pods never become Ready, and does not retry it at resync', async () => {
+    const bad = `registry.invalid/${ns}/postgres:15.11-broken`;
+    await neverReadyImages(stackInfo().kubernetes.kubeconfig, [bad]);
+    const before = await rolledOut(ns, name);
+    const goodImage = before.image;
+    const from = await runningVersion();
+    const runsBefore = await upgradeRuns(ns, name);
+    const started = Date.now();
+    await applyDatabase(ns, name, spec({ version: '15.11', image: bad }));
+    const gen = await generation();
+    const detected = await until(ns, name, 'the failure detected', upgradeState('RollingBack'), 120_000);
+    const db = await waitForPhase(ns, name, 'Ready', { generation: gen, timeoutMs: 180_000 });
+    const done = Date.now();
+    figure(
+      `never-Ready image (timeoutSeconds 60, 3 members → 20 s member gate): failure detected ${((detected.at - started) / 1000).toFixed(1)} s after kubectl apply, ` +
+        `rollback finished (Ready on the old version) ${((done - detected.at) / 1000).toFixed(1)} s later`,
+    );
+
+    expect(db.status?.currentVersion).toBe(from);
+    expect(db.status?.upgrade).toMatchObject({ fromVersion: from, toVersion: '15.11', state: 'RolledBack' });
+    expect(db.status?.upgrade?.reason).toMatch(/shop-2 \(replica\) not Ready at the new revision within 20s/);
+    expect(condition(db, 'Upgraded')).toMatchObject({ status: 'False', reason: 'RolledBack' });
+    expect(condition(db, 'Ready')).toMatchObject({ status: 'True', reason: 'Ready' });
+    const after = await rolledOut(ns, name);
+    expect(after).toMatchObject({ image: goodImage, partition: 0, settled: true });
+    // Only the first member tried the bad image; the others were never touched.
+    const kept = (p: PodView) => before.pods.some((b) => b.uid === p.uid);
+    expect(after.pods.map(kept)).toEqual([true, true, false]);
+    const reasons = await databaseEventReasons(ns, name);
+    expect(reasons).toEqual(expect.arrayContaining(['UpgradeFailed', 'RolledBack']));
+    const outcome: UpgradeOutcome = await client.workflow
+      .getHandle(upgradeWorkflowId(ns, name, gen))
+      .result();
+    expect(outcome).toMatchObject({ state: 'RolledBack', cause: 'UpgradeFailed', updated: [] });
+    figure(
+      `upgrade workflow: detected after ${(outcome.detectedAfterMs! / 1000).toFixed(1)} s, ended after ${(outcome.durationMs / 1000).toFixed(1)} s`,
+    );
+
+    // A drift repair (a Service deleted by hand) reconciles the generation again: it renders the
+    // version that runs, and starts no second upgrade of the failing target.
+    await kubectlOk(['delete', 'service', `${name}-ro`, '-n', ns]);
+    await waitFor(
+      'Service re-created',
+      async () => (await kubectl(['get', 'service', `${name}-ro`, '-n', ns])).code === 0,
+    );
+    await waitFor('DriftCorrected Event', async () =>
+      (await databaseEventReasons(ns, name)).includes('DriftCorrected'),
+    );
+    const resynced = await waitForPhase(ns, name, 'Ready', { generation: gen });
+    expect(condition(resynced, 'Upgraded')).toMatchObject({ status: 'False', reason: 'RolledBack' });
+    expect(await rolledOut(ns, name)).toMatchObject({ image: goodImage, settled: true });
+    expect((await upgradeRuns(ns, name)).map((r) => r.workflowId)).toEqual([
+      ...runsBefore.map((r) => r.workflowId),
+      upgradeWorkflowId(ns, name, gen),
+    ]);
+  }, 300_000);
+
+  it('cancels a running upgrade with one kubectl annotate: it rolls back', async () => {
+    const stuck = `registry.invalid/${ns}/postgres:15.12-stuck`;
+    await neverReadyImages(stackInfo().kubernetes.kubeconfig, [stuck]);
+    const before = await rolledOut(ns, name);
+    const from = await runningVersion();
+    // A long deadline: only the cancellation ends this upgrade.
+    await applyDatabase(ns, name, spec({ version: '15.12', image: stuck, upgrade: { timeoutSeconds: 900 } }));
+    const gen = await generation();
+    await waitFor('member 2 on the new image', async () => {
+      const pods = await podsOf(ns, name);
+      return pods.find((p) => p.name === `${name}-2`)?.image === stuck;
+    });
+    const cancelled = Date.now();
+    await kubectlOk(['annotate', 'database', name, '-n', ns, `${CANCEL_UPGRADE_ANNOTATION}=true`]);
+    const db = await waitForPhase(ns, name, 'Ready', { generation: gen, timeoutMs: 120_000 });
+    figure(
+      `cancelled by annotation: rolled back and Ready ${((Date.now() - cancelled) / 1000).toFixed(1)} s after kubectl annotate`,
+    );
+
+    expect(db.status?.currentVersion).toBe(from);
+    expect(db.status?.upgrade).toMatchObject({ fromVersion: from, toVersion: '15.12', state: 'RolledBack' });
+    expect(condition(db, 'Upgraded')).toMatchObject({ status: 'False', reason: 'UpgradeCancelled' });
+    expect(await rolledOut(ns, name)).toMatchObject({ image: before.image, settled: true });
+    const outcome: UpgradeOutcome = await client.workflow
+      .getHandle(upgradeWorkflowId(ns, name, gen))
+      .result();
+    expect(outcome).toMatchObject({ state: 'RolledBack', cause: 'UpgradeCancelled' });
+    // The annotation is removed once handled.
+    await waitFor(
+      'annotation removed',
+      async () =>
+        (await getDatabase(ns, name))?.metadata.annotations?.[CANCEL_UPGRADE_ANNOTATION] === undefined,
+    );
+    expect(await databaseEventReasons(ns, name)).toEqual(
+      expect.arrayContaining(['UpgradeCancelled', 'RolledBack', 'CancelUpgradeHandled']),
+    );
+  }, 240_000);
+
+  it('rejects a downgrade and a PostgreSQL major jump with a condition that says why', async () => {
+    const from = await runningVersion();
+    const image = (await rolledOut(ns, name)).image;
+    const runs = (await upgradeRuns(ns, name)).length;
+    for (const [version, reason] of [
+      ['14', 'DowngradeNotAllowed'],
+      ['16', 'MajorUpgradeNotAllowed'],
+    ] as const) {
+      await applyDatabase(ns, name, spec({ version }));
+      const db = await waitForPhase(ns, name, 'Failed', { generation: await generation() });
+      expect(condition(db, 'Ready')).toMatchObject({ status: 'False', reason });
+      expect(condition(db, 'Ready')?.message).toContain(
+        reason === 'DowngradeNotAllowed' ? 'downgrade' : 'major',
+      );
+      expect(db.status?.currentVersion).toBe(from);
+    }
+    expect((await rolledOut(ns, name)).image).toBe(image);
+    expect(await databaseEventReasons(ns, name)).toEqual(
+      expect.arrayContaining(['DowngradeNotAllowed', 'MajorUpgradeNotAllowed']),
+    );
+    // Back to the version that runs: Ready again, nothing rolled.
+    await applyDatabase(ns, name, spec({ version: from }));
+    await waitForPhase(ns, name, 'Ready', { generation: await generation() });
+    expect((await upgradeRuns(ns, name)).length).toBe(runs);
+  }, 180_000);
+
+  it('deletes a Database in the middle of an upgrade', async () => {
+    const stuck = `registry.invalid/${ns}/postgres:15.13-stuck`;
+    await neverReadyImages(stackInfo().kubernetes.kubeconfig, [stuck]);
+    const workflow = await client.workflow.getHandle(databaseWorkflowId(ns, name)).describe();
+    await applyDatabase(ns, name, spec({ version: '15.13', image: stuck, upgrade: { timeoutSeconds: 900 } }));
+    const gen = await generation();
+    await until(ns, name, 'Upgrading', (db) => db.status?.phase === 'Upgrading');
+    await kubectlOk(['delete', 'database', name, '-n', ns, '--wait=false']);
+    await waitFor('Database gone', async () => (await getDatabase(ns, name)) === undefined, {
+      timeoutMs: 90_000,
+    });
+    const ended = await client.workflow.getHandle(databaseWorkflowId(ns, name), workflow.runId).describe();
+    expect(ended.status.name).toBe('COMPLETED');
+    await waitFor('upgrade workflow ended', async () => {
+      const child = await client.workflow.getHandle(upgradeWorkflowId(ns, name, gen)).describe();
+      return child.status.name !== 'RUNNING';
+    });
+  }, 180_000);
+});
+
+describe('an upgrade survives the worker being SIGKILLed', () => {
+  const name = 'ledger';
+  let ns: string;
+  const children = new Set<ChildProcess>();
+
+  beforeAll(async () => {
+    ns = await createNamespace('upgkill');
+  });
+  afterAll(async () => {
+    for (const child of children) child.kill('SIGKILL');
+    await deleteNamespace(ns);
+  });
+
+  const start = (entry: keyof typeof entryPoints, cfg: ReturnType<typeof operatorConfig>, log: string) => {
+    const child = spawnOperatorProcess(entryPoints[entry], cfg, log);
+    children.add(child);
+    child.once('exit', () => children.delete(child));
+    return child;
+  };
+  const kill = async (child: ChildProcess) => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGKILL');
+    await exited;
+  };
+
+  it('finishes the upgrade after a kill mid-rollout, and completes a rollback after a kill mid-rollback', async () => {
+    const taskQueue = uniqueName('upgkill');
+    const cfg = operatorConfig(ns, taskQueue);
+    const watcher = start('watcher', cfg, `watcher-${taskQueue}`);
+    let worker = start('worker', cfg, `worker-${taskQueue}-0`);
+    const base = { engine: 'postgres', replicas: 3, upgrade: { timeoutSeconds: 120 } } as const;
+    await applyDatabase(ns, name, { ...base, version: '15' });
+    await waitForPhase(ns, name, 'Ready', { generation: 1, timeoutMs: 180_000 });
+
+    // 1. Killed while the second member is being gated: the next worker finishes the upgrade.
+    await applyDatabase(ns, name, { ...base, version: '15.10' });
+    await waitFor('member 2 upgraded', async () =>
+      (await databaseEventReasons(ns, name)).includes('MemberUpgraded'),
+    );
+    await kill(worker);
+    figure('SIGKILLed the worker after member 2 was upgraded');
+    worker = start('worker', cfg, `worker-${taskQueue}-1`);
+    const upgraded = await waitForPhase(ns, name, 'Ready', { generation: 2, timeoutMs: 240_000 });
+    expect(upgraded.status?.currentVersion).toBe('15.10');
+    expect(condition(upgraded, 'Upgraded')).toMatchObject({ status: 'True', reason: 'Upgraded' });
+    expect(await rolledOut(ns, name)).toMatchObject({ image: 'postgres:15.10', partition: 0, settled: true });
+    const outcome: UpgradeOutcome = await client.workflow.getHandle(upgradeWorkflowId(ns, name, 2)).result();
+    expect(outcome).toMatchObject({ state: 'Upgraded', updated: [2, 1, 0] });
+
+    // 2. A failing upgrade, the worker killed as soon as the rollback starts: the next one finishes it.
+    const bad = `registry.invalid/${ns}/postgres:15.11-broken`;
+    await neverReadyImages(stackInfo().kubernetes.kubeconfig, [bad]);
+    await applyDatabase(ns, name, { ...base, version: '15.11', image: bad });
+    await until(ns, name, 'rolling back', upgradeState('RollingBack'), 180_000);
+    await kill(worker);
+    figure('SIGKILLed the worker as the rollback started');
+    worker = start('worker', cfg, `worker-${taskQueue}-2`);
+    const rolledBack = await waitForPhase(ns, name, 'Ready', { generation: 3, timeoutMs: 180_000 });
+    expect(rolledBack.status?.currentVersion).toBe('15.10');
+    expect(condition(rolledBack, 'Upgraded')).toMatchObject({ status: 'False', reason: 'RolledBack' });
+    expect(await rolledOut(ns, name)).toMatchObject({ image: 'postgres:15.10', partition: 0, settled: true });
+    // One upgrade run per generation, whatever the kills.
+    expect((await upgradeRuns(ns, name)).map((r) => r.workflowId)).toEqual([
+      upgradeWorkflowId(ns, name, 2),
+      upgradeWorkflowId(ns, name, 3),
+    ]);
+    await kill(worker);
+    await kill(watcher);
+  }, 900_000);
+});
