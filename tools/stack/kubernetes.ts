@@ -1,8 +1,10 @@
 import { execFile } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import YAML from 'yaml';
 import { binary, kubectlPath } from './binaries';
 import { writeKubeconfig } from './kubeconfig';
 import { createPki } from './pki';
@@ -33,7 +35,7 @@ export interface KubernetesOptions {
 }
 
 // Simulated nodes: kwok manages nodes carrying this annotation, turns their pods Running/Ready
-// and completes the pods of Jobs (its default "fast" stages).
+// and completes the pods of Jobs (its default "fast" stages, see kwok/default-stages.yaml).
 const KWOK_ANNOTATION = 'kwok.x-k8s.io/node';
 
 /**
@@ -149,17 +151,27 @@ export async function startKubernetes(procs: ProcessGroup, opts: KubernetesOptio
   ]);
 
   log(`kwok with ${opts.nodes} simulated nodes`);
-  procs.start('kwok', binary('kwok'), [
-    `--kubeconfig=${controlPlaneKubeconfig}`,
-    '--manage-all-nodes=false',
-    `--manage-nodes-with-annotation-selector=${KWOK_ANNOTATION}=fake`,
-    '--node-lease-duration-seconds=40',
-    '--cidr=10.244.0.0/16',
-    '--node-ip=10.244.0.1',
-    `--server-address=127.0.0.1:${kwokPort}`,
+  const api = { server, token: pki.adminToken };
+  await Promise.all([
+    applyYaml(kubeconfig, clusterBaseline(opts.nodes)),
+    // kwok reads its stages from the API server (--enable-crds=Stage), so that tests can add
+    // fault stages while it runs (tools/stack/faults.ts). The CRD and the default stages come
+    // first: kwok lists Stages once at start (and only retries after a back-off if the CRD is not
+    // served yet), and with its stages in that list it manages the nodes at once.
+    installStageCrd(api).then(async () => {
+      await createDefaultStages(api);
+      procs.start('kwok', binary('kwok'), [
+        `--kubeconfig=${controlPlaneKubeconfig}`,
+        '--manage-all-nodes=false',
+        `--manage-nodes-with-annotation-selector=${KWOK_ANNOTATION}=fake`,
+        '--node-lease-duration-seconds=40',
+        '--cidr=10.244.0.0/16',
+        '--node-ip=10.244.0.1',
+        `--server-address=127.0.0.1:${kwokPort}`,
+        '--enable-crds=Stage',
+      ]);
+    }),
   ]);
-
-  await applyYaml(kubeconfig, clusterBaseline(opts.nodes));
   await waitFor(
     'controllers and simulated nodes ready',
     async () => {
@@ -225,7 +237,11 @@ status:
 }
 
 export async function applyYaml(kubeconfig: string, yamlText: string): Promise<void> {
-  const file = path.join(path.dirname(kubeconfig), `apply-${process.pid}-${Date.now()}.yaml`);
+  // Unique per call: concurrent calls in one process (fault stages of parallel tests) must not share it.
+  const file = path.join(
+    path.dirname(kubeconfig),
+    `apply-${process.pid}-${crypto.randomBytes(6).toString('hex')}.yaml`,
+  );
   fs.writeFileSync(file, yamlText);
   try {
     await run(kubectlPath(), [`--kubeconfig=${kubeconfig}`, 'apply', '--server-side', '-f', file]);
@@ -234,22 +250,78 @@ export async function applyYaml(kubeconfig: string, yamlText: string): Promise<v
   }
 }
 
-/** GET over TLS without verifying (health endpoints of local components); returns the status. */
-function httpsGet(url: string, token?: string): Promise<number> {
+/** Where the API server serves kwok's Stages (cluster-scoped). */
+export const STAGES_PATH = '/apis/kwok.x-k8s.io/v1alpha1/stages';
+const KWOK_DIR = path.join(__dirname, 'kwok');
+
+interface ApiAccess {
+  server: string;
+  token: string;
+}
+
+/** Creates kwok's Stage CRD (copied from kwok v0.7.0) and waits until Stages are served. */
+async function installStageCrd(api: ApiAccess): Promise<void> {
+  const crd = YAML.parse(fs.readFileSync(path.join(KWOK_DIR, 'stage-crd.yaml'), 'utf8')) as KubeObject;
+  await apiApply(api, '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd);
+  await waitFor(
+    'kwok Stage CRD served',
+    async () => (await httpsRequest('GET', api.server + STAGES_PATH, api.token)).status === 200,
+    { timeoutMs: 30_000, intervalMs: 100 },
+  );
+}
+
+/** kwok's default node and pod stages, as Stage objects. */
+async function createDefaultStages(api: ApiAccess): Promise<void> {
+  const text = fs.readFileSync(path.join(KWOK_DIR, 'default-stages.yaml'), 'utf8');
+  const stages = YAML.parseAllDocuments(text)
+    .map((doc) => doc.toJS() as KubeObject | null)
+    .filter((doc) => doc !== null);
+  await Promise.all(stages.map((stage) => apiApply(api, STAGES_PATH, stage)));
+}
+
+interface KubeObject {
+  metadata: { name: string };
+}
+
+/**
+ * Server-side apply (creates, or leaves as it is on a --persist stack). Not a POST: the API
+ * server delays every create of a custom resource by 2 s while its CRD is younger than 2 s
+ * (apiextensions-apiserver customresource_handler.go), which would add 2 s to each stack start.
+ */
+async function apiApply(api: ApiAccess, collectionPath: string, obj: KubeObject): Promise<void> {
+  const url = `${api.server}${collectionPath}/${obj.metadata.name}?fieldManager=local-stack&force=true`;
+  const res = await httpsRequest('PATCH', url, api.token, JSON.stringify(obj));
+  if (res.status !== 200 && res.status !== 201) {
+    throw new Error(`apply ${collectionPath}/${obj.metadata.name} answered ${res.status}: ${res.body}`);
+  }
+}
+
+/** GET without verifying TLS (health endpoints of local components); returns the status. */
+async function httpsGet(url: string, token?: string): Promise<number> {
+  return (await httpsRequest('GET', url, token)).status;
+}
+
+/**
+ * A request over TLS without verifying the (local, self-signed) server; status 0 on errors. A
+ * body is sent as a server-side apply patch (the only kind of write made here).
+ */
+function httpsRequest(
+  method: string,
+  url: string,
+  token?: string,
+  body?: string,
+): Promise<{ status: number; body: string }> {
   return new Promise((resolve) => {
-    const req = https.get(
-      url,
-      {
-        rejectUnauthorized: false,
-        headers: token ? { Authorization: `Bearer ${token}` } : {},
-        timeout: 5_000,
-      },
-      (res) => {
-        res.resume();
-        resolve(res.statusCode ?? 0);
-      },
-    );
-    req.on('error', () => resolve(0));
+    const headers: Record<string, string> = token ? { Authorization: `Bearer ${token}` } : {};
+    if (body !== undefined) headers['Content-Type'] = 'application/apply-patch+yaml';
+    const req = https.request(url, { method, rejectUnauthorized: false, headers, timeout: 5_000 }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (text += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+    });
+    req.on('error', (err) => resolve({ status: 0, body: err.message }));
     req.on('timeout', () => req.destroy());
+    req.end(body);
   });
 }
