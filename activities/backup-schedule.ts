@@ -62,7 +62,10 @@ function action(deps: TemporalDeps, target: DatabaseTarget): ScheduleOptionsStar
  * disabled → paused if it exists (nothing is created for a Database that never enabled backups).
  * Changes only what differs, so calling it at every reconcile writes nothing when all is in place.
  */
-export async function ensureBackupSchedule(deps: TemporalDeps, target: DatabaseTarget): Promise<ScheduleOutcome> {
+export async function ensureBackupSchedule(
+  deps: TemporalDeps,
+  target: DatabaseTarget,
+): Promise<ScheduleOutcome> {
   const { enabled, schedule } = target.spec.backup;
   const want = enabled && !!schedule;
   const scheduleId = backupScheduleId(target.namespace, target.name);

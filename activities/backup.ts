@@ -116,7 +116,9 @@ export async function loadBackupPlan(
 async function readBackup(clients: KubeClients, namespace: string, name: string) {
   return kubeCall(`read DatabaseBackup ${namespace}/${name}`, async () => {
     try {
-      return (await clients.custom.getNamespacedCustomObject(backupResource(namespace, name))) as DatabaseBackup;
+      return (await clients.custom.getNamespacedCustomObject(
+        backupResource(namespace, name),
+      )) as DatabaseBackup;
     } catch (err) {
       if (isNotFound(err)) return undefined;
       throw err;
@@ -128,7 +130,10 @@ async function readBackup(clients: KubeClients, namespace: string, name: string)
  * The DatabaseBackup of this run: created when absent (a scheduled or pre-upgrade run), read when
  * present (`kubectl create`, or an earlier attempt of this activity created it).
  */
-export async function ensureBackupRecord(clients: KubeClients, input: BackupRecordInput): Promise<BackupRecord> {
+export async function ensureBackupRecord(
+  clients: KubeClients,
+  input: BackupRecordInput,
+): Promise<BackupRecord> {
   const { namespace, backupName } = input;
   let existing = await readBackup(clients, namespace, backupName);
   if (!existing) {
@@ -233,7 +238,10 @@ export async function startBackupJob(
   attempt: number,
 ): Promise<{ jobName: string; outcome: 'created' | 'exists'; location: string }> {
   const jobName = backupJobName(backup.name, attempt);
-  const job = renderBackupJob({ db: target, jobName, owner: backupOwner(backup.name, backup.uid) }, backup.name);
+  const job = renderBackupJob(
+    { db: target, jobName, owner: backupOwner(backup.name, backup.uid) },
+    backup.name,
+  );
   const outcome = await createJobIfAbsent(clients, job);
   return {
     jobName,
@@ -271,7 +279,11 @@ export async function startRestoreJob(
   location: string,
 ): Promise<{ jobName: string; outcome: 'created' | 'exists' }> {
   const jobName = restoreJobName(target.name);
-  const job = renderRestoreJob({ db: target, jobName, owner: ownerReference(target) }, location, s3Access(target));
+  const job = renderRestoreJob(
+    { db: target, jobName, owner: ownerReference(target) },
+    location,
+    s3Access(target),
+  );
   return { jobName, outcome: await createJobIfAbsent(clients, job) };
 }
 
@@ -304,12 +316,21 @@ export async function waitForJob(
       return { state: 'failed', message: `Job ${jobName} was deleted before it finished` };
     }
     const conditions = job.status?.conditions ?? [];
-    const done = conditions.find((c) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True');
+    const done = conditions.find(
+      (c) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True',
+    );
     if (done) {
       const pods = await kubeCall(`list pods of Job ${namespace}/${jobName}`, () =>
-        clients.core.listNamespacedPod({ namespace, labelSelector: `job-name=${jobName}` }),
+        clients.core.listNamespacedPod({
+          namespace,
+          labelSelector: `batch.kubernetes.io/job-name=${jobName}`,
+        }),
       );
-      return jobOutcome(done.type === 'Complete', pods.items, `${done.reason ?? ''} ${done.message ?? ''}`.trim());
+      return jobOutcome(
+        done.type === 'Complete',
+        pods.items,
+        `${done.reason ?? ''} ${done.message ?? ''}`.trim(),
+      );
     }
     const progress: JobOutcome = {
       state: 'running',
@@ -345,7 +366,9 @@ export function jobOutcome(succeeded: boolean, pods: V1Pod[], jobReason: string)
     .find((m) => m !== '');
   const message =
     failed?.message?.trim() ||
-    (failed ? `container exited with code ${failed.exitCode}${failed.reason ? ` (${failed.reason})` : ''}` : '') ||
+    (failed
+      ? `container exited with code ${failed.exitCode}${failed.reason ? ` (${failed.reason})` : ''}`
+      : '') ||
     podReason ||
     jobReason ||
     'the Job failed';
@@ -357,7 +380,8 @@ function parseResult(message: string | undefined): { sizeBytes?: number; locatio
   try {
     const value = JSON.parse(message) as { sizeBytes?: unknown; location?: unknown };
     const out: { sizeBytes?: number; location?: string } = {};
-    if (typeof value.sizeBytes === 'number' && Number.isFinite(value.sizeBytes)) out.sizeBytes = value.sizeBytes;
+    if (typeof value.sizeBytes === 'number' && Number.isFinite(value.sizeBytes))
+      out.sizeBytes = value.sizeBytes;
     if (typeof value.location === 'string') out.location = value.location;
     return out;
   } catch {
@@ -474,7 +498,8 @@ export async function checkRestoreSource(
   target: DatabaseTarget,
 ): Promise<{ backupName: string; location: string }> {
   const name = target.spec.bootstrap?.fromBackup?.name;
-  if (!name) throw ApplicationFailure.nonRetryable('no spec.bootstrap.fromBackup', RestoreFailures.BackupNotFound);
+  if (!name)
+    throw ApplicationFailure.nonRetryable('no spec.bootstrap.fromBackup', RestoreFailures.BackupNotFound);
   const backup = await readBackup(clients, target.namespace, name);
   if (!backup) {
     throw ApplicationFailure.nonRetryable(

@@ -60,7 +60,8 @@ export function createActivities({ clients, report, temporal, metrics }: Activit
     ensureBackupSchedule: (target: DatabaseTarget) => ensureBackupSchedule(temporal, target),
     deleteBackupSchedule: (namespace: string, databaseName: string) =>
       deleteBackupSchedule(temporal, namespace, databaseName),
-    loadBackupPlan: (namespace: string, databaseName: string) => loadBackupPlan(clients, namespace, databaseName),
+    loadBackupPlan: (namespace: string, databaseName: string) =>
+      loadBackupPlan(clients, namespace, databaseName),
     ensureBackupRecord: (input: BackupRecordInput) => ensureBackupRecord(clients, input),
     updateBackupStatus: (
       ref: BackupRef,

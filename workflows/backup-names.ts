@@ -64,9 +64,7 @@ export function defaultBackupClaimName(databaseName: string): string {
 export function fitName(name: string, suffix = ''): string {
   if (name.length <= MAX_NAME) return name;
   const hash = fnv1a(name).toString(16).padStart(8, '0');
-  const head = name
-    .slice(0, MAX_NAME - suffix.length - hash.length - 1)
-    .replace(/[-.]+$/, '');
+  const head = name.slice(0, MAX_NAME - suffix.length - hash.length - 1).replace(/[-.]+$/, '');
   return `${head}-${hash}${suffix}`;
 }
 

@@ -46,7 +46,12 @@ const MAX_BACKOFF_SECONDS = 3600;
 
 const quick: ActivityOptions = {
   startToCloseTimeout: '10 seconds',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 8 },
+  retry: {
+    initialInterval: '1 second',
+    backoffCoefficient: 2,
+    maximumInterval: '30 seconds',
+    maximumAttempts: 8,
+  },
 };
 const waiting: ActivityOptions = {
   startToCloseTimeout: `${JOB_WAIT_BUDGET_SECONDS + 60} seconds`,
@@ -78,7 +83,10 @@ export async function backupWorkflow(input: BackupWorkflowInput): Promise<Backup
   const now = () => new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
 
   setCurrentDetails(`**reading Database** ${namespace}/${databaseName}`);
-  const plan = await act(`read Database ${namespace}/${databaseName}`).loadBackupPlan(namespace, databaseName);
+  const plan = await act(`read Database ${namespace}/${databaseName}`).loadBackupPlan(
+    namespace,
+    databaseName,
+  );
   const record = await act(`ensure DatabaseBackup ${id}`).ensureBackupRecord({
     namespace,
     databaseName,
@@ -108,7 +116,9 @@ export async function backupWorkflow(input: BackupWorkflowInput): Promise<Backup
   const target = plan.target;
   const { maxAttempts, backoffSeconds, retention } = target.spec.backup;
   await status.updateBackupStatus(ref, { phase: 'Running', startedAt, finishedAt: null });
-  const storage = await act(`ensure backup storage of ${namespace}/${databaseName}`).ensureBackupStorage(target);
+  const storage = await act(`ensure backup storage of ${namespace}/${databaseName}`).ensureBackupStorage(
+    target,
+  );
 
   const first = record.attempts + 1;
   const last = record.attempts + maxAttempts;
@@ -116,7 +126,9 @@ export async function backupWorkflow(input: BackupWorkflowInput): Promise<Backup
   let attempt = first;
   for (; attempt <= last; attempt++) {
     const jobName = backupJobName(backupName, attempt);
-    setCurrentDetails(`**attempt ${attempt}** (${attempt - first + 1} of ${maxAttempts}): Job ${jobName} → ${storage}`);
+    setCurrentDetails(
+      `**attempt ${attempt}** (${attempt - first + 1} of ${maxAttempts}): Job ${jobName} → ${storage}`,
+    );
     await status.updateBackupStatus(ref, { attempts: attempt, jobName });
     await act(`start backup Job ${namespace}/${jobName}`).startBackupJob(target, ref, attempt);
     outcome = await waitForJob(namespace, jobName);
@@ -125,7 +137,9 @@ export async function backupWorkflow(input: BackupWorkflowInput): Promise<Backup
     await status.updateBackupStatus(ref, { error: `attempt ${attempt}: ${outcome.message}` });
     if (attempt < last) {
       const delay = Math.min(backoffSeconds * 2 ** (attempt - first), MAX_BACKOFF_SECONDS);
-      setCurrentDetails(`**attempt ${attempt} failed**: ${outcome.message}; attempt ${attempt + 1} in ${delay} s`);
+      setCurrentDetails(
+        `**attempt ${attempt} failed**: ${outcome.message}; attempt ${attempt + 1} in ${delay} s`,
+      );
       await sleep(delay * 1000);
     }
   }
@@ -220,19 +234,23 @@ async function applyRetention(
   for (const backup of expired) {
     if (backup.location) {
       try {
-        const { jobName } = await act(`start data deletion of backup ${namespace}/${backup.name}`).startDeleteDataJob(
-          target,
-          backup,
-          backup.location,
-        );
+        const { jobName } = await act(
+          `start data deletion of backup ${namespace}/${backup.name}`,
+        ).startDeleteDataJob(target, backup, backup.location);
         const result = await waitForJob(namespace, jobName);
         if (result.state !== 'succeeded') {
-          log.warn('deleting backup data failed; the backup is kept', { backup: backup.name, error: result.message });
+          log.warn('deleting backup data failed; the backup is kept', {
+            backup: backup.name,
+            error: result.message,
+          });
           continue;
         }
       } catch (err) {
         if (isCancellation(err)) throw err;
-        log.warn('deleting backup data failed; the backup is kept', { backup: backup.name, error: String(err) });
+        log.warn('deleting backup data failed; the backup is kept', {
+          backup: backup.name,
+          error: String(err),
+        });
         continue;
       }
     }
@@ -241,7 +259,10 @@ async function applyRetention(
 }
 
 /** Set by Temporal on every workflow a Schedule starts. */
-const ScheduledStartTime = defineSearchAttributeKey('TemporalScheduledStartTime', SearchAttributeType.DATETIME);
+const ScheduledStartTime = defineSearchAttributeKey(
+  'TemporalScheduledStartTime',
+  SearchAttributeType.DATETIME,
+);
 
 export interface ScheduledBackupResult {
   backupName: string;

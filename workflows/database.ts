@@ -94,7 +94,12 @@ interface State {
 
 const SUPERSEDED = Symbol('superseded');
 type Superseded = typeof SUPERSEDED;
-type Mark = (type: ConditionType, status: 'True' | 'False' | 'Unknown', reason: string, message: string) => void;
+type Mark = (
+  type: ConditionType,
+  status: 'True' | 'False' | 'Unknown',
+  reason: string,
+  message: string,
+) => void;
 type Report = (event?: Omit<EventRecord, 'key'>) => Promise<void>;
 
 /**
@@ -553,9 +558,9 @@ export async function databaseWorkflow(input: DatabaseWorkflowInput): Promise<vo
     const wanted = JSON.stringify({ enabled, schedule });
     if (state.backupScheduleFor === wanted && !enabled) return;
     try {
-      const outcome = await act(`ensure backup Schedule of Database ${namespace}/${name}`).ensureBackupSchedule(
-        target,
-      );
+      const outcome = await act(
+        `ensure backup Schedule of Database ${namespace}/${name}`,
+      ).ensureBackupSchedule(target);
       state.backupScheduleFor = wanted;
       if (enabled) {
         mark(ConditionTypes.BackupScheduled, 'True', 'Scheduled', `backups on cron "${schedule}" (UTC)`);
@@ -564,7 +569,9 @@ export async function databaseWorkflow(input: DatabaseWorkflowInput): Promise<vo
           ConditionTypes.BackupScheduled,
           'False',
           outcome === 'absent' ? 'NotConfigured' : 'Paused',
-          outcome === 'absent' ? 'spec.backup.enabled is false' : 'schedule paused: spec.backup.enabled is false',
+          outcome === 'absent'
+            ? 'spec.backup.enabled is false'
+            : 'schedule paused: spec.backup.enabled is false',
         );
       }
       const changed = outcome === 'created' || outcome === 'updated' || outcome === 'paused';

@@ -18,7 +18,14 @@ import {
 } from '../../crds';
 import { defaultBackupClaimName } from '../../workflows/backup-names';
 import type { DatabaseTarget } from '../types';
-import { backupScript, deleteDataScript, PASSWORD_ENV, restoreScript, s3Script, SCRIPT_ENV } from './backup-scripts';
+import {
+  backupScript,
+  deleteDataScript,
+  PASSWORD_ENV,
+  restoreScript,
+  s3Script,
+  SCRIPT_ENV,
+} from './backup-scripts';
 import { engineProfile } from './engines';
 import { objectNames } from './names';
 import { prune } from './prune';
@@ -91,7 +98,11 @@ export function parseLocation(location: string): ParsedLocation | undefined {
 }
 
 /** Labels of everything backup-related; no app.kubernetes.io/instance, see LABEL_BACKUP_DATABASE. */
-export function backupLabels(databaseName: string, engine: string, component: string): Record<string, string> {
+export function backupLabels(
+  databaseName: string,
+  engine: string,
+  component: string,
+): Record<string, string> {
   return {
     [LABEL_NAME]: engine,
     [LABEL_MANAGED_BY]: OPERATOR_NAME,
@@ -138,7 +149,12 @@ export function renderBackupJob(ctx: JobContext, backupName: string): V1Job {
   const { db } = ctx;
   const storage = backupStorage(db.name, db.spec.backup);
   const location = backupLocation(storage, db.name, backupName);
-  const engine = engineContainer(ctx, 'backup', backupScript(db.spec.engine), locationEnv(parseLocation(location)!, location));
+  const engine = engineContainer(
+    ctx,
+    'backup',
+    backupScript(db.spec.engine),
+    locationEnv(parseLocation(location)!, location),
+  );
   if (storage.kind === 'pvc') return job(ctx, 'backup', [engine], [], pvcVolume(storage.claimName));
   const upload = s3Container('upload', storage.credentialsSecret, storage.endpoint, location);
   return job(ctx, 'backup', [upload], [engine], scratchVolume());
@@ -241,7 +257,10 @@ function s3Container(
       name: key,
       valueFrom: { secretKeyRef: { name: credentialsSecret, key } },
     })),
-    { name: 'AWS_DEFAULT_REGION', valueFrom: { secretKeyRef: { name: credentialsSecret, key: 'AWS_DEFAULT_REGION', optional: true } } },
+    {
+      name: 'AWS_DEFAULT_REGION',
+      valueFrom: { secretKeyRef: { name: credentialsSecret, key: 'AWS_DEFAULT_REGION', optional: true } },
+    },
     { name: SCRIPT_ENV.s3Url, value: location },
     ...(endpoint ? [{ name: SCRIPT_ENV.s3Endpoint, value: endpoint }] : []),
     { name: SCRIPT_ENV.file, value: `${BACKUP_MOUNT}/dump.sql.gz` },
@@ -260,7 +279,10 @@ function s3Container(
   };
 }
 
-function containerDefaults(): Pick<V1Container, 'resources' | 'securityContext' | 'terminationMessagePolicy'> {
+function containerDefaults(): Pick<
+  V1Container,
+  'resources' | 'securityContext' | 'terminationMessagePolicy'
+> {
   return {
     resources: { requests: { cpu: '100m', memory: '128Mi' } },
     securityContext: {
