@@ -1,4 +1,22 @@
-import type { DatabaseStatus, DeletionPolicy } from '../crds';
+import type { WorkerMetrics } from '../common/metrics';
+import type { DatabaseBackupStatus, DatabaseStatus, DeletionPolicy } from '../crds';
+import {
+  checkRestoreSource,
+  deleteBackupRecord,
+  ensureBackupRecord,
+  ensureBackupStorage,
+  listExpiredBackups,
+  loadBackupPlan,
+  recordBackupOutcome,
+  startBackupJob,
+  startDeleteDataJob,
+  startRestoreJob,
+  updateBackupStatus,
+  waitForJob,
+  type BackupRecordInput,
+  type BackupRef,
+} from './backup';
+import { deleteBackupSchedule, ensureBackupSchedule, type TemporalDeps } from './backup-schedule';
 import { applyConfigMap, applyServices, applyStatefulSet, ensureSecret } from './database-objects';
 import { addFinalizer, removeFinalizer } from './finalizer';
 import type { KubeClients } from './kube-clients';
@@ -12,6 +30,10 @@ import type { DatabaseRef, DatabaseTarget } from './types';
 export interface ActivityDependencies {
   clients: KubeClients;
   report: ReportOptions;
+  /** The worker's Temporal client and task queue, for the backup Schedules. */
+  temporal: TemporalDeps;
+  /** The worker's metrics (durable_backup_runs_total); absent in tests that need none. */
+  metrics?: WorkerMetrics;
 }
 
 /**
@@ -19,7 +41,7 @@ export interface ActivityDependencies {
  * small idempotent step named for what it does; the workflow gives each call a summary naming the
  * object ("apply StatefulSet production/orders-db") that the Temporal UI shows.
  */
-export function createActivities({ clients, report }: ActivityDependencies) {
+export function createActivities({ clients, report, temporal, metrics }: ActivityDependencies) {
   return {
     addFinalizer: (ref: DatabaseRef) => addFinalizer(clients, ref),
     checkPrerequisites: (target: DatabaseTarget) => checkPrerequisites(clients, target),
@@ -42,11 +64,47 @@ export function createActivities({ clients, report }: ActivityDependencies) {
     deletePodsOfRevision: (target: DatabaseTarget, revision: string) =>
       deletePodsOfRevision(clients, target, revision),
     clearCancelUpgrade: (ref: DatabaseRef) => clearCancelUpgrade(clients, ref),
+
+    // Backups (workflows/backup.ts), their Schedule and restore (workflows/database.ts).
+    ensureBackupSchedule: (target: DatabaseTarget) => ensureBackupSchedule(temporal, target),
+    deleteBackupSchedule: (namespace: string, databaseName: string) =>
+      deleteBackupSchedule(temporal, namespace, databaseName),
+    loadBackupPlan: (namespace: string, databaseName: string) =>
+      loadBackupPlan(clients, namespace, databaseName),
+    ensureBackupRecord: (input: BackupRecordInput) => ensureBackupRecord(clients, input),
+    updateBackupStatus: (
+      ref: BackupRef,
+      status: { [K in keyof DatabaseBackupStatus]?: DatabaseBackupStatus[K] | null },
+    ) => updateBackupStatus(clients, ref, status),
+    ensureBackupStorage: (target: DatabaseTarget) => ensureBackupStorage(clients, target),
+    startBackupJob: (target: DatabaseTarget, backup: BackupRef, attempt: number) =>
+      startBackupJob(clients, target, backup, attempt),
+    startDeleteDataJob: (target: DatabaseTarget, backup: BackupRef, location: string) =>
+      startDeleteDataJob(clients, target, backup, location),
+    startRestoreJob: (target: DatabaseTarget, location: string) => startRestoreJob(clients, target, location),
+    waitForJob: (namespace: string, jobName: string, budgetSeconds: number) =>
+      waitForJob(clients, namespace, jobName, budgetSeconds),
+    recordBackupOutcome: (
+      database: { namespace: string; name: string; uid?: string },
+      backup: BackupRef,
+      event: EventRecord,
+    ) => recordBackupOutcome(clients, report, metrics, database, backup, event),
+    listExpiredBackups: (
+      namespace: string,
+      databaseName: string,
+      retention: { count?: number; maxAge?: string },
+      keep: string,
+    ) => listExpiredBackups(clients, namespace, databaseName, retention, keep),
+    deleteBackupRecord: (ref: BackupRef) => deleteBackupRecord(clients, ref),
+    checkRestoreSource: (target: DatabaseTarget) => checkRestoreSource(clients, target),
   };
 }
 
 export type DatabaseActivities = ReturnType<typeof createActivities>;
 export type { DatabaseRef, DatabaseTarget } from './types';
 export type { EventRecord } from './status';
+export type { BackupPlan, BackupRecord, BackupRef, ExpiredBackup, JobOutcome } from './backup';
+export { RestoreFailures } from './backup';
+export type { ScheduleOutcome, ScheduledBackupInput } from './backup-schedule';
 export { FailureTypes } from './errors';
 export type { MemberState, RolloutState } from './rollout';

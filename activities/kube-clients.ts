@@ -5,6 +5,7 @@ export interface KubeClients {
   objects: k8s.KubernetesObjectApi;
   core: k8s.CoreV1Api;
   apps: k8s.AppsV1Api;
+  batch: k8s.BatchV1Api;
   storage: k8s.StorageV1Api;
   custom: k8s.CustomObjectsApi;
 }
@@ -14,6 +15,7 @@ export function makeKubeClients(kc: k8s.KubeConfig): KubeClients {
     objects: k8s.KubernetesObjectApi.makeApiClient(kc),
     core: kc.makeApiClient(k8s.CoreV1Api),
     apps: kc.makeApiClient(k8s.AppsV1Api),
+    batch: kc.makeApiClient(k8s.BatchV1Api),
     storage: kc.makeApiClient(k8s.StorageV1Api),
     custom: kc.makeApiClient(k8s.CustomObjectsApi),
   };

@@ -85,16 +85,20 @@ export function workflowUrl(
   return `${base}/namespaces/${encodeURIComponent(opts.temporalNamespace)}/workflows/${encodeURIComponent(id)}/${runId}/history`;
 }
 
-/** A core/v1 Event on the Database (what `kubectl describe db` and `kubectl events` show). */
+/**
+ * A core/v1 Event on the Database (what `kubectl describe db` and `kubectl events` show), or on
+ * another object of the API (a DatabaseBackup) with `kind`.
+ */
 export async function recordEvent(
   clients: KubeClients,
   opts: ReportOptions,
   ref: DatabaseRef,
   event: EventRecord,
+  kind: string = DATABASE.kind,
 ): Promise<void> {
   const now = new Date();
   const name = `${ref.name}.${crypto.createHash('sha256').update(`${ref.uid}/${event.key}`).digest('hex').slice(0, 16)}`;
-  await kubeCall(`record Event ${event.reason} on Database ${ref.namespace}/${ref.name}`, async () => {
+  await kubeCall(`record Event ${event.reason} on ${kind} ${ref.namespace}/${ref.name}`, async () => {
     try {
       await clients.core.createNamespacedEvent({
         namespace: ref.namespace,
@@ -102,7 +106,7 @@ export async function recordEvent(
           metadata: { name, namespace: ref.namespace },
           involvedObject: {
             apiVersion: API_VERSION,
-            kind: DATABASE.kind,
+            kind,
             name: ref.name,
             namespace: ref.namespace,
             uid: ref.uid,

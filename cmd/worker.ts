@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import os from 'node:os';
+import { Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import {
   bundleWorkflowCode,
@@ -151,6 +152,13 @@ export async function createWorker(
     activities: createActivities({
       clients: makeKubeClients(kc),
       report: { uiUrl: cfg.TEMPORAL_UI_URL, temporalNamespace: cfg.TEMPORAL_NAMESPACE, instance: identity },
+      // The backup Schedule activities use the worker's own connection (a NativeConnection is
+      // also a client connection) and start the scheduled runs on this worker's task queue.
+      temporal: {
+        client: new Client({ connection, namespace: cfg.TEMPORAL_NAMESPACE }),
+        taskQueue: cfg.TEMPORAL_TASK_QUEUE,
+      },
+      metrics,
     }),
     // A killed worker's sticky workflow tasks move to another worker after this long.
     stickyQueueScheduleToStartTimeout: '5 seconds',

@@ -59,3 +59,16 @@ export const LABEL_COMPONENT = 'app.kubernetes.io/component';
  * it once handled.
  */
 export const CANCEL_UPGRADE_ANNOTATION = `${GROUP}/cancel-upgrade`;
+
+/**
+ * Backups (DatabaseBackup objects, their Jobs and data) carry this label naming their Database:
+ * retention and `kubectl get databasebackups -l durable.dev/database=<db>` select by it. They
+ * carry no owner reference: a backup outlives its Database, so that it can be restored from.
+ */
+export const LABEL_BACKUP_DATABASE = `${GROUP}/database`;
+/**
+ * Retry of a failed DatabaseBackup: a new value (any string) starts a new run of the same backup,
+ * its attempts numbered on from the last one:
+ * `kubectl annotate databasebackup <name> durable.dev/retry=$(date +%s) --overwrite`.
+ */
+export const RETRY_ANNOTATION = `${GROUP}/retry`;

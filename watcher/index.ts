@@ -39,3 +39,5 @@ export {
 } from './drift';
 export type { OwnedView, Writer } from './drift';
 export type { BackoffOptions } from './timing';
+export { BackupStarter, backupPath, backupStartFor, createBackupInformer } from './backup-informer';
+export type { BackupObject, BackupStart } from './backup-informer';

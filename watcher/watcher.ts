@@ -3,6 +3,7 @@ import type { Client } from '@temporalio/client';
 import type { OperatorConfig } from '../common/config';
 import type { Logger } from '../common/logger';
 import { CancelUpgradeSignaler } from './cancel-upgrade';
+import { BackupStarter, createBackupInformer } from './backup-informer';
 import { createDatabaseInformer, type DatabaseObject } from './database-informer';
 import { createDriftInformers, DriftSignaler } from './drift';
 import { DEFAULT_LEASE_NAME, defaultIdentity, LeaderElector, type LeaseSettings } from './leader-election';
@@ -75,6 +76,7 @@ export class Watcher {
   private readonly specSignaler: SpecSignaler;
   private readonly driftSignaler: DriftSignaler;
   private readonly cancelSignaler: CancelUpgradeSignaler;
+  private backupStarter?: BackupStarter;
   private readonly elector?: LeaderElector;
   private informers: RunningInformer[] = [];
   private databaseInformers: ResilientInformer<DatabaseObject>[] = [];
@@ -201,8 +203,18 @@ export class Watcher {
         cancels: this.cancelSignaler,
       }),
     );
+    // A fresh starter per leadership term: what it remembers is only an optimisation.
+    const starter = new BackupStarter({
+      client: this.opts.temporalClient,
+      taskQueue: this.opts.taskQueue,
+      logger: this.log,
+      backoff,
+      requestTimeoutMs: this.opts.signalTimeoutMs,
+    });
+    this.backupStarter = starter;
     this.informers = [
       ...this.databaseInformers,
+      ...scopes.map((namespace) => createBackupInformer({ ...common, namespace, starter })),
       ...scopes.flatMap((namespace) =>
         createDriftInformers({ ...common, namespace, signaler: this.driftSignaler }),
       ),
@@ -220,6 +232,8 @@ export class Watcher {
     this.databaseInformers = [];
     await Promise.all(informers.map((i) => i.stop()));
     this.cancelSignaler.stop();
+    this.backupStarter?.stop();
+    this.backupStarter = undefined;
     await Promise.all([this.specSignaler.stop(), this.driftSignaler.stop()]);
     this.log.info('informers stopped');
   }

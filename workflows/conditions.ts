@@ -14,6 +14,12 @@ export const ConditionTypes = {
   ServicesReady: 'ServicesReady',
   /** The last version or image change: reasons in UpgradeReasons. */
   Upgraded: 'Upgraded',
+  /** The backup Schedule matches spec.backup (False: paused, or it could not be set up). */
+  BackupScheduled: 'BackupScheduled',
+  /** The newest backup run that finished: True when it Succeeded. */
+  LastBackupSucceeded: 'LastBackupSucceeded',
+  /** spec.bootstrap.fromBackup was restored (False with BackupNotFound, BackupNotReady, RestoreFailed…). */
+  Restored: 'Restored',
 } as const;
 export type ConditionType = (typeof ConditionTypes)[keyof typeof ConditionTypes];
 

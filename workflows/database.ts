@@ -37,6 +37,7 @@ import {
   DatabasePhase as PhaseAttribute,
 } from './search-attributes';
 import {
+  backupSignal,
   cancelUpgradeSignal,
   driftSignal,
   specSignal,
@@ -119,10 +120,23 @@ interface State {
   failedUpgrade?: { uid: string; generation: number };
   /** A person asked to cancel the running upgrade (annotation); not yet handled. */
   cancelUpgrade?: boolean;
+  /** A backup run reported its outcome (status.lastBackup) and the status must be written. */
+  backupDirty?: boolean;
+  /** spec.backup (enabled, schedule) the backup Schedule was last made to match. */
+  backupScheduleFor?: string;
+  /** spec.bootstrap.fromBackup restored into this incarnation (a restore runs once). */
+  restoredFrom?: string;
 }
 
 const SUPERSEDED = Symbol('superseded');
 type Superseded = typeof SUPERSEDED;
+type Mark = (
+  type: ConditionType,
+  status: 'True' | 'False' | 'Unknown',
+  reason: string,
+  message: string,
+) => void;
+type Report = (event?: Omit<EventRecord, 'key'>) => Promise<void>;
 
 /**
  * The long-lived workflow of one Database (`database/<namespace>/<name>`). It waits for spec
@@ -167,6 +181,23 @@ export async function databaseWorkflow(input: DatabaseWorkflowInput): Promise<vo
   setHandler(upgradeProgressSignal, (progress) => {
     if (upgradeProgress.length < 50) upgradeProgress.push(progress);
   });
+  setHandler(backupSignal, (notice) => {
+    // The Database's status is written by this workflow only (a second writer's conditions would
+    // be lost at the next report): a backup run reports here, and the loop writes it out.
+    state.status.lastBackup = { name: notice.backupName, phase: notice.phase, finishedAt: notice.finishedAt };
+    state.status.conditions = setCondition(
+      state.status.conditions ?? [],
+      {
+        type: ConditionTypes.LastBackupSucceeded,
+        status: notice.phase === 'Succeeded' ? 'True' : 'False',
+        reason: notice.phase === 'Succeeded' ? 'BackupSucceeded' : 'BackupFailed',
+        message: notice.message,
+      },
+      state.status.observedGeneration ?? 0,
+      new Date(),
+    );
+    state.backupDirty = true;
+  });
   setHandler(stateQuery, () => ({
     uid: state.uid,
     observedGeneration: state.status.observedGeneration,
@@ -189,7 +220,12 @@ export async function databaseWorkflow(input: DatabaseWorkflowInput): Promise<vo
   for (;;) {
     const woken = await condition(
       () =>
-        newGeneration() || state.drift.length > 0 || state.retryPending || isGone() || !!state.cancelUpgrade,
+        newGeneration() ||
+        state.drift.length > 0 ||
+        state.retryPending ||
+        isGone() ||
+        !!state.backupDirty ||
+        !!state.cancelUpgrade,
       // A retry, or a Degraded Database (pods not ready at the last look), is checked again soon.
       state.retryPending || state.status.phase === 'Degraded' ? RETRY_AFTER : RESYNC_INTERVAL,
     );
@@ -262,6 +298,18 @@ export async function databaseWorkflow(input: DatabaseWorkflowInput): Promise<vo
     if (isGone()) {
       setCurrentDetails('**gone**: the Database was deleted without passing through the finalizer');
       return;
+    }
+    if (state.backupDirty && state.uid && patched('backup-schedule-v1')) {
+      state.backupDirty = false;
+      try {
+        await act(`report last backup of Database ${namespace}/${name}`).reportStatus(
+          { namespace, name, uid: state.uid },
+          state.status,
+        );
+      } catch (err) {
+        if (isCancellation(err)) throw err;
+        // The next report of any step writes it; nothing else depends on it.
+      }
     }
 
     if (workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > MAX_HISTORY_EVENTS) {
@@ -610,6 +658,11 @@ export async function databaseWorkflow(input: DatabaseWorkflowInput): Promise<vo
         await report();
       }
 
+      const fromBackup = target.spec.bootstrap?.fromBackup?.name;
+      if (first && fromBackup && state.restoredFrom !== fromBackup && patched('restore-v1')) {
+        if ((await restore(target, mark, report, run)) === SUPERSEDED) return;
+      }
+
       const wasReady = state.status.phase === 'Ready';
       state.applied = target.spec;
       state.handledGeneration = update.generation;
@@ -643,6 +696,7 @@ export async function databaseWorkflow(input: DatabaseWorkflowInput): Promise<vo
               ? undefined
               : { type: 'Normal', reason: 'Ready', message: 'ready again' },
       );
+      if (mode !== 'drift' && patched('backup-schedule-v1')) await scheduleBackups(target, mark, report);
     } catch (err) {
       if (isCancellation(err)) throw err;
       const failure = describeFailure(err);
@@ -714,6 +768,10 @@ export async function databaseWorkflow(input: DatabaseWorkflowInput): Promise<vo
             : 'deleting with its data volumes',
       }),
     );
+    if (patched('backup-schedule-v1')) {
+      // Backups already taken (DatabaseBackups and their data) stay: they outlive the Database.
+      await act(`delete backup Schedule of Database ${id}`).deleteBackupSchedule(namespace, name);
+    }
     await act(
       `release ${policy === 'Retain' ? 'and retain data of' : 'data of'} Database ${id}`,
     ).releaseDatabase(ref, policy);
@@ -745,6 +803,106 @@ export async function databaseWorkflow(input: DatabaseWorkflowInput): Promise<vo
     } catch (err) {
       if (isCancellation(err)) throw err;
       // The annotation stays; the watcher sends the request again only if it is set anew.
+    }
+  }
+
+  /**
+   * Makes the Temporal Schedule match spec.backup (create, update, pause) when the generation is
+   * new, spec.backup changed, or at a resync (someone may have deleted it in the UI). Trouble
+   * with the Schedule is reported in BackupScheduled and does not make the Database unready.
+   */
+  async function scheduleBackups(target: DatabaseTarget, mark: Mark, report: Report) {
+    const { enabled, schedule } = target.spec.backup;
+    const wanted = JSON.stringify({ enabled, schedule });
+    if (state.backupScheduleFor === wanted && !enabled) return;
+    try {
+      const outcome = await act(
+        `ensure backup Schedule of Database ${namespace}/${name}`,
+      ).ensureBackupSchedule(target);
+      state.backupScheduleFor = wanted;
+      if (enabled) {
+        mark(ConditionTypes.BackupScheduled, 'True', 'Scheduled', `backups on cron "${schedule}" (UTC)`);
+      } else {
+        mark(
+          ConditionTypes.BackupScheduled,
+          'False',
+          outcome === 'absent' ? 'NotConfigured' : 'Paused',
+          outcome === 'absent'
+            ? 'spec.backup.enabled is false'
+            : 'schedule paused: spec.backup.enabled is false',
+        );
+      }
+      const changed = outcome === 'created' || outcome === 'updated' || outcome === 'paused';
+      await report(
+        changed
+          ? {
+              type: 'Normal',
+              reason: outcome === 'paused' ? 'BackupSchedulePaused' : 'BackupScheduled',
+              message: `backup Schedule ${outcome}${enabled ? `: cron "${schedule}"` : ''}`,
+            }
+          : undefined,
+      );
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      const failure = describeFailure(err);
+      mark(ConditionTypes.BackupScheduled, 'False', 'ScheduleFailed', failure.message);
+      await report({ type: 'Warning', reason: 'BackupScheduleFailed', message: failure.message });
+    }
+  }
+
+  /**
+   * Restores spec.bootstrap.fromBackup into the new Database, once, after its members are up and
+   * before it is declared Ready: checks the backup (Succeeded, same engine), runs Job
+   * `<db>-restore` and waits for it. A refusal or a failed Job is permanent for this generation:
+   * the Restored condition and the Ready condition say why.
+   */
+  async function restore(
+    target: DatabaseTarget,
+    mark: Mark,
+    report: Report,
+    run: <T>(what: string, fn: () => Promise<T>) => Promise<T | Superseded>,
+  ): Promise<void | Superseded> {
+    const id = `${namespace}/${name}`;
+    const from = target.spec.bootstrap!.fromBackup!.name;
+    try {
+      const source = await run(`check backup ${namespace}/${from} for restore`, () =>
+        act(`check backup ${namespace}/${from} for restore`).checkRestoreSource(target),
+      );
+      if (source === SUPERSEDED) return SUPERSEDED;
+      mark(ConditionTypes.Restored, 'False', 'Restoring', `restoring ${from} from ${source.location}`);
+      await report({ type: 'Normal', reason: 'Restoring', message: `restoring backup ${from}` });
+      const started = await run(`start restore Job ${id}-restore`, () =>
+        act(`start restore Job ${id}-restore`).startRestoreJob(target, source.location),
+      );
+      if (started === SUPERSEDED) return SUPERSEDED;
+      for (;;) {
+        const outcome = await run(`wait for restore Job ${namespace}/${started.jobName}`, () =>
+          act(`wait for Job ${namespace}/${started.jobName}`, waiting).waitForJob(
+            namespace,
+            started.jobName,
+            READY_WAIT_BUDGET_SECONDS,
+          ),
+        );
+        if (outcome === SUPERSEDED) return SUPERSEDED;
+        if (outcome.state === 'running') continue;
+        if (outcome.state === 'failed') {
+          throw ApplicationFailure.nonRetryable(
+            `restore of backup ${from} failed (Job ${started.jobName}): ${outcome.message}`,
+            'RestoreFailed',
+          );
+        }
+        break;
+      }
+      state.restoredFrom = from;
+      mark(ConditionTypes.Restored, 'True', 'Restored', `restored backup ${from}`);
+      await report({ type: 'Normal', reason: 'Restored', message: `restored backup ${from}` });
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      const failure = describeFailure(err);
+      if (failure.type !== 'DatabaseGone') {
+        mark(ConditionTypes.Restored, 'False', failure.type, failure.message);
+      }
+      throw err;
     }
   }
 

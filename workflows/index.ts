@@ -1,3 +1,4 @@
 /** Entry point of the workflow bundle: every workflow the worker registers. */
 export { databaseWorkflow } from './database';
 export { upgradeWorkflow } from './upgrade';
+export { backupWorkflow, scheduledBackupWorkflow } from './backup';

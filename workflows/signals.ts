@@ -95,3 +95,12 @@ export interface DatabaseWorkflowInput {
   /** State carried across continueAsNew; absent on a fresh start. */
   carried?: unknown;
 }
+
+/** A backup run of this Database reached its final phase (sent by workflows/backup.ts). */
+export interface BackupNotice {
+  backupName: string;
+  phase: 'Succeeded' | 'Failed';
+  finishedAt: string;
+  message: string;
+}
+export const backupSignal = defineSignal<[BackupNotice]>('backup');

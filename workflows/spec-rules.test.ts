@@ -13,11 +13,6 @@ describe('checkSpec', () => {
     [{ engine: 'postgres', version: '15' }, '16', 'DowngradeNotAllowed'],
     [{ engine: 'postgres', version: '17' }, '16.4', 'MajorUpgradeNotAllowed'],
     [{ engine: 'postgres', version: '16', replicas: 9 }, undefined, 'InvalidSpec'],
-    [
-      { engine: 'postgres', version: '16', bootstrap: { fromBackup: { name: 'b1' } } },
-      undefined,
-      'BootstrapNotSupported',
-    ],
   ])('rejects %j (running %s) with %s', (spec, running, reason) => {
     const v = checkSpec(spec, running);
     expect(v.ok).toBe(false);
@@ -29,6 +24,12 @@ describe('checkSpec', () => {
     expect(checkSpec({ engine: 'postgres', version: '16.4' }, '16.2').ok).toBe(true);
     expect(checkSpec({ engine: 'mysql', version: '8.4' }, '8.0').ok).toBe(true);
     expect(checkSpec({ engine: 'mysql', version: '11.4', image: 'mariadb:11.4' }).ok).toBe(true);
+  });
+
+  it('accepts spec.bootstrap.fromBackup (the backup itself is checked by an activity)', () => {
+    const v = checkSpec({ engine: 'postgres', version: '16', bootstrap: { fromBackup: { name: 'b1' } } });
+    expect(v.ok).toBe(true);
+    expect(v.spec?.bootstrap?.fromBackup?.name).toBe('b1');
   });
 
   it('compares dotted versions numerically', () => {

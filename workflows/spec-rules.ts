@@ -50,14 +50,8 @@ export function checkSpec(spec: unknown, runningVersion?: string): Verdict & { s
       message: `${s.engine} ${s.version} is not supported: use one of ${SUPPORTED_MAJORS[s.engine].join(', ')} (or set spec.image to run another build)`,
     };
   }
-  if (s.bootstrap?.fromBackup) {
-    return {
-      ok: false,
-      reason: 'BootstrapNotSupported',
-      message:
-        'spec.bootstrap.fromBackup: restoring from a backup is not available in this operator version yet',
-    };
-  }
+  // spec.bootstrap.fromBackup is checked where the backup can be read (checkRestoreSource):
+  // it must exist, have Succeeded and be of this engine; the Restored condition tells why not.
   if (runningVersion && runningVersion !== s.version) {
     if (compareVersions(s.version, runningVersion) < 0) {
       return {

@@ -11,3 +11,5 @@ export * from './resources';
 export * from './secret';
 export * from './services';
 export * from './statefulset';
+export * from './backup-jobs';
+export * from './backup-scripts';

@@ -96,19 +96,25 @@ const workerNeeds = (namespace: string): AccessCheck[] =>
       verbs(r, ['get', 'create', 'patch']),
     ),
     ...verbs('secrets', ['delete']),
-    ...verbs('persistentvolumeclaims', ['list', 'delete', 'patch']),
+    ...verbs('persistentvolumeclaims', ['list', 'delete', 'patch', 'create']),
     ...verbs('events', ['create']),
+    ...verbs('databasebackups.durable.dev', ['get', 'list', 'create', 'delete']),
+    ...verbs('databasebackups.durable.dev', ['patch'], 'status'),
+    ...verbs('jobs.batch', ['get', 'create']),
+    ...verbs('pods', ['list']),
   ]);
 
 const workerMustNot = (namespace: string): AccessCheck[] =>
   ns(namespace, [
     ...verbs('databases.durable.dev', ['create', 'update', 'delete', 'list', 'watch']),
     ...verbs('databases.durable.dev', ['update'], 'status'),
-    ...verbs('databasebackups.durable.dev', ['get', 'list', 'create']),
+    ...verbs('databasebackups.durable.dev', ['update', 'watch', 'patch']),
+    ...verbs('jobs.batch', ['list', 'update', 'patch', 'delete']),
+    ...verbs('pods', ['get'], 'log'),
     ...verbs('secrets', ['list', 'watch', 'update']),
     ...['configmaps', 'services', 'statefulsets.apps'].flatMap((r) => verbs(r, ['update', 'delete'])),
-    ...verbs('persistentvolumeclaims', ['create', 'get', 'update']),
-    ...verbs('pods', ['get', 'list', 'delete']),
+    ...verbs('persistentvolumeclaims', ['get', 'update']),
+    ...verbs('pods', ['get', 'delete']),
     ...verbs('pods', ['create'], 'exec'),
     ...verbs('deployments.apps', ['create', 'patch']),
     ...verbs('serviceaccounts', ['create'], 'token'),
@@ -120,9 +126,14 @@ const workerMustNot = (namespace: string): AccessCheck[] =>
 const watcherNeeds = (namespace: string): AccessCheck[] =>
   ns(
     namespace,
-    ['databases.durable.dev', 'configmaps', 'services', 'secrets', 'statefulsets.apps'].flatMap((r) =>
-      verbs(r, ['list', 'watch']),
-    ),
+    [
+      'databases.durable.dev',
+      'databasebackups.durable.dev',
+      'configmaps',
+      'services',
+      'secrets',
+      'statefulsets.apps',
+    ].flatMap((r) => verbs(r, ['list', 'watch'])),
   );
 
 const watcherMustNot = (namespace: string): AccessCheck[] =>
@@ -136,6 +147,8 @@ const watcherMustNot = (namespace: string): AccessCheck[] =>
     ...verbs('persistentvolumeclaims', ['list', 'delete']),
     ...verbs('pods', ['create'], 'exec'),
     ...verbs('leases.coordination.k8s.io', ['create']),
+    ...verbs('databasebackups.durable.dev', ['create', 'delete']),
+    ...verbs('jobs.batch', ['create']),
   ]);
 
 const leaderElectionNeeds = (namespace: string): AccessCheck[] =>

@@ -90,13 +90,30 @@ Namespaced rules of the worker (activities/):
   resources: [statefulsets]
   verbs: [get, create, patch]
 # Deletion of a Database: lists its data volumes, deletes them (Delete) or orphans them (Retain).
+# Backups: creates the default backup volume <db>-backups (POST; an existing one is kept).
 - apiGroups: ['']
   resources: [persistentvolumeclaims]
-  verbs: [list, delete, patch]
-# core/v1 Events on the Database (kubectl describe db).
+  verbs: [list, delete, patch, create]
+# core/v1 Events on the Database and on DatabaseBackups (kubectl describe db / dbb).
 - apiGroups: ['']
   resources: [events]
   verbs: [create]
+# Backup runs: read or create the DatabaseBackup of a run, list a Database's backups and delete
+# the expired ones (retention), write their status (merge patch).
+- apiGroups: [durable.dev]
+  resources: [databasebackups]
+  verbs: [get, list, create, delete]
+- apiGroups: [durable.dev]
+  resources: [databasebackups/status]
+  verbs: [patch]
+# Backup, restore and delete-data Jobs: created once under a deterministic name, then read.
+- apiGroups: [batch]
+  resources: [jobs]
+  verbs: [get, create]
+# The result of a finished Job is in its pod's termination message (no pods/log needed).
+- apiGroups: ['']
+  resources: [pods]
+  verbs: [list]
 {{- end }}
 
 {{/* Cluster-scoped rules of the worker: the prerequisite check of spec.storage.storageClassName. */}}
@@ -108,8 +125,9 @@ Namespaced rules of the worker (activities/):
 
 {{/* Namespaced rules of the watcher (watcher/): one informer (list + watch) per kind. */}}
 {{- define "durable-db-operator.watcherNamespacedRules" -}}
+# The Database informer (signals) and the DatabaseBackup informer (on-demand runs and retries).
 - apiGroups: [durable.dev]
-  resources: [databases]
+  resources: [databases, databasebackups]
   verbs: [list, watch]
 - apiGroups: ['']
   resources: [configmaps, services, secrets]
