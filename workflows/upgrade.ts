@@ -1,6 +1,9 @@
 import {
   ApplicationFailure,
   CancellationScope,
+  ChildWorkflowCancellationType,
+  executeChild,
+  ParentClosePolicy,
   defineQuery,
   getExternalWorkflowHandle,
   isCancellation,
@@ -19,6 +22,8 @@ import {
   waiting,
   type FailureInfo,
 } from './database';
+import type { backupWorkflow } from './backup';
+import { BACKUP_WORKFLOW_TYPE, backupWorkflowId, preUpgradeBackupName } from './backup-names';
 import { upgradeProgressSignal, type EngineBuild, type UpgradeCause, type UpgradeProgress } from './signals';
 
 export interface UpgradeInput {
@@ -46,6 +51,8 @@ export interface UpgradeOutcome {
   running: EngineBuild;
   /** Ordinals moved to the target, in order. */
   updated: number[];
+  /** The pre-upgrade backup (DatabaseBackup name), when spec.backup.enabled. */
+  backup?: string;
   /** From the start of the upgrade to the failure (or cancellation) that ended the rollout. */
   detectedAfterMs?: number;
   durationMs: number;
@@ -55,6 +62,7 @@ export interface UpgradeOutcome {
 export interface UpgradeView {
   step: string;
   updated: number[];
+  backup?: string;
   badRevision?: string;
   cause?: UpgradeCause;
 }
@@ -151,9 +159,10 @@ export async function upgradeWorkflow(input: UpgradeInput): Promise<UpgradeOutco
     step('done');
     return {
       state: 'Upgraded',
-      message: `${from} → ${to}: ${spec.replicas} member(s) upgraded, replicas first, the primary last`,
+      message: `${from} → ${to}: ${spec.replicas} member(s) upgraded, replicas first, the primary last${view.backup ? `, after the pre-upgrade backup ${view.backup}` : ''}`,
       running: { version: spec.version, image: spec.image },
       updated: view.updated,
+      backup: view.backup,
       durationMs: Date.now() - started,
     };
   }
@@ -173,6 +182,7 @@ export async function upgradeWorkflow(input: UpgradeInput): Promise<UpgradeOutco
   // ---------------------------------------------------------------------------------------------
 
   async function rollForward(): Promise<void> {
+    if (spec.backup.enabled) await backUp();
     step(`freeze ${id} at partition ${spec.replicas} with the new template`);
     const frozen = await act(
       `apply StatefulSet ${id} with ${to}, partition ${spec.replicas}`,
@@ -195,6 +205,29 @@ export async function upgradeWorkflow(input: UpgradeInput): Promise<UpgradeOutco
     }
     step(`wait for StatefulSet ${id} to finish the rollout`);
     await waitReady(target, Math.max(0, deadline - Date.now()), 'after the last member');
+  }
+
+  /**
+   * The pre-upgrade backup, as a child backup run (`backup/<ns>/<db>-pre-upgrade-g<generation>`),
+   * before anything changes; its failure ends the upgrade with nothing to roll back. It counts
+   * against the deadline. A cancelled upgrade leaves a running backup to finish (abandoned).
+   */
+  async function backUp(): Promise<void> {
+    const backupName = preUpgradeBackupName(name, target.generation);
+    view.backup = backupName;
+    step(`pre-upgrade backup ${namespace}/${backupName}`);
+    const result = await executeChild<typeof backupWorkflow>(BACKUP_WORKFLOW_TYPE, {
+      workflowId: backupWorkflowId(namespace, backupName),
+      args: [{ namespace, databaseName: name, backupName, reason: 'pre-upgrade' }],
+      staticSummary: `pre-upgrade backup of ${id} before ${from} → ${to}`,
+      cancellationType: ChildWorkflowCancellationType.ABANDON,
+      parentClosePolicy: ParentClosePolicy.ABANDON,
+    });
+    if (result.phase !== 'Succeeded') {
+      throw gateFailure(
+        `pre-upgrade backup ${backupName} failed after ${result.attempts} attempt(s): ${result.error ?? 'no detail'}`,
+      );
+    }
   }
 
   /** Gates one member: new revision and Ready, then a healthy engine, within its share of time. */
@@ -250,6 +283,7 @@ export async function upgradeWorkflow(input: UpgradeInput): Promise<UpgradeOutco
       message,
       running,
       updated: view.updated,
+      backup: view.backup,
     });
     if (!view.badRevision) {
       step('nothing to roll back');
