@@ -14,24 +14,24 @@ import {
 describe('local stack fault injection (smoke)', () => {
   let ns: string;
   let kubeconfig: string;
-  let apps: k8s.AppsV1Api;
-  let core: k8s.CoreV1Api;
-  let batch: k8s.BatchV1Api;
+  let api: { apps: k8s.AppsV1Api; core: k8s.CoreV1Api; batch: k8s.BatchV1Api };
 
   beforeAll(async () => {
-    ns = await createNamespace('faults');
     kubeconfig = stackInfo().kubernetes.kubeconfig;
     const kc = kubeConfig();
-    apps = kc.makeApiClient(k8s.AppsV1Api);
-    core = kc.makeApiClient(k8s.CoreV1Api);
-    batch = kc.makeApiClient(k8s.BatchV1Api);
+    api = {
+      apps: kc.makeApiClient(k8s.AppsV1Api),
+      core: kc.makeApiClient(k8s.CoreV1Api),
+      batch: kc.makeApiClient(k8s.BatchV1Api),
+    };
+    ns = await createNamespace('faults');
   });
   afterAll(async () => {
     await deleteNamespace(ns);
   });
 
   async function createJob(name: string): Promise<void> {
-    await batch.createNamespacedJob({
+    await api.batch.createNamespacedJob({
       namespace: ns,
       body: {
         metadata: { name },
@@ -49,7 +49,7 @@ describe('local stack fault injection (smoke)', () => {
   }
 
   async function jobCondition(name: string): Promise<string | undefined> {
-    const job = await batch.readNamespacedJob({ name, namespace: ns });
+    const job = await api.batch.readNamespacedJob({ name, namespace: ns });
     const done = (job.status?.conditions ?? []).find(
       (c) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True',
     );
@@ -77,7 +77,7 @@ describe('local stack fault injection (smoke)', () => {
       });
     }
     const terminated = async (job: string) => {
-      const pods = await core.listNamespacedPod({
+      const pods = await api.core.listNamespacedPod({
         namespace: ns,
         labelSelector: `batch.kubernetes.io/job-name=${job}`,
       });
@@ -94,7 +94,7 @@ describe('local stack fault injection (smoke)', () => {
       exitCode: FAILED_EXIT_CODE,
       message: 'failure injected by the local stack',
     });
-    const job = await batch.readNamespacedJob({ name: unlisted, namespace: ns });
+    const job = await api.batch.readNamespacedJob({ name: unlisted, namespace: ns });
     expect(job.status?.succeeded).toBe(1);
   });
 
@@ -121,10 +121,11 @@ spec:
     await waitFor(
       'StatefulSet healthy Ready',
       async () =>
-        (await apps.readNamespacedStatefulSet({ name: 'healthy', namespace: ns })).status?.readyReplicas ===
-        1,
+        (await api.apps.readNamespacedStatefulSet({ name: 'healthy', namespace: ns })).status
+          ?.readyReplicas === 1,
     );
-    const stuckPod = () => core.readNamespacedPod({ name: 'stuck-0', namespace: ns }).catch(() => undefined);
+    const stuckPod = () =>
+      api.core.readNamespacedPod({ name: 'stuck-0', namespace: ns }).catch(() => undefined);
     await waitFor('pod stuck-0 Running', async () => (await stuckPod())?.status?.phase === 'Running');
     // Several seconds later it is still Running and not Ready, and so is its StatefulSet.
     for (let i = 0; i < 8; i++) {
@@ -134,12 +135,12 @@ spec:
       expect(pod?.status?.containerStatuses?.[0]).toMatchObject({ ready: false, state: { running: {} } });
       await new Promise((r) => setTimeout(r, 500));
     }
-    const stuck = await apps.readNamespacedStatefulSet({ name: 'stuck', namespace: ns });
+    const stuck = await api.apps.readNamespacedStatefulSet({ name: 'stuck', namespace: ns });
     expect(stuck.status?.readyReplicas ?? 0).toBe(0);
 
     // Deleting the pod still works (kwok's pod-delete stage), and the replacement is stuck too.
     const before = (await stuckPod())?.metadata?.uid;
-    await core.deleteNamespacedPod({ name: 'stuck-0', namespace: ns });
+    await api.core.deleteNamespacedPod({ name: 'stuck-0', namespace: ns });
     await waitFor('replacement pod Running', async () => {
       const pod = await stuckPod();
       return pod?.metadata?.uid !== before && pod?.status?.phase === 'Running';

@@ -86,67 +86,59 @@ async function addFaultStage(kubeconfig: string, fault: string, stage: FaultStag
 }
 
 /**
- * kwok renders statusTemplate as a Go template. The message goes in as a Go string literal inside
- * an action (JSON string syntax is valid Go syntax once lone surrogates are gone), so braces or
- * quotes in it are neither template actions nor YAML; Quote writes it out as a YAML string.
+ * The start of a status template (kwok renders it as a Go template into a status patch): the pod
+ * and every container not ready, each container in the state given as YAML (indented by 4).
  */
-function failedStatusTemplate(message: string): string {
-  const literal = JSON.stringify(message.replace(/\p{Surrogate}/gu, '\uFFFD'));
+function notReadyTemplate(reason: string, started: boolean, containerState: string): string {
   return `{{ $now := Now }}
-conditions:
-- lastTransitionTime: {{ $now | Quote }}
-  status: "False"
-  reason: PodFailed
-  type: Ready
-- lastTransitionTime: {{ $now | Quote }}
-  status: "False"
-  reason: PodFailed
-  type: ContainersReady
-containerStatuses:
-{{ range .spec.containers }}
-- image: {{ .image | Quote }}
-  name: {{ .name | Quote }}
-  ready: false
-  restartCount: 0
-  started: false
-  state:
-    terminated:
-      exitCode: ${FAILED_EXIT_CODE}
-      reason: Error
-      message: {{ ${literal} | Quote }}
-      startedAt: {{ $now | Quote }}
-      finishedAt: {{ $now | Quote }}
-{{ end }}
-phase: Failed
-`;
-}
-
-/** kwok's pod-ready template (kwok/default-stages.yaml) with the pod and containers not ready. */
-const RUNNING_NOT_READY_TEMPLATE = `{{ $now := Now }}
 conditions:
 - lastTransitionTime: {{ $now | Quote }}
   status: "True"
   type: Initialized
 - lastTransitionTime: {{ $now | Quote }}
   status: "False"
-  reason: ContainersNotReady
+  reason: ${reason}
   type: Ready
 - lastTransitionTime: {{ $now | Quote }}
   status: "False"
-  reason: ContainersNotReady
+  reason: ${reason}
   type: ContainersReady
 containerStatuses:
 {{ range .spec.containers }}
 - image: {{ .image | Quote }}
   name: {{ .name | Quote }}
   ready: false
-  started: true
+  started: ${started}
   restartCount: 0
   state:
-    running:
-      startedAt: {{ $now | Quote }}
+${containerState}
 {{ end }}
-initContainerStatuses:
+`;
+}
+
+/**
+ * The message goes in as a Go string literal inside a template action (JSON string syntax is
+ * valid Go syntax once lone surrogates are gone), so braces or quotes in it are neither template
+ * actions nor YAML; Quote writes it out as a YAML string.
+ */
+function failedStatusTemplate(message: string): string {
+  const literal = JSON.stringify(message.replace(/\p{Surrogate}/gu, '\uFFFD'));
+  const terminated = `    terminated:
+      exitCode: ${FAILED_EXIT_CODE}
+      reason: Error
+      message: {{ ${literal} | Quote }}
+      startedAt: {{ $now | Quote }}
+      finishedAt: {{ $now | Quote }}`;
+  return `${notReadyTemplate('PodFailed', false, terminated)}phase: Failed\n`;
+}
+
+/** kwok's pod-ready template (kwok/default-stages.yaml) with the pod and containers not ready. */
+const RUNNING_NOT_READY_TEMPLATE = `${notReadyTemplate(
+  'ContainersNotReady',
+  true,
+  `    running:
+      startedAt: {{ $now | Quote }}`,
+)}initContainerStatuses:
 {{ range .spec.initContainers }}
 - image: {{ .image | Quote }}
   name: {{ .name | Quote }}
