@@ -5,12 +5,16 @@ import type { KubeClients } from './kube-clients';
 import { checkPrerequisites } from './prerequisites';
 import { waitForStatefulSetReady } from './readiness';
 import { releaseDatabase } from './release';
+import { checkMemberHealth, configureReplication, waitForReplicationReady } from './replication';
+import type { EndpointResolver } from '../engines/resolver';
 import { reportStatus, type EventRecord, type ReportOptions } from './status';
 import type { DatabaseRef, DatabaseTarget } from './types';
 
 export interface ActivityDependencies {
   clients: KubeClients;
   report: ReportOptions;
+  /** How the activities reach the database engines (cmd/worker.ts builds it from the config). */
+  engines: { resolver: EndpointResolver };
 }
 
 /**
@@ -18,7 +22,8 @@ export interface ActivityDependencies {
  * small idempotent step named for what it does; the workflow gives each call a summary naming the
  * object ("apply StatefulSet production/orders-db") that the Temporal UI shows.
  */
-export function createActivities({ clients, report }: ActivityDependencies) {
+export function createActivities({ clients, report, engines }: ActivityDependencies) {
+  const engineDeps = { clients, resolver: engines.resolver };
   return {
     addFinalizer: (ref: DatabaseRef) => addFinalizer(clients, ref),
     checkPrerequisites: (target: DatabaseTarget) => checkPrerequisites(clients, target),
@@ -33,10 +38,16 @@ export function createActivities({ clients, report }: ActivityDependencies) {
       reportStatus(clients, report, ref, status, event),
     releaseDatabase: (ref: DatabaseRef, policy: DeletionPolicy) => releaseDatabase(clients, ref, policy),
     removeFinalizer: (ref: DatabaseRef) => removeFinalizer(clients, ref),
+    configureReplication: (target: DatabaseTarget) => configureReplication(engineDeps, target),
+    waitForReplicationReady: (target: DatabaseTarget, budgetSeconds: number) =>
+      waitForReplicationReady(engineDeps, target, budgetSeconds),
+    checkMemberHealth: (target: DatabaseTarget, ordinal: number) =>
+      checkMemberHealth(engineDeps, target, ordinal),
   };
 }
 
 export type DatabaseActivities = ReturnType<typeof createActivities>;
 export type { DatabaseRef, DatabaseTarget } from './types';
 export type { EventRecord } from './status';
+export type { HealthReport, MemberReport, ReplicationReport } from './replication';
 export { FailureTypes } from './errors';

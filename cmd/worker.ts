@@ -20,6 +20,7 @@ import { createLogger, type Logger } from '../common/logger';
 import { WorkerMetrics } from '../common/metrics';
 import { connectWorker } from '../common/temporal-connection';
 import { disabledTracingSinks, setupTracing, type Tracing } from '../common/tracing';
+import { addressMapResolver, clusterResolver } from '../engines/resolver';
 
 const TEMPORAL_LEVELS: Record<string, LogLevel> = {
   trace: 'TRACE',
@@ -151,6 +152,9 @@ export async function createWorker(
     activities: createActivities({
       clients: makeKubeClients(kc),
       report: { uiUrl: cfg.TEMPORAL_UI_URL, temporalNamespace: cfg.TEMPORAL_NAMESPACE, instance: identity },
+      engines: {
+        resolver: cfg.ENGINE_ADDRESS_MAP ? addressMapResolver(cfg.ENGINE_ADDRESS_MAP) : clusterResolver(),
+      },
     }),
     // A killed worker's sticky workflow tasks move to another worker after this long.
     stickyQueueScheduleToStartTimeout: '5 seconds',
