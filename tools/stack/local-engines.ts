@@ -209,6 +209,10 @@ export async function startLocalMariadb(opts: LocalMariadbOptions): Promise<Loca
     initFile = secretFile(
       account,
       [
+        // Not binlogged, as the official images do it (SQL_LOG_BIN=0): a replica replays the
+        // primary's binlog from its first GTID, and with gtid_strict_mode the replica's own
+        // set-up transactions in the same GTID domain would make that replay out of order.
+        'SET SESSION sql_log_bin = 0;',
         `ALTER USER 'root'@'localhost' IDENTIFIED BY ${pw};`,
         // mariadb-install-db also creates password-less root accounts for the loopback addresses
         // and the host name; '127.0.0.1' would match before '%' and refuse the password.
