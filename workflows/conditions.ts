@@ -12,6 +12,8 @@ export const ConditionTypes = {
   SecretReady: 'SecretReady',
   StatefulSetReady: 'StatefulSetReady',
   ServicesReady: 'ServicesReady',
+  /** Every replica streams from member 0 (True with reason SingleMember when there are none). */
+  ReplicationReady: 'ReplicationReady',
 } as const;
 export type ConditionType = (typeof ConditionTypes)[keyof typeof ConditionTypes];
 
