@@ -114,6 +114,9 @@ export async function startLocalPostgres(opts: LocalPostgresOptions): Promise<Lo
     fsync: 'off',
     synchronous_commit: 'off',
     logging_collector: 'off',
+    // Checkpoints as fast as the disk allows: a spread checkpoint makes every pg_basebackup
+    // (the replica bootstrap) wait seconds for a handful of buffers.
+    checkpoint_completion_target: 0,
   };
   const args = ['-D', dataDir];
   for (const [k, v] of Object.entries(settings)) args.push('-c', `${k}=${v}`);
@@ -255,7 +258,7 @@ export async function startLocalMariadb(opts: LocalMariadbOptions): Promise<Loca
 
 // ---- processes ----------------------------------------------------------------------------------
 
-interface Account {
+export interface Account {
   uid: number;
   gid: number;
 }
@@ -264,7 +267,7 @@ interface Account {
  * PostgreSQL refuses to run as root, and MariaDB only with --user: as root, each engine runs as
  * its own system user (as in the official images); otherwise as the current user.
  */
-function engineAccount(user: 'postgres' | 'mysql'): Account | undefined {
+export function engineAccount(user: 'postgres' | 'mysql'): Account | undefined {
   if (process.getuid?.() !== 0) return undefined;
   const line = fs
     .readFileSync('/etc/passwd', 'utf8')
@@ -385,7 +388,7 @@ async function waitReady(
 
 // ---- files --------------------------------------------------------------------------------------
 
-function postgresBinary(name: 'initdb' | 'postgres'): string {
+export function postgresBinary(name: string): string {
   for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
     const file = path.join(dir, name);
     if (dir && fs.existsSync(file)) return file;
