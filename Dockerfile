@@ -30,6 +30,7 @@ COPY common ./common
 COPY crds ./crds
 COPY workflows ./workflows
 COPY activities ./activities
+COPY engines ./engines
 COPY watcher ./watcher
 # tsc -p tsconfig.build.json → dist/ (outDir dist, rootDir .: cmd/cli.ts → dist/cmd/cli.js).
 RUN npm run build

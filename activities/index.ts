@@ -24,6 +24,8 @@ import { checkPrerequisites } from './prerequisites';
 import { waitForStatefulSetReady } from './readiness';
 import { releaseDatabase } from './release';
 import { applyRollout, clearCancelUpgrade, deletePodsOfRevision, waitForMember } from './rollout';
+import { checkMemberHealth, configureReplication, waitForReplicationReady } from './replication';
+import type { EndpointResolver } from '../engines/resolver';
 import { reportStatus, type EventRecord, type ReportOptions } from './status';
 import type { DatabaseRef, DatabaseTarget } from './types';
 
@@ -34,6 +36,8 @@ export interface ActivityDependencies {
   temporal: TemporalDeps;
   /** The worker's metrics (durable_backup_runs_total); absent in tests that need none. */
   metrics?: WorkerMetrics;
+  /** How the activities reach the database engines (cmd/worker.ts builds it from the config). */
+  engines: { resolver: EndpointResolver };
 }
 
 /**
@@ -41,7 +45,8 @@ export interface ActivityDependencies {
  * small idempotent step named for what it does; the workflow gives each call a summary naming the
  * object ("apply StatefulSet production/orders-db") that the Temporal UI shows.
  */
-export function createActivities({ clients, report, temporal, metrics }: ActivityDependencies) {
+export function createActivities({ clients, report, temporal, metrics, engines }: ActivityDependencies) {
+  const engineDeps = { clients, resolver: engines.resolver };
   return {
     addFinalizer: (ref: DatabaseRef) => addFinalizer(clients, ref),
     checkPrerequisites: (target: DatabaseTarget) => checkPrerequisites(clients, target),
@@ -97,6 +102,11 @@ export function createActivities({ clients, report, temporal, metrics }: Activit
     ) => listExpiredBackups(clients, namespace, databaseName, retention, keep),
     deleteBackupRecord: (ref: BackupRef) => deleteBackupRecord(clients, ref),
     checkRestoreSource: (target: DatabaseTarget) => checkRestoreSource(clients, target),
+    configureReplication: (target: DatabaseTarget) => configureReplication(engineDeps, target),
+    waitForReplicationReady: (target: DatabaseTarget, budgetSeconds: number) =>
+      waitForReplicationReady(engineDeps, target, budgetSeconds),
+    checkMemberHealth: (target: DatabaseTarget, ordinal: number) =>
+      checkMemberHealth(engineDeps, target, ordinal),
   };
 }
 
@@ -106,5 +116,6 @@ export type { EventRecord } from './status';
 export type { BackupPlan, BackupRecord, BackupRef, ExpiredBackup, JobOutcome } from './backup';
 export { RestoreFailures } from './backup';
 export type { ScheduleOutcome, ScheduledBackupInput } from './backup-schedule';
+export type { HealthReport, MemberReport, ReplicationReport } from './replication';
 export { FailureTypes } from './errors';
 export type { MemberState, RolloutState } from './rollout';

@@ -1,6 +1,7 @@
 /**
  * `npm run dev` — the main job on the embedded local stack: starts Temporal (with its UI) and a
- * Kubernetes control plane with simulated nodes, installs the CRDs, runs the worker and the
+ * Kubernetes control plane with simulated nodes (whose database pods run as local engine processes,
+ * see tools/stack/engine-runtime.ts), installs the CRDs, runs the worker and the
  * watcher in this process, applies the Databases in examples/, and prints progress until they are
  * Ready. It keeps running (edit or delete the Databases with kubectl and watch it react) until
  * Ctrl-C, then stops everything it started.
@@ -30,7 +31,7 @@ async function main(): Promise<void> {
   });
   say('starting the local stack (Temporal + UI, etcd, kube-apiserver, controller manager, scheduler, kwok)');
   const stack = await Stack.start({ name: 'dev', persist: values.persist, log: (m) => say(m) });
-  const { kubernetes, temporal } = stack.info;
+  const { kubernetes, temporal, engines } = stack.info;
   const kubectl = (...args: string[]) =>
     run(kubectlPath(), [`--kubeconfig=${kubernetes.kubeconfig}`, ...args]);
 
@@ -58,6 +59,8 @@ async function main(): Promise<void> {
       TEMPORAL_NAMESPACE: temporal.namespace,
       TEMPORAL_UI_URL: temporal.uiUrl,
       KUBECONFIG: kubernetes.operatorKubeconfig,
+      // The pods' engines run as local processes: their DNS names map to local ports.
+      ENGINE_ADDRESS_MAP: engines.addressMap,
       LOG_LEVEL: values['log-level'],
       POD_NAME: 'dev',
     });
@@ -80,7 +83,10 @@ async function main(): Promise<void> {
     say(
       `metrics       worker ${worker.http.url ?? '(not bound)'}/metrics, watcher ${watcher.http.url ?? '(not bound)'}/metrics`,
     );
-    say('nodes are simulated by kwok: pods are scheduled and report Ready, but no database process runs');
+    say(
+      `engines       nodes are simulated by kwok; each database pod runs as a local engine process ` +
+        `(PostgreSQL 15, MariaDB for mysql): logs in ${engines.logDir}`,
+    );
     say('');
     await watchProgress(kubernetes.kubeconfig, () => stopping);
   } catch (err) {

@@ -21,6 +21,7 @@ import { createLogger, type Logger } from '../common/logger';
 import { WorkerMetrics } from '../common/metrics';
 import { connectWorker } from '../common/temporal-connection';
 import { disabledTracingSinks, setupTracing, type Tracing } from '../common/tracing';
+import { addressMapResolver, clusterResolver } from '../engines/resolver';
 
 const TEMPORAL_LEVELS: Record<string, LogLevel> = {
   trace: 'TRACE',
@@ -159,6 +160,9 @@ export async function createWorker(
         taskQueue: cfg.TEMPORAL_TASK_QUEUE,
       },
       metrics,
+      engines: {
+        resolver: cfg.ENGINE_ADDRESS_MAP ? addressMapResolver(cfg.ENGINE_ADDRESS_MAP) : clusterResolver(),
+      },
     }),
     // A killed worker's sticky workflow tasks move to another worker after this long.
     stickyQueueScheduleToStartTimeout: '5 seconds',

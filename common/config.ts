@@ -31,6 +31,12 @@ const envSchema = z.object({
   TEMPORAL_UI_URL: z.string().url().optional(),
   /** Path of a kubeconfig; empty means in-cluster, then ~/.kube/config. */
   KUBECONFIG: z.string().optional(),
+  /**
+   * Local-test and development seam only: a JSON file mapping each member's DNS name to a local
+   * `host:port` (engines/resolver.ts addressMapResolver), for engines that run as local processes
+   * rather than in pods. Unset in a cluster, where members are reached by their DNS names.
+   */
+  ENGINE_ADDRESS_MAP: z.string().optional(),
   /** Namespaces to watch, comma separated; empty means all namespaces. */
   WATCH_NAMESPACES: commaList.default([]),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -20,6 +20,8 @@ export const ConditionTypes = {
   LastBackupSucceeded: 'LastBackupSucceeded',
   /** spec.bootstrap.fromBackup was restored (False with BackupNotFound, BackupNotReady, RestoreFailed…). */
   Restored: 'Restored',
+  /** Every replica streams from member 0 (True with reason SingleMember when there are none). */
+  ReplicationReady: 'ReplicationReady',
 } as const;
 export type ConditionType = (typeof ConditionTypes)[keyof typeof ConditionTypes];
 

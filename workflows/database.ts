@@ -16,7 +16,13 @@ import {
   workflowInfo,
   type ActivityOptions,
 } from '@temporalio/workflow';
-import type { DatabaseActivities, DatabaseTarget, EventRecord } from '../activities';
+import type {
+  DatabaseActivities,
+  DatabaseTarget,
+  EventRecord,
+  MemberReport,
+  ReplicationReport,
+} from '../activities';
 import {
   CANCEL_UPGRADE_ANNOTATION,
   type DatabasePhase,
@@ -77,6 +83,20 @@ export const waiting: ActivityOptions = {
   startToCloseTimeout: `${READY_WAIT_BUDGET_SECONDS + 60} seconds`,
   heartbeatTimeout: '15 seconds',
   retry: quick.retry,
+};
+/**
+ * The first replication pass runs as soon as the Services exist, while member 0 may still be
+ * starting: it is retried for about two minutes (refused connections, an engine initialising).
+ * A PostgreSQL replica's init container waits for the role and slot this pass creates.
+ */
+const untilMemberZeroAnswers: ActivityOptions = {
+  startToCloseTimeout: '40 seconds',
+  retry: {
+    initialInterval: '1 second',
+    backoffCoefficient: 1.5,
+    maximumInterval: '10 seconds',
+    maximumAttempts: 16,
+  },
 };
 
 /** One proxy per call, so that each activity carries a summary naming its object in the UI. */
@@ -391,6 +411,56 @@ export async function databaseWorkflow(input: DatabaseWorkflowInput): Promise<vo
       await act(`update status of Database ${id}`).reportStatus(ref, state.status, event && keyed(event));
     };
 
+    const setMembers = (members: MemberReport[]) => {
+      if (JSON.stringify(state.status.members ?? []) === JSON.stringify(members)) return;
+      state.status.members = members;
+      dirty = true;
+    };
+
+    /**
+     * Takes a replication report into status (members, ReplicationReady) and announces what it
+     * changed: an Event per kind of change, none when nothing changed. `final` is the pass after
+     * the pods are ready, whose verdict the condition reports; an early pass only says progress.
+     */
+    async function absorbReplication(rep: ReplicationReport, final: boolean) {
+      const before = new Set(
+        (state.status.members ?? []).filter((m) => m.state === 'streaming').map((m) => m.name),
+      );
+      setMembers(rep.members);
+      if (rep.ready && final) {
+        mark(ConditionTypes.ReplicationReady, 'True', 'Streaming', rep.message);
+      } else {
+        mark(
+          ConditionTypes.ReplicationReady,
+          'False',
+          final ? 'ReplicasNotStreaming' : 'Configuring',
+          rep.message,
+        );
+      }
+      const streaming = rep.members
+        .filter((m) => m.role === 'replica' && m.state === 'streaming' && !before.has(m.name))
+        .map((m) => m.name);
+      const events: Omit<EventRecord, 'key'>[] = [
+        ...(rep.changes.length > 0
+          ? [{ type: 'Normal' as const, reason: 'ReplicationConfigured', message: rep.changes.join('; ') }]
+          : []),
+        ...(rep.removed.length > 0
+          ? [{ type: 'Normal' as const, reason: 'ReplicaRemoved', message: rep.removed.join('; ') }]
+          : []),
+        ...(streaming.length > 0
+          ? [
+              {
+                type: 'Normal' as const,
+                reason: 'ReplicaStreaming',
+                message: `${streaming.join(', ')} streaming from ${name}-0`,
+              },
+            ]
+          : []),
+      ];
+      if (events.length === 0) await report();
+      for (const event of events) await report(event);
+    }
+
     /** Runs one step; gives up (returning SUPERSEDED) as soon as a newer spec or a deletion arrives. */
     async function run<T>(what: string, fn: () => Promise<T>): Promise<T | Superseded> {
       step = what;
@@ -631,6 +701,32 @@ export async function databaseWorkflow(input: DatabaseWorkflowInput): Promise<vo
       );
       await report(announce('Services', `${name}-primary, ${name}-ro, ${name}-headless`, svc.outcome));
 
+      // Replication needs the engines when there are replicas, or when a scale-down to one member
+      // leaves a replica's slot behind; a single member is reported without asking the engine.
+      const replication = patched('replication-v1');
+      const engineWork =
+        replication && (target.spec.replicas > 1 || (state.applied?.replicas ?? target.spec.replicas) > 1);
+      let configured = !engineWork;
+      /**
+       * The early replication pass: role, slots and replication user as soon as member 0 answers,
+       * before the replicas start (a PostgreSQL replica's init container clones through its slot).
+       * Transient trouble that outlives the retries is not fatal here: the pass is tried again
+       * while waiting for the pods, and the replication wait after it has the last word.
+       */
+      const configureEarly = async (): Promise<boolean> => {
+        const what = `configure replication of ${id}`;
+        try {
+          const early = await run(what, () => act(what, untilMemberZeroAnswers).configureReplication(target));
+          if (early === SUPERSEDED) return false;
+          configured = true;
+          await absorbReplication(early, false);
+        } catch (err) {
+          if (isCancellation(err) || describeFailure(err).permanent) throw err;
+        }
+        return true;
+      };
+      if (!configured && !(await configureEarly())) return;
+
       // Wait for the pods, reporting progress after each bounded wait.
       for (;;) {
         const ready = await run(`wait for StatefulSet ${id} to be ready`, () =>
@@ -647,6 +743,7 @@ export async function databaseWorkflow(input: DatabaseWorkflowInput): Promise<vo
           break;
         }
         mark(ConditionTypes.StatefulSetReady, 'False', 'PodsNotReady', ready.message);
+        if (!configured && !(await configureEarly())) return;
         if (mode !== 'generation') {
           // A repair whose pods stay unready for a whole wait reports Degraded and looks again
           // after RETRY_AFTER, rather than waiting here indefinitely.
@@ -656,6 +753,30 @@ export async function databaseWorkflow(input: DatabaseWorkflowInput): Promise<vo
           return;
         }
         await report();
+      }
+
+      if (replication) {
+        if (!engineWork) {
+          setMembers([{ name: `${name}-0`, role: 'primary' }]);
+          mark(ConditionTypes.ReplicationReady, 'True', 'SingleMember', 'one member: nothing to replicate');
+        }
+        // Wait for every replica to stream (and departing ones to let go), reporting progress.
+        while (engineWork) {
+          const what = `wait for replication of ${id}`;
+          const rep = await run(what, () =>
+            act(what, waiting).waitForReplicationReady(target, READY_WAIT_BUDGET_SECONDS),
+          );
+          if (rep === SUPERSEDED) return;
+          await absorbReplication(rep, true);
+          if (rep.ready) break;
+          if (mode !== 'generation') {
+            phase('Degraded');
+            mark(ConditionTypes.Ready, 'False', 'ReplicationNotReady', rep.message);
+            await report({ type: 'Warning', reason: 'ReplicationNotReady', message: rep.message });
+            return;
+          }
+          await report();
+        }
       }
 
       const fromBackup = target.spec.bootstrap?.fromBackup?.name;

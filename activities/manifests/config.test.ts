@@ -55,8 +55,10 @@ describe('renderConfigMap for postgres', () => {
   it('renders a postgresql.conf with the base settings', () => {
     const cm = renderConfigMap(target());
     expect(cm.metadata?.name).toBe('orders-config');
-    expect(Object.keys(cm.data ?? {})).toEqual(['postgresql.conf']);
+    expect(Object.keys(cm.data ?? {})).toEqual(['postgresql.conf', 'pg_hba.conf']);
     const s = settings(cm.data?.['postgresql.conf'] ?? '');
+    // Where the ConfigMap is mounted, next to postgresql.conf.
+    expect(s.get('hba_file')).toBe("'/etc/postgresql/pg_hba.conf'");
     expect(s.get('listen_addresses')).toBe("'*'");
     expect(s.get('port')).toBe('5432');
     expect(s.get('max_connections')).toBe('100');
@@ -128,6 +130,31 @@ describe('renderConfigMap for postgres', () => {
   it('never lets a parameter value add a line', () => {
     const file = renderConfigFile(target({ parameters: { work_mem: "4MB'\nfsync = off\n#" } }));
     expect(settings(file).has('fsync')).toBe(false);
+  });
+});
+
+describe('pg_hba.conf', () => {
+  const rules = (text: string) =>
+    text
+      .split('\n')
+      .filter((l) => l && !l.startsWith('#'))
+      .map((l) => l.split(/\s+/));
+
+  it('asks for SCRAM passwords over the network, for clients and for replication as replicator', () => {
+    const hba = renderConfigMap(target()).data?.['pg_hba.conf'] ?? '';
+    expect(rules(hba)).toEqual([
+      ['local', 'all', 'all', 'trust'],
+      ['host', 'all', 'all', 'all', 'scram-sha-256'],
+      ['host', 'replication', 'replicator', 'all', 'scram-sha-256'],
+    ]);
+  });
+
+  it('is rendered for postgres only, and a user cannot move it', () => {
+    expect(
+      renderConfigMap(target({ engine: 'mysql', version: '8.0.36' })).data?.['pg_hba.conf'],
+    ).toBeUndefined();
+    const file = renderConfigFile(target({ parameters: { hba_file: '/tmp/evil.conf' } }));
+    expect(settings(file).get('hba_file')).toBe("'/etc/postgresql/pg_hba.conf'");
   });
 });
 

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { V1ConfigMap } from '@kubernetes/client-node';
 import { PARAMETER_NAME_PATTERN, type DatabaseSpec, type Engine, type SizeTier } from '../../crds';
 import type { DatabaseTarget } from '../types';
-import { engineProfile } from './engines';
+import { engineProfile, REPLICATION_USER } from './engines';
 import { objectMeta } from './labels';
 import { objectNames } from './names';
 
@@ -71,8 +71,32 @@ export function renderConfigMap(target: DatabaseTarget): V1ConfigMap {
     apiVersion: 'v1',
     kind: 'ConfigMap',
     metadata: objectMeta(target, objectNames(target.name).configMap, 'config'),
-    data: { [profile.configFileName]: renderConfigFile(target) },
+    data: {
+      [profile.configFileName]: renderConfigFile(target),
+      ...(target.spec.engine === 'postgres' && { [PG_HBA_FILE_NAME]: renderPgHba() }),
+    },
   };
+}
+
+/** Key in the ConfigMap and file name, next to postgresql.conf, of the client authentication file. */
+export const PG_HBA_FILE_NAME = 'pg_hba.conf';
+
+/**
+ * pg_hba.conf: passwords (SCRAM) over the network, for clients and for the replicas' streaming
+ * connections as the replication role; trust on the pod's own Unix socket only, as the official
+ * image has it, so its entrypoint and in-pod tools work before any password exists.
+ * `replication` must be named: `all` in the database column does not match replication
+ * connections.
+ */
+export function renderPgHba(): string {
+  return [
+    '# Rendered by durable-db-operator; edits here are overwritten.',
+    '# TYPE  DATABASE     USER                 ADDRESS  METHOD',
+    'local   all          all                           trust',
+    'host    all          all                  all      scram-sha-256',
+    `host    replication  ${REPLICATION_USER.padEnd(20)} all      scram-sha-256`,
+    '',
+  ].join('\n');
 }
 
 /** The engine's config file: base settings, then `spec.parameters` on top, in name order. */
@@ -124,8 +148,11 @@ function baseSettings(spec: DatabaseSpec): Record<string, string> {
       port,
       max_connections: String(tuning?.maxConnections ?? 100),
       ...(tuning && { shared_buffers: tuning.sharedBuffers }),
-      // Replication comes later, but these need a restart to change: set them from the start so
-      // adding a replica never restarts the primary.
+      // The ConfigMap's pg_hba.conf, not the one initdb wrote into PGDATA (which a replica's
+      // clone would copy from the primary anyway).
+      hba_file: `${profile.configMountPath}/${PG_HBA_FILE_NAME}`,
+      // These need a restart to change: set from the start so adding a replica never restarts
+      // the primary.
       wal_level: 'replica',
       max_wal_senders: '10',
       max_replication_slots: '10',

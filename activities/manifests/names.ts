@@ -28,6 +28,14 @@ export function podName(name: string, ordinal: number): string {
   return `${name}-${ordinal}`;
 }
 
+/**
+ * The stable DNS name of a member, through the headless Service (the StatefulSet's serviceName).
+ * Without the cluster domain, so it resolves through the pod's search path whatever the domain.
+ */
+export function memberHost(m: { namespace: string; database: string; ordinal: number }): string {
+  return `${podName(m.database, m.ordinal)}.${objectNames(m.database).headlessService}.${m.namespace}.svc`;
+}
+
 /** The data volume claim of a member, as the StatefulSet controller names it (`<template>-<pod>`). */
 export function dataClaimName(name: string, ordinal: number): string {
   return `${DATA_VOLUME}-${podName(name, ordinal)}`;

@@ -141,6 +141,46 @@ describe('renderStatefulSet', () => {
     expect((c.readinessProbe?.exec?.command ?? []).join(' ')).toMatch(/mysqladmin ping .*-h 127\.0\.0\.1/);
   });
 
+  describe('bootstrap-replica init container', () => {
+    const init = (sts: V1StatefulSet) => sts.spec?.template.spec?.initContainers ?? [];
+
+    it('clones member 0 with pg_basebackup through the replica slot, on postgres', () => {
+      const [c, ...rest] = init(render(target({ image: 'registry.local/postgres:16-ext' })));
+      expect(rest).toEqual([]);
+      expect(c?.name).toBe('bootstrap-replica');
+      // The same image, so pg_basebackup matches the server's major version.
+      expect(c?.image).toBe('registry.local/postgres:16-ext');
+      expect(c?.command?.slice(0, 2)).toEqual(['sh', '-c']);
+      const script = c?.command?.[2] ?? '';
+      expect(script).toContain(
+        'pg_basebackup -h "$PRIMARY_HOST" -p "$PRIMARY_PORT" -U "$REPLICATION_USER" -w',
+      );
+      expect(script).toContain('-R -X stream -c fast -S "replica_$POD_INDEX"');
+      // The kubelet would expand $(…) itself.
+      expect(script).not.toContain('$(');
+      expect(c?.env).toEqual([
+        { name: 'PGDATA', value: '/var/lib/postgresql/data/pgdata' },
+        { name: 'PRIMARY_HOST', value: 'orders-0.orders-headless.shop.svc' },
+        { name: 'PRIMARY_PORT', value: '5432' },
+        {
+          name: 'POD_INDEX',
+          valueFrom: { fieldRef: { fieldPath: `metadata.labels['${POD_INDEX_LABEL}']` } },
+        },
+        { name: 'REPLICATION_USER', value: 'replicator' },
+        {
+          name: 'PGPASSWORD',
+          valueFrom: { secretKeyRef: { name: 'orders-credentials', key: 'replication-password' } },
+        },
+      ]);
+      expect(c?.volumeMounts).toEqual([{ name: 'data', mountPath: '/var/lib/postgresql/data' }]);
+      expect(c?.securityContext).toEqual(db(render(target())).securityContext);
+    });
+
+    it('is not there for mysql, whose replicas are configured over SQL', () => {
+      expect(init(render(target({ engine: 'mysql', version: '8.0.36' })))).toEqual([]);
+    });
+  });
+
   it('uses spec.image when set', () => {
     expect(db(render(target({ image: 'registry.local/postgres:16-ext' }))).image).toBe(
       'registry.local/postgres:16-ext',

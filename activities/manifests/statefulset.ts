@@ -6,13 +6,14 @@ import type {
   V1StatefulSet,
 } from '@kubernetes/client-node';
 import type { DatabaseTarget } from '../types';
-import { engineProfile, type EngineProfile } from './engines';
-import { labelsFor, objectMeta, selectorLabels } from './labels';
+import { engineProfile, POD_INDEX_ENV, REPLICATION_USER, type EngineProfile } from './engines';
+import { labelsFor, objectMeta, POD_INDEX_LABEL, selectorLabels } from './labels';
 import {
   CONFIG_HASH_ANNOTATION,
   CONFIG_VOLUME,
   CONTAINER_NAME,
   DATA_VOLUME,
+  memberHost,
   objectNames,
   PORT_NAME,
 } from './names';
@@ -118,6 +119,7 @@ function podTemplate(target: DatabaseTarget, configHash: string): V1PodTemplateS
           ],
         },
       },
+      ...(profile.engine === 'postgres' && { initContainers: [bootstrapReplica(target, profile)] }),
       containers: [container(target, profile)],
       volumes: [{ name: CONFIG_VOLUME, configMap: { name: names.configMap } }],
     },
@@ -150,6 +152,75 @@ function container(target: DatabaseTarget, profile: EngineProfile): V1Container 
     startupProbe: probe(profile.readinessCommand, { periodSeconds: 10, failureThreshold: 60 }),
     readinessProbe: probe(profile.readinessCommand, { periodSeconds: 10, failureThreshold: 3 }),
     livenessProbe: probe(profile.livenessCommand, { periodSeconds: 10, failureThreshold: 6 }),
+    securityContext: {
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ['ALL'] },
+    },
+  };
+}
+
+/** The init container that clones a PostgreSQL replica from member 0. */
+export const BOOTSTRAP_REPLICA_CONTAINER = 'bootstrap-replica';
+
+/**
+ * Clones member 0 into an empty PGDATA with pg_basebackup (-R: as a standby following member 0
+ * through its own slot), retrying until member 0, the replication role and the slot exist: the
+ * workflow creates those as soon as member 0 answers, while this container may already run. Does
+ * nothing on member 0 or when PGDATA holds a cluster (a restart, or a member scaled down and up
+ * again with its volume). The clone goes to a side directory renamed at the end, so a clone cut
+ * short (pod deleted) is never mistaken for a cluster. `-c fast` asks for an immediate checkpoint
+ * rather than waiting for a spread one. No `$(`…`)` in the script: the kubelet would take it for a
+ * variable reference.
+ */
+export const REPLICA_BOOTSTRAP_SCRIPT = `set -eu
+if [ "$POD_INDEX" = 0 ]; then
+  echo "member 0 is the primary: nothing to clone"
+  exit 0
+fi
+if [ -s "$PGDATA/PG_VERSION" ]; then
+  echo "$PGDATA already holds a cluster: nothing to clone"
+  exit 0
+fi
+partial="$PGDATA.partial"
+attempt=1
+until rm -rf "$partial" && pg_basebackup -h "$PRIMARY_HOST" -p "$PRIMARY_PORT" -U "$REPLICATION_USER" -w \\
+    -D "$partial" -R -X stream -c fast -S "replica_$POD_INDEX"; do
+  echo "clone attempt $attempt from $PRIMARY_HOST:$PRIMARY_PORT failed; retrying in 5s" \\
+    "(member 0, its role $REPLICATION_USER or slot replica_$POD_INDEX may not be ready yet)" >&2
+  attempt=\`expr $attempt + 1\`
+  sleep 5
+done
+rm -rf "$PGDATA"
+mv "$partial" "$PGDATA"
+echo "cloned member 0 into $PGDATA"
+`;
+
+function bootstrapReplica(target: DatabaseTarget, profile: EngineProfile): V1Container {
+  const names = objectNames(target.name);
+  return {
+    name: BOOTSTRAP_REPLICA_CONTAINER,
+    image: profile.image,
+    command: ['sh', '-c', REPLICA_BOOTSTRAP_SCRIPT],
+    env: [
+      { name: 'PGDATA', value: profile.dataDir },
+      {
+        name: 'PRIMARY_HOST',
+        value: memberHost({ namespace: target.namespace, database: target.name, ordinal: 0 }),
+      },
+      { name: 'PRIMARY_PORT', value: String(profile.port) },
+      {
+        name: POD_INDEX_ENV,
+        valueFrom: { fieldRef: { fieldPath: `metadata.labels['${POD_INDEX_LABEL}']` } },
+      },
+      { name: 'REPLICATION_USER', value: REPLICATION_USER },
+      // By reference, like the superuser's: the value never appears in the StatefulSet.
+      {
+        name: 'PGPASSWORD',
+        valueFrom: { secretKeyRef: { name: names.secret, key: SECRET_KEYS.replicationPassword } },
+      },
+    ],
+    resources: resourcesFor(target.spec),
+    volumeMounts: [{ name: DATA_VOLUME, mountPath: profile.dataMountPath }],
     securityContext: {
       allowPrivilegeEscalation: false,
       capabilities: { drop: ['ALL'] },

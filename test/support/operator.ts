@@ -23,7 +23,7 @@ export function operatorConfig(
   taskQueue: string,
   extra: NodeJS.ProcessEnv = {},
 ): OperatorConfig {
-  const { temporal, kubernetes } = stackInfo();
+  const { temporal, kubernetes, engines } = stackInfo();
   return loadConfig({
     TEMPORAL_ADDRESS: temporal.address,
     TEMPORAL_NAMESPACE: temporal.namespace,
@@ -31,6 +31,8 @@ export function operatorConfig(
     TEMPORAL_UI_URL: temporal.uiUrl,
     // The operator's own user: its writes are what the API-server audit log records.
     KUBECONFIG: kubernetes.operatorKubeconfig,
+    // The stack runs each database pod's engine as a local process: pod DNS names → local ports.
+    ENGINE_ADDRESS_MAP: engines.addressMap,
     WATCH_NAMESPACES: namespace,
     LEADER_ELECTION_ENABLED: 'false',
     LOG_LEVEL: 'debug',

@@ -27,7 +27,7 @@ async function main(): Promise<void> {
   if (!Number.isInteger(nodes) || nodes < 1 || nodes > 50)
     throw new Error('--nodes must be an integer 1..50');
   const stack = await Stack.start({ name: values.name, nodes, persist: values.persist });
-  const { kubernetes, temporal, dir } = stack.info;
+  const { kubernetes, temporal, engines, dir } = stack.info;
   // One machine-readable line on stdout (for the jest global setup); the rest goes to stderr.
   process.stdout.write(`STACK_READY ${path.join(dir, 'stack.json')}\n`);
   process.stderr.write(
@@ -37,6 +37,8 @@ async function main(): Promise<void> {
       `  kubectl          export KUBECONFIG=${kubernetes.kubeconfig}`,
       `  Temporal         ${temporal.address} (namespace ${temporal.namespace})`,
       `  Temporal UI      ${temporal.uiUrl}`,
+      `  Database pods    run as local engines (PostgreSQL 15, MariaDB for mysql); addresses in ${engines.addressMap}`,
+      `                   logs in ${engines.logDir}, data in ${engines.dataDir}`,
       '',
       '  Ctrl-C stops the stack.',
       '',

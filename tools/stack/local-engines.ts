@@ -114,6 +114,9 @@ export async function startLocalPostgres(opts: LocalPostgresOptions): Promise<Lo
     fsync: 'off',
     synchronous_commit: 'off',
     logging_collector: 'off',
+    // Checkpoints as fast as the disk allows: a spread checkpoint makes every pg_basebackup
+    // (the replica bootstrap) wait seconds for a handful of buffers.
+    checkpoint_completion_target: 0,
   };
   const args = ['-D', dataDir];
   for (const [k, v] of Object.entries(settings)) args.push('-c', `${k}=${v}`);
@@ -209,6 +212,10 @@ export async function startLocalMariadb(opts: LocalMariadbOptions): Promise<Loca
     initFile = secretFile(
       account,
       [
+        // Not binlogged, as the official images do it (SQL_LOG_BIN=0): a replica replays the
+        // primary's binlog from its first GTID, and with gtid_strict_mode the replica's own
+        // set-up transactions in the same GTID domain would make that replay out of order.
+        'SET SESSION sql_log_bin = 0;',
         `ALTER USER 'root'@'localhost' IDENTIFIED BY ${pw};`,
         // mariadb-install-db also creates password-less root accounts for the loopback addresses
         // and the host name; '127.0.0.1' would match before '%' and refuse the password.
@@ -251,7 +258,7 @@ export async function startLocalMariadb(opts: LocalMariadbOptions): Promise<Loca
 
 // ---- processes ----------------------------------------------------------------------------------
 
-interface Account {
+export interface Account {
   uid: number;
   gid: number;
 }
@@ -260,7 +267,7 @@ interface Account {
  * PostgreSQL refuses to run as root, and MariaDB only with --user: as root, each engine runs as
  * its own system user (as in the official images); otherwise as the current user.
  */
-function engineAccount(user: 'postgres' | 'mysql'): Account | undefined {
+export function engineAccount(user: 'postgres' | 'mysql'): Account | undefined {
   if (process.getuid?.() !== 0) return undefined;
   const line = fs
     .readFileSync('/etc/passwd', 'utf8')
@@ -381,7 +388,7 @@ async function waitReady(
 
 // ---- files --------------------------------------------------------------------------------------
 
-function postgresBinary(name: 'initdb' | 'postgres'): string {
+export function postgresBinary(name: string): string {
   for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
     const file = path.join(dir, name);
     if (dir && fs.existsSync(file)) return file;

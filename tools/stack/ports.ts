@@ -16,6 +16,16 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** True when nothing listens on 127.0.0.1:port (checked by binding it for a moment). */
+export function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.unref();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
 /** Allocates `n` distinct free ports. */
 export async function freePorts(n: number): Promise<number[]> {
   const ports = new Set<number>();

@@ -95,7 +95,10 @@ export function reapStale(root: string): string[] {
     const supervisor = Number(readOr(supervisorFile, '0'));
     if (supervisor && supervisor !== process.pid && isAlive(supervisor)) continue;
     const pids = JSON.parse(readOr(pidsFile, '[]')) as { name: string; pid?: number }[];
-    for (const { name: proc, pid } of pids) {
+    // The children the stack started itself, and whatever else carries its directory: the
+    // database engines (and their init containers) that the engine runtime started.
+    const candidates = [...pids, ...carriersOf(stackDir).map((pid) => ({ name: 'engine', pid }))];
+    for (const { name: proc, pid } of candidates) {
       if (!pid || !isAlive(pid)) continue;
       if (!readOr(`/proc/${pid}/environ`, '').includes(`DURABLE_STACK_DIR=${stackDir}\0`)) continue;
       process.kill(pid, 'SIGKILL');
@@ -104,6 +107,21 @@ export function reapStale(root: string): string[] {
     fs.writeFileSync(pidsFile, '[]');
   }
   return reaped;
+}
+
+/** Pids of live processes whose environment names this stack directory. */
+function carriersOf(stackDir: string): number[] {
+  const marker = `DURABLE_STACK_DIR=${stackDir}\0`;
+  let entries: string[] = [];
+  try {
+    entries = fs.readdirSync('/proc');
+  } catch {
+    return [];
+  }
+  return entries
+    .filter((e) => /^\d+$/.test(e) && Number(e) !== process.pid)
+    .map(Number)
+    .filter((pid) => readOr(`/proc/${pid}/environ`, '').includes(marker));
 }
 
 function readOr(file: string, fallback: string): string {

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { repoRoot } from './binaries';
+import { EngineRuntime, type EngineRuntimeInfo } from './engine-runtime';
 import { startKubernetes, type KubernetesInfo } from './kubernetes';
 import { isAlive, ProcessGroup, reapStale } from './processes';
 import { startTemporal, type TemporalInfo } from './temporal';
@@ -10,6 +11,8 @@ export interface StackInfo {
   dir: string;
   kubernetes: KubernetesInfo;
   temporal: TemporalInfo;
+  /** The database pods' engines, run as local processes (see engine-runtime.ts). */
+  engines: EngineRuntimeInfo;
   startedInMs: number;
 }
 
@@ -27,6 +30,7 @@ export class Stack {
   private constructor(
     readonly info: StackInfo,
     private readonly procs: ProcessGroup,
+    private readonly engines: EngineRuntime,
   ) {}
 
   /**
@@ -51,10 +55,18 @@ export class Stack {
         startTemporal(procs, { dir, persist: opts.persist ?? false, log }),
         startKubernetes(procs, { dir, nodes: opts.nodes ?? 3, log }),
       ]);
-      const info: StackInfo = { dir, temporal, kubernetes, startedInMs: Date.now() - started };
+      // Watches the API from here on; it never fails the start, it logs and retries instead.
+      const engines = EngineRuntime.start({ stackDir: dir, kubeconfig: kubernetes.kubeconfig });
+      const info: StackInfo = {
+        dir,
+        temporal,
+        kubernetes,
+        engines: engines.info,
+        startedInMs: Date.now() - started,
+      };
       fs.writeFileSync(path.join(dir, 'stack.json'), JSON.stringify(info, null, 2));
       log(`ready in ${(info.startedInMs / 1000).toFixed(1)} s; logs in ${path.join(dir, 'logs')}`);
-      return new Stack(info, procs);
+      return new Stack(info, procs, engines);
     } catch (err) {
       log(`start failed, stopping what started: ${err instanceof Error ? err.message : String(err)}`);
       await procs.stopAll(2_000);
@@ -63,6 +75,8 @@ export class Stack {
   }
 
   async stop(): Promise<void> {
+    // Engines first, while the API they watch is still there.
+    await this.engines.stop();
     await this.procs.stopAll();
     fs.rmSync(path.join(this.info.dir, 'stack.json'), { force: true });
   }

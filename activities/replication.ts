@@ -1,0 +1,173 @@
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { readCredentials, type EngineCredentials } from '../engines/credentials';
+import { mysqlHealth, reconcileMysqlReplication } from '../engines/mysql';
+import { postgresHealth, reconcilePostgresReplication } from '../engines/postgres';
+import type { EndpointResolver } from '../engines/resolver';
+import type { MemberHealth, MemberRole, ReplicationInput, ReplicationOutcome } from '../engines/types';
+import type { KubeClients } from './kube-clients';
+import { podName } from './manifests';
+import type { DatabaseTarget } from './types';
+
+export interface EngineDependencies {
+  clients: KubeClients;
+  resolver: EndpointResolver;
+}
+
+export interface MemberReport {
+  name: string;
+  role: MemberRole;
+  state?: string;
+}
+
+/** What a replication pass reports to the workflow; no secret in here. */
+export interface ReplicationReport {
+  ready: boolean;
+  message: string;
+  members: MemberReport[];
+  /** What the pass changed (role, slots, replicas configured), for an Event; empty when nothing. */
+  changes: string[];
+  /** Replicas the pass removed (slots of members scaled away), for an Event. */
+  removed: string[];
+}
+
+export interface HealthReport {
+  healthy: boolean;
+  role?: MemberRole;
+  serverVersion?: string;
+  message: string;
+}
+
+/**
+ * Ensures replication on the engines and reports its state: member 0 is the primary, the others
+ * replicate from it. PostgreSQL: the replication role and one physical slot per replica on the
+ * primary (the replicas clone themselves in their init container), slots of members scaled away
+ * dropped. MySQL/MariaDB: the replication user on the primary, each replica pointed at it with
+ * GTID auto-positioning and made read-only. Idempotent: a pass that finds everything in place
+ * changes nothing. Needs member 0 to answer (else a retryable failure); replicas that do not
+ * answer yet are reported as not ready.
+ */
+export async function configureReplication(
+  deps: EngineDependencies,
+  target: DatabaseTarget,
+): Promise<ReplicationReport> {
+  const credentials = await readCredentials(deps.clients, target.namespace, target.name);
+  const outcome = await replicationPass(deps.resolver, target, credentials);
+  return toReport(target, outcome);
+}
+
+/**
+ * Repeats configureReplication every couple of seconds until replication is ready or
+ * `budgetSeconds` pass, heartbeating, like waitForStatefulSetReady: a fresh replica needs a few
+ * seconds to connect, and a departing one to let go of its slot. Returns the last report, with
+ * the changes of every pass.
+ */
+export async function waitForReplicationReady(
+  deps: EngineDependencies,
+  target: DatabaseTarget,
+  budgetSeconds: number,
+): Promise<ReplicationReport> {
+  const ctx = Context.current();
+  const deadline = Date.now() + budgetSeconds * 1000;
+  const credentials = await readCredentials(deps.clients, target.namespace, target.name);
+  const changes = new Set<string>();
+  const removed = new Set<string>();
+  for (;;) {
+    const report = toReport(target, await replicationPass(deps.resolver, target, credentials));
+    report.changes.forEach((c) => changes.add(c));
+    report.removed.forEach((r) => removed.add(r));
+    ctx.heartbeat({ ready: report.ready, message: report.message });
+    if (report.ready || Date.now() >= deadline) {
+      return { ...report, changes: [...changes], removed: [...removed] };
+    }
+    await ctx.sleep(POLL_MS);
+  }
+}
+
+const POLL_MS = 2_000;
+
+/**
+ * Health gate for one member: it answers an engine query, has the role its ordinal gives it and,
+ * for a replica, receives from the primary. Trouble that may pass (refused, timeout, still
+ * initialising) is `healthy: false` with the reason, so a caller polling it sees why; a rejected
+ * statement is thrown as a non-retryable failure.
+ */
+export async function checkMemberHealth(
+  deps: EngineDependencies,
+  target: DatabaseTarget,
+  ordinal: number,
+): Promise<HealthReport> {
+  const credentials = await readCredentials(deps.clients, target.namespace, target.name);
+  const endpoint = deps.resolver(member(target, ordinal));
+  const name = podName(target.name, ordinal);
+  let health: MemberHealth;
+  try {
+    health =
+      target.spec.engine === 'postgres'
+        ? await postgresHealth(endpoint, credentials)
+        : await mysqlHealth(endpoint, credentials);
+  } catch (err) {
+    if (err instanceof ApplicationFailure && !err.nonRetryable) {
+      return { healthy: false, message: `${name}: ${err.message}` };
+    }
+    throw err;
+  }
+  const expected: MemberRole = ordinal === 0 ? 'primary' : 'replica';
+  const healthy = health.role === expected && (expected === 'primary' || health.replicating === true);
+  return {
+    healthy,
+    role: health.role,
+    serverVersion: health.serverVersion,
+    message:
+      health.role === expected
+        ? `${name}: ${health.detail}`
+        : `${name}: is a ${health.role}, expected a ${expected}`,
+  };
+}
+
+function member(target: DatabaseTarget, ordinal: number) {
+  return { namespace: target.namespace, database: target.name, ordinal, engine: target.spec.engine };
+}
+
+async function replicationPass(
+  resolver: EndpointResolver,
+  target: DatabaseTarget,
+  credentials: EngineCredentials,
+): Promise<ReplicationOutcome> {
+  const primary = resolver(member(target, 0));
+  const replicas = target.spec.replicas;
+  const input: ReplicationInput = {
+    primary,
+    // Where the replicas dial the primary: the same resolution, so in a cluster the member's DNS
+    // name, and on a local test bed its local address.
+    source: primary,
+    replicas,
+    replicaMembers: Array.from({ length: Math.max(0, replicas - 1) }, (_, i) => ({
+      ordinal: i + 1,
+      endpoint: resolver(member(target, i + 1)),
+    })),
+    credentials,
+  };
+  return target.spec.engine === 'postgres'
+    ? reconcilePostgresReplication(input)
+    : reconcileMysqlReplication(input);
+}
+
+/** Names the members and sums the state up in one line for the condition's message. */
+export function toReport(
+  target: Pick<DatabaseTarget, 'name'>,
+  outcome: ReplicationOutcome,
+): ReplicationReport {
+  const members = [...outcome.members]
+    .sort((a, b) => a.ordinal - b.ordinal)
+    .map((m) => ({ name: podName(target.name, m.ordinal), role: m.role, state: m.state }));
+  const lagging = outcome.members.filter((m) => !m.streaming);
+  const replicas = outcome.members.filter((m) => m.role === 'replica');
+  const ready = lagging.length === 0 && outcome.pending.length === 0;
+  const primary = podName(target.name, 0);
+  const message = ready
+    ? replicas.length === 0
+      ? `${primary} is the only member`
+      : `${replicas.length} replica(s) streaming from ${primary}`
+    : [...lagging.map((m) => `${podName(target.name, m.ordinal)} ${m.state}`), ...outcome.pending].join('; ');
+  return { ready, message, members, changes: outcome.changes, removed: outcome.removed };
+}

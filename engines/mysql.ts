@@ -1,0 +1,310 @@
+import mysql, { type Connection, type RowDataPacket } from 'mysql2/promise';
+import type { EngineCredentials } from './credentials';
+import { ApplicationFailure } from '@temporalio/activity';
+import { classifyEngineError, EngineFailureTypes } from './errors';
+import type { EngineEndpoint } from './resolver';
+import type { MemberHealth, MemberState, ReplicationInput, ReplicationOutcome } from './types';
+
+const CONNECT_TIMEOUT_MS = 5_000;
+const STATEMENT_TIMEOUT_MS = 10_000;
+
+/**
+ * The SQL dialect of a server. MySQL renamed MASTER/SLAVE to SOURCE/REPLICA in 8.0.22 (status)
+ * and 8.0.23 (CHANGE … TO); MariaDB keeps the old words and has its own GTIDs (MASTER_USE_GTID).
+ */
+export interface Dialect {
+  flavor: 'mysql' | 'mariadb';
+  version: string;
+  showStatus: string;
+  stop: string;
+  start: string;
+  /** Column names of the status row. */
+  col: {
+    host: string;
+    port: string;
+    user: string;
+    io: string;
+    sql: string;
+    ioError: string;
+    sqlError: string;
+  };
+  /** Whether the status row says GTID auto-positioning is on. */
+  usesGtid(row: RowDataPacket): boolean;
+  /** `CHANGE … TO` with placeholders for host, port, user, password. */
+  change: string;
+  /** Statements that make a replica read-only, persistently where the server can. */
+  readOnly: string[];
+  readOnlyCheck: string;
+}
+
+/** Picks the dialect from `SELECT VERSION()`, e.g. `8.0.36`, `10.11.6-MariaDB-0+deb12u1`. */
+export function dialectFor(version: string): Dialect {
+  if (/mariadb/i.test(version)) {
+    return {
+      flavor: 'mariadb',
+      version,
+      showStatus: 'SHOW SLAVE STATUS',
+      stop: 'STOP SLAVE',
+      start: 'START SLAVE',
+      col: legacyColumns,
+      usesGtid: (row) => String(row.Using_Gtid ?? '').toLowerCase() === 'slave_pos',
+      change:
+        'CHANGE MASTER TO MASTER_HOST = ?, MASTER_PORT = ?, MASTER_USER = ?, MASTER_PASSWORD = ?, MASTER_USE_GTID = slave_pos',
+      // MariaDB has no SET PERSIST: the activity sets it again after a restart (it runs at every
+      // reconcile), and until then the replica applies changes but accepts writes.
+      readOnly: ['SET GLOBAL read_only = ON'],
+      readOnlyCheck: 'SELECT @@GLOBAL.read_only AS ro',
+    };
+  }
+  const [major = 0, minor = 0, patch = 0] = version.split(/[.-]/).map((n) => Number.parseInt(n, 10) || 0);
+  const modern = major > 8 || (major === 8 && (minor > 0 || patch >= 23));
+  const readOnly = [
+    // PERSIST survives a restart; super_read_only keeps even root from writing on a replica.
+    'SET PERSIST read_only = ON',
+    'SET PERSIST super_read_only = ON',
+  ];
+  const readOnlyCheck = 'SELECT @@GLOBAL.read_only AND @@GLOBAL.super_read_only AS ro';
+  if (modern) {
+    return {
+      flavor: 'mysql',
+      version,
+      showStatus: 'SHOW REPLICA STATUS',
+      stop: 'STOP REPLICA',
+      start: 'START REPLICA',
+      col: {
+        host: 'Source_Host',
+        port: 'Source_Port',
+        user: 'Source_User',
+        io: 'Replica_IO_Running',
+        sql: 'Replica_SQL_Running',
+        ioError: 'Last_IO_Error',
+        sqlError: 'Last_SQL_Error',
+      },
+      usesGtid: (row) => Number(row.Auto_Position) === 1,
+      // caching_sha2_password over a connection without TLS needs the source's RSA key.
+      change:
+        'CHANGE REPLICATION SOURCE TO SOURCE_HOST = ?, SOURCE_PORT = ?, SOURCE_USER = ?, SOURCE_PASSWORD = ?, SOURCE_AUTO_POSITION = 1, GET_SOURCE_PUBLIC_KEY = 1',
+      readOnly,
+      readOnlyCheck,
+    };
+  }
+  return {
+    flavor: 'mysql',
+    version,
+    showStatus: 'SHOW SLAVE STATUS',
+    stop: 'STOP SLAVE',
+    start: 'START SLAVE',
+    col: legacyColumns,
+    usesGtid: (row) => Number(row.Auto_Position) === 1,
+    change:
+      'CHANGE MASTER TO MASTER_HOST = ?, MASTER_PORT = ?, MASTER_USER = ?, MASTER_PASSWORD = ?, MASTER_AUTO_POSITION = 1, GET_MASTER_PUBLIC_KEY = 1',
+    readOnly,
+    readOnlyCheck,
+  };
+}
+
+const legacyColumns: Dialect['col'] = {
+  host: 'Master_Host',
+  port: 'Master_Port',
+  user: 'Master_User',
+  io: 'Slave_IO_Running',
+  sql: 'Slave_SQL_Running',
+  ioError: 'Last_IO_Error',
+  sqlError: 'Last_SQL_Error',
+};
+
+/** A connection as the superuser with the dialect of its server; always closed. */
+export async function withMysql<T>(
+  endpoint: EngineEndpoint,
+  credentials: EngineCredentials,
+  what: string,
+  fn: (q: MysqlSession) => Promise<T>,
+  as: { user: string; password: string } = { user: credentials.superuser, password: credentials.password },
+): Promise<T> {
+  let conn: Connection | undefined;
+  try {
+    conn = await mysql.createConnection({
+      host: endpoint.host,
+      port: endpoint.port,
+      user: as.user,
+      password: as.password,
+      connectTimeout: CONNECT_TIMEOUT_MS,
+      multipleStatements: false,
+    });
+    // A connection dropped outside a query emits 'error': unhandled, it would crash the worker.
+    conn.on('error', () => undefined);
+    const session = new MysqlSession(conn);
+    const [rows] = await session.rows('SELECT VERSION() AS version');
+    session.dialect = dialectFor(String(rows?.version ?? ''));
+    return await fn(session);
+  } catch (err) {
+    throw classifyEngineError(err, `${what} (${endpoint.host}:${endpoint.port})`, credentials.secrets());
+  } finally {
+    await conn?.end().catch(() => undefined);
+  }
+}
+
+export class MysqlSession {
+  dialect!: Dialect;
+  constructor(readonly conn: Connection) {}
+
+  /** A query with a timeout; values are escaped by the client. */
+  async rows(sql: string, values: unknown[] = []): Promise<RowDataPacket[]> {
+    const [rows] = await this.conn.query<RowDataPacket[]>({ sql, values, timeout: STATEMENT_TIMEOUT_MS });
+    return rows;
+  }
+
+  async exec(sql: string, values: unknown[] = []): Promise<void> {
+    await this.conn.query({ sql, values, timeout: STATEMENT_TIMEOUT_MS });
+  }
+
+  async replicaStatus(): Promise<RowDataPacket | undefined> {
+    return (await this.rows(this.dialect.showStatus))[0];
+  }
+}
+
+/**
+ * One idempotent pass: the replication user on member 0, then every replica pointed at member 0
+ * with GTID auto-positioning and made read-only. A replica already replicating from the right
+ * source is left alone. A replica that cannot be reached yet is reported, not fatal: the
+ * workflow calls again (its pod may still be starting).
+ */
+export async function reconcileMysqlReplication(input: ReplicationInput): Promise<ReplicationOutcome> {
+  const { credentials } = input;
+  const outcome: ReplicationOutcome = { members: [], pending: [], changes: [], removed: [] };
+  if (input.replicas > 1) {
+    // Whether the replication user logs in with the Secret's password, tried for real: MySQL
+    // offers no way to compare a password with the stored hash.
+    const loginWorks = await withMysql(
+      input.primary,
+      credentials,
+      'log in to member 0 as the replication user',
+      async () => true,
+      { user: credentials.replicationUser, password: credentials.replicationPassword },
+    ).catch((err: unknown) => {
+      if (err instanceof ApplicationFailure && err.type === EngineFailureTypes.AuthFailed) return false;
+      throw err;
+    });
+    const user = await withMysql(input.primary, credentials, 'ensure the replication user on member 0', (s) =>
+      ensureReplicationUser(s, credentials, loginWorks),
+    );
+    if (user !== 'unchanged') outcome.changes.push(`${user} user ${credentials.replicationUser}`);
+  }
+  outcome.members.push({ ordinal: 0, role: 'primary', state: 'writable', streaming: true });
+  for (const member of input.replicaMembers) {
+    try {
+      const state = await withMysql(member.endpoint, credentials, `configure member ${member.ordinal}`, (s) =>
+        configureReplica(s, input, outcome.changes, member.ordinal),
+      );
+      outcome.members.push(state);
+    } catch (err) {
+      const failure = classifyEngineError(err, `member ${member.ordinal}`, credentials.secrets());
+      // A statement the server rejects is a bug or a permission problem: no point waiting.
+      if (failure.nonRetryable) throw failure;
+      outcome.members.push({
+        ordinal: member.ordinal,
+        role: 'replica',
+        state: 'unreachable',
+        streaming: false,
+      });
+      outcome.pending.push(failure.message);
+    }
+  }
+  return outcome;
+}
+
+async function ensureReplicationUser(
+  s: MysqlSession,
+  credentials: EngineCredentials,
+  loginWorks: boolean,
+): Promise<'created' | 'updated' | 'unchanged'> {
+  const user = credentials.replicationUser;
+  const [binlog] = await s.rows('SELECT @@GLOBAL.log_bin AS on_');
+  if (!Number(binlog?.on_)) {
+    throw new Error('member 0 runs without a binary log, so replicas cannot follow it (log_bin is off)');
+  }
+  const exists = (await s.rows("SELECT 1 FROM mysql.user WHERE User = ? AND Host = '%'", [user])).length > 0;
+  let outcome: 'created' | 'updated' | 'unchanged' = 'unchanged';
+  if (!exists) {
+    await s.exec("CREATE USER ?@'%' IDENTIFIED BY ?", [user, credentials.replicationPassword]);
+    outcome = 'created';
+  } else if (!loginWorks) {
+    await s.exec("ALTER USER ?@'%' IDENTIFIED BY ?", [user, credentials.replicationPassword]);
+    outcome = 'updated';
+  }
+  const grants = await s.rows("SHOW GRANTS FOR ?@'%'", [user]);
+  const granted = grants.some((g) => /REPLICATION (SLAVE|REPLICA)/i.test(String(Object.values(g)[0])));
+  if (!granted) {
+    await s.exec("GRANT REPLICATION SLAVE ON *.* TO ?@'%'", [user]);
+    if (outcome === 'unchanged') outcome = 'updated';
+  }
+  return outcome;
+}
+
+async function configureReplica(
+  s: MysqlSession,
+  input: ReplicationInput,
+  changes: string[],
+  ordinal: number,
+): Promise<MemberState> {
+  const d = s.dialect;
+  const { credentials, source } = input;
+  let row = await s.replicaStatus();
+  const pointsAtSource =
+    !!row &&
+    String(row[d.col.host]) === source.host &&
+    Number(row[d.col.port]) === source.port &&
+    String(row[d.col.user]) === credentials.replicationUser &&
+    d.usesGtid(row);
+  if (!pointsAtSource) {
+    if (row) await s.exec(d.stop);
+    await s.exec(d.change, [
+      source.host,
+      source.port,
+      credentials.replicationUser,
+      credentials.replicationPassword,
+    ]);
+    await s.exec(d.start);
+    changes.push(`configured member ${ordinal} to replicate from member 0`);
+    row = await s.replicaStatus();
+  } else if (row && (row[d.col.io] === 'No' || row[d.col.sql] === 'No')) {
+    // Configured right but stopped (e.g. after a restart with skip-replica-start): start it.
+    await s.exec(d.start);
+    changes.push(`restarted replication on member ${ordinal}`);
+    row = await s.replicaStatus();
+  }
+  const [ro] = await s.rows(d.readOnlyCheck);
+  if (!Number(ro?.ro)) {
+    for (const sql of d.readOnly) await s.exec(sql);
+    changes.push(`made member ${ordinal} read-only`);
+  }
+  return { ordinal, role: 'replica', ...replicaState(d, row) };
+}
+
+/** `streaming`, or what is wrong, from a status row; the error text stays short for status. */
+export function replicaState(
+  d: Dialect,
+  row: RowDataPacket | undefined,
+): { state: string; streaming: boolean } {
+  if (!row) return { state: 'not configured', streaming: false };
+  const io = String(row[d.col.io] ?? '');
+  const sql = String(row[d.col.sql] ?? '');
+  if (io === 'Yes' && sql === 'Yes') return { state: 'streaming', streaming: true };
+  const error = String(row[d.col.ioError] || row[d.col.sqlError] || '');
+  const state = `io ${io || 'unknown'}, sql ${sql || 'unknown'}${error ? `: ${error}` : ''}`;
+  return { state: state.slice(0, 120), streaming: false };
+}
+
+/** Role and health of one member: it answers; a replica says whether it replicates. */
+export async function mysqlHealth(
+  endpoint: EngineEndpoint,
+  credentials: EngineCredentials,
+): Promise<MemberHealth> {
+  return withMysql(endpoint, credentials, 'check health', async (s) => {
+    const row = await s.replicaStatus();
+    const version = s.dialect.version;
+    if (!row) return { role: 'primary', serverVersion: version, detail: 'accepts writes' };
+    const { state, streaming } = replicaState(s.dialect, row);
+    return { role: 'replica', serverVersion: version, replicating: streaming, detail: state };
+  });
+}

@@ -1,0 +1,192 @@
+import crypto from 'node:crypto';
+import { Client, escapeIdentifier, escapeLiteral } from 'pg';
+import { ApplicationFailure } from '@temporalio/activity';
+import type { EngineCredentials } from './credentials';
+import { classifyEngineError, EngineFailureTypes } from './errors';
+import type { EngineEndpoint } from './resolver';
+import type { MemberHealth, ReplicationInput, ReplicationOutcome } from './types';
+
+/** Connecting longer than this means the member is not there (yet). */
+const CONNECT_TIMEOUT_MS = 5_000;
+/** Every statement here is a catalogue lookup or a small DDL: longer means something is stuck. */
+const STATEMENT_TIMEOUT_MS = 10_000;
+
+/** The physical replication slot of replica `ordinal`; the replica's init container names it too. */
+export function slotName(ordinal: number): string {
+  return `replica_${ordinal}`;
+}
+
+const SLOT_PATTERN = /^replica_(\d+)$/;
+
+/**
+ * Runs `fn` on a fresh connection as the superuser, always closing it. Any failure comes out
+ * classified and with the secrets blanked (engines/errors.ts).
+ */
+export async function withPostgres<T>(
+  endpoint: EngineEndpoint,
+  credentials: EngineCredentials,
+  what: string,
+  fn: (client: Client) => Promise<T>,
+): Promise<T> {
+  const client = new Client({
+    host: endpoint.host,
+    port: endpoint.port,
+    user: credentials.superuser,
+    password: credentials.password,
+    database: 'postgres',
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    statement_timeout: STATEMENT_TIMEOUT_MS,
+    query_timeout: STATEMENT_TIMEOUT_MS + 2_000,
+    application_name: 'durable-db-operator',
+  });
+  // A connection dropped by the server outside a query emits 'error': without a listener, that
+  // would be an uncaught exception in the worker.
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    return await fn(client);
+  } catch (err) {
+    throw classifyEngineError(err, `${what} (${endpoint.host}:${endpoint.port})`, credentials.secrets());
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/**
+ * One idempotent pass on the primary: the replication role, one physical slot per replica, the
+ * slots of members scaled away dropped (only once their walsender is gone), then the state of
+ * every replica as the primary sees it (pg_stat_replication joined to its slot).
+ */
+export async function reconcilePostgresReplication(input: ReplicationInput): Promise<ReplicationOutcome> {
+  const { credentials, replicas } = input;
+  return withPostgres(input.primary, credentials, 'configure replication on member 0', async (c) => {
+    const outcome: ReplicationOutcome = { members: [], pending: [], changes: [], removed: [] };
+    const recovery = await c.query<{ recovery: boolean }>('SELECT pg_is_in_recovery() AS recovery');
+    if (recovery.rows[0]?.recovery) {
+      throw ApplicationFailure.retryable(
+        'member 0 is a standby (in recovery), not a primary',
+        EngineFailureTypes.Unavailable,
+      );
+    }
+    if (replicas > 1) {
+      const role = await ensureReplicationRole(c, credentials);
+      if (role !== 'unchanged') outcome.changes.push(`${role} role ${credentials.replicationUser}`);
+    }
+
+    const existing = await c.query<{ slot_name: string; active: boolean }>(
+      "SELECT slot_name, active FROM pg_replication_slots WHERE slot_type = 'physical'",
+    );
+    const slots = new Map(existing.rows.map((r) => [r.slot_name, r.active]));
+    for (let ordinal = 1; ordinal < replicas; ordinal++) {
+      if (slots.has(slotName(ordinal))) continue;
+      // Reserve WAL at once: the replica's pg_basebackup streams from this slot's position.
+      await c.query('SELECT pg_create_physical_replication_slot($1, true)', [slotName(ordinal)]);
+      outcome.changes.push(`created slot ${slotName(ordinal)}`);
+    }
+    for (const [name, active] of slots) {
+      const ordinal = Number(SLOT_PATTERN.exec(name)?.[1] ?? Number.NaN);
+      if (!(ordinal >= replicas)) continue; // not ours, or a wanted member
+      if (active) {
+        // Its walsender still runs: the member's pod is going away. Dropping must wait (an active
+        // slot cannot be dropped), and until then WAL is kept for it.
+        outcome.pending.push(`slot ${name} is still in use by a departing member`);
+        continue;
+      }
+      await c.query('SELECT pg_drop_replication_slot($1)', [name]);
+      outcome.removed.push(`dropped slot ${name} of member ${ordinal}`);
+    }
+
+    const wanted = Array.from({ length: Math.max(0, replicas - 1) }, (_, i) => slotName(i + 1));
+    const status = await c.query<{ slot_name: string; active: boolean; state: string | null }>(
+      `SELECT s.slot_name, s.active, r.state
+         FROM pg_replication_slots s LEFT JOIN pg_stat_replication r ON r.pid = s.active_pid
+        WHERE s.slot_name = ANY($1)`,
+      [wanted],
+    );
+    const byName = new Map(status.rows.map((r) => [r.slot_name, r]));
+    outcome.members.push({ ordinal: 0, role: 'primary', state: 'writable', streaming: true });
+    for (let ordinal = 1; ordinal < replicas; ordinal++) {
+      const row = byName.get(slotName(ordinal));
+      const state = row?.state ?? (row?.active ? 'connecting' : 'not connected');
+      outcome.members.push({ ordinal, role: 'replica', state, streaming: state === 'streaming' });
+    }
+    return outcome;
+  });
+}
+
+/**
+ * `replicator` WITH LOGIN REPLICATION and the Secret's password. The password is sent as a
+ * SCRAM-SHA-256 verifier computed here, like psql's \password does, so the plain password is in
+ * no statement the server could log; and an existing verifier is checked against the password
+ * (same salt), so a pass that finds everything right changes nothing.
+ */
+async function ensureReplicationRole(
+  c: Client,
+  credentials: EngineCredentials,
+): Promise<'created' | 'updated' | 'unchanged'> {
+  const user = credentials.replicationUser;
+  const found = await c.query<{ rolcanlogin: boolean; rolreplication: boolean; rolpassword: string | null }>(
+    'SELECT rolcanlogin, rolreplication, rolpassword FROM pg_authid WHERE rolname = $1',
+    [user],
+  );
+  const row = found.rows[0];
+  if (
+    row &&
+    row.rolcanlogin &&
+    row.rolreplication &&
+    scramVerifierMatches(row.rolpassword, credentials.replicationPassword)
+  ) {
+    return 'unchanged';
+  }
+  const verifier = scramVerifier(credentials.replicationPassword);
+  const attributes = `WITH LOGIN REPLICATION PASSWORD ${escapeLiteral(verifier)}`;
+  await c.query(`${row ? 'ALTER' : 'CREATE'} ROLE ${escapeIdentifier(user)} ${attributes}`);
+  return row ? 'updated' : 'created';
+}
+
+const SCRAM_PATTERN = /^SCRAM-SHA-256\$(\d+):([^$]+)\$([^:]+):(.+)$/;
+
+/**
+ * The SCRAM-SHA-256 verifier PostgreSQL stores for a password (RFC 5802/7677):
+ * `SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>`. SASLprep is skipped: it leaves
+ * the printable ASCII passwords the operator generates unchanged.
+ */
+export function scramVerifier(password: string, salt = crypto.randomBytes(16), iterations = 4096): string {
+  const salted = crypto.pbkdf2Sync(password, salt, iterations, 32, 'sha256');
+  const hmac = (key: Buffer, text: string) => crypto.createHmac('sha256', key).update(text).digest();
+  const storedKey = crypto.createHash('sha256').update(hmac(salted, 'Client Key')).digest();
+  const serverKey = hmac(salted, 'Server Key');
+  return `SCRAM-SHA-256$${iterations}:${salt.toString('base64')}$${storedKey.toString('base64')}:${serverKey.toString('base64')}`;
+}
+
+/** Whether `stored` (pg_authid.rolpassword) is the verifier of `password`. */
+export function scramVerifierMatches(stored: string | null, password: string): boolean {
+  const m = stored ? SCRAM_PATTERN.exec(stored) : null;
+  if (!m) return false;
+  const expected = scramVerifier(password, Buffer.from(m[2]!, 'base64'), Number(m[1]));
+  const a = Buffer.from(expected);
+  const b = Buffer.from(stored!);
+  return a.length === b.length && crypto.timingSafeEqual(a, b);
+}
+
+/** Role and health of one member: it answers, and says whether it is in recovery and receiving. */
+export async function postgresHealth(
+  endpoint: EngineEndpoint,
+  credentials: EngineCredentials,
+): Promise<MemberHealth> {
+  return withPostgres(endpoint, credentials, 'check health', async (c) => {
+    const { rows } = await c.query<{ recovery: boolean; version: string; receiver: string | null }>(
+      `SELECT pg_is_in_recovery() AS recovery, current_setting('server_version') AS version,
+              (SELECT status FROM pg_stat_wal_receiver LIMIT 1) AS receiver`,
+    );
+    const row = rows[0]!;
+    if (!row.recovery) return { role: 'primary', serverVersion: row.version, detail: 'accepts writes' };
+    const replicating = row.receiver === 'streaming';
+    return {
+      role: 'replica',
+      serverVersion: row.version,
+      replicating,
+      detail: replicating ? 'streaming from the primary' : `WAL receiver ${row.receiver ?? 'not running'}`,
+    };
+  });
+}
