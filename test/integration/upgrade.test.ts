@@ -130,6 +130,22 @@ async function until(
   );
 }
 
+/** Messages of the Events with this reason on a Database, oldest first. */
+async function eventMessages(ns: string, name: string, reason: string): Promise<string[]> {
+  const out = await kubectlOk([
+    'get',
+    'events',
+    '-n',
+    ns,
+    '--field-selector',
+    `involvedObject.kind=Database,involvedObject.name=${name},reason=${reason}`,
+    '--sort-by=.metadata.creationTimestamp',
+    '-o',
+    'jsonpath={range .items[*]}{.message}{"\\n"}{end}',
+  ]);
+  return out.split('\n').filter(Boolean);
+}
+
 const upgradeState = (state: string) => (db: Database) => db.status?.upgrade?.state === state;
 
 describe('upgrades with rollback', () => {
@@ -167,7 +183,12 @@ describe('upgrades with rollback', () => {
   it('upgrades 15 → 15.10 replicas first and the primary last, each member gated', async () => {
     const before = await podsOf(ns, name);
     const started = Date.now();
-    await applyDatabase(ns, name, spec({ version: '15.10' }));
+    // With backups on, a pre-upgrade backup runs before anything changes.
+    await applyDatabase(
+      ns,
+      name,
+      spec({ version: '15.10', backup: { enabled: true, schedule: '0 3 * * *' } }),
+    );
     const upgrading = await until(ns, name, 'Upgrading', (db) => db.status?.phase === 'Upgrading');
     // The primary still runs 15 while the replicas move: currentVersion tells the truth.
     expect(upgrading.db.status?.currentVersion).toBe('15');
@@ -189,19 +210,43 @@ describe('upgrades with rollback', () => {
     const runs = await upgradeRuns(ns, name);
     expect(runs.map((r) => r.workflowId)).toEqual([upgradeWorkflowId(ns, name, 2)]);
     const outcome: UpgradeOutcome = await client.workflow.getHandle(upgradeWorkflowId(ns, name, 2)).result();
-    expect(outcome).toMatchObject({ state: 'Upgraded', updated: [2, 1, 0] });
-    figure(`upgrade workflow (backup none, 3 gated members): ${(outcome.durationMs / 1000).toFixed(1)} s`);
+    expect(outcome).toMatchObject({
+      state: 'Upgraded',
+      updated: [2, 1, 0],
+      backup: `${name}-pre-upgrade-g2`,
+    });
+    figure(
+      `upgrade workflow (pre-upgrade backup, 3 gated members): ${(outcome.durationMs / 1000).toFixed(1)} s`,
+    );
+    const backup = await kubectlOk([
+      'get',
+      'databasebackup',
+      `${name}-pre-upgrade-g2`,
+      '-n',
+      ns,
+      '-o',
+      'jsonpath={.status.phase}',
+    ]);
+    expect(backup).toBe('Succeeded');
     const history = await client.workflow.getHandle(upgradeWorkflowId(ns, name, 2)).fetchHistory();
     const partitions = (history.events ?? [])
       .map((e) => Buffer.from(e.userMetadata?.summary?.data ?? new Uint8Array()).toString('utf8'))
-      .map((s) => /partition (\d)$/.exec(s)?.[1])
+      .map((s) => /partition (\d)"?$/.exec(s)?.[1])
       .filter((p): p is string => !!p);
     expect(partitions).toEqual(['3', '2', '1', '0']);
     const reasons = await databaseEventReasons(ns, name);
     expect(reasons).toEqual(
       expect.arrayContaining(['Upgrading', 'UpgradingMember', 'MemberUpgraded', 'Upgraded']),
     );
-    expect(reasons.filter((r) => r === 'MemberUpgraded')).toHaveLength(3);
+    // Each gate asked the engine (the local stack runs every member as a real PostgreSQL).
+    const gates = await eventMessages(ns, name, 'MemberUpgraded');
+    expect(gates).toHaveLength(3);
+    expect(gates.map((m) => /^shop-(\d) \((\w+)\)/.exec(m)?.slice(1).join(' '))).toEqual([
+      '2 replica',
+      '1 replica',
+      '0 primary',
+    ]);
+    for (const m of gates) expect(m).toMatch(/server \d+/);
   }, 300_000);
 
   it('rolls back an image whose pods never become Ready, and does not retry it at resync', async () => {
