@@ -57,6 +57,13 @@ describe('renderStatefulSet', () => {
     expect(spec?.template.spec?.terminationGracePeriodSeconds).toBe(30);
   });
 
+  it('holds members below the partition back, with the same template (an upgrade step)', () => {
+    const t = target();
+    const held = renderStatefulSet(t, { configHash: 'h', partition: 2 }).spec;
+    expect(held?.updateStrategy).toEqual({ type: 'RollingUpdate', rollingUpdate: { partition: 2 } });
+    expect(held?.template).toEqual(renderStatefulSet(t, { configHash: 'h' }).spec?.template);
+  });
+
   it('keeps or deletes the volumes with the Database as deletionPolicy says', () => {
     expect(render(target()).spec?.persistentVolumeClaimRetentionPolicy).toEqual({
       whenDeleted: 'Delete',

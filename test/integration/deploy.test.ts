@@ -101,7 +101,7 @@ const workerNeeds = (namespace: string): AccessCheck[] =>
     ...verbs('databasebackups.durable.dev', ['get', 'list', 'create', 'delete']),
     ...verbs('databasebackups.durable.dev', ['patch'], 'status'),
     ...verbs('jobs.batch', ['get', 'create']),
-    ...verbs('pods', ['list']),
+    ...verbs('pods', ['get', 'list', 'delete']),
   ]);
 
 const workerMustNot = (namespace: string): AccessCheck[] =>
@@ -114,7 +114,7 @@ const workerMustNot = (namespace: string): AccessCheck[] =>
     ...verbs('secrets', ['list', 'watch', 'update']),
     ...['configmaps', 'services', 'statefulsets.apps'].flatMap((r) => verbs(r, ['update', 'delete'])),
     ...verbs('persistentvolumeclaims', ['get', 'update']),
-    ...verbs('pods', ['get', 'delete']),
+    ...verbs('pods', ['create', 'update', 'patch']),
     ...verbs('pods', ['create'], 'exec'),
     ...verbs('deployments.apps', ['create', 'patch']),
     ...verbs('serviceaccounts', ['create'], 'token'),

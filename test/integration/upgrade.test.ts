@@ -344,6 +344,20 @@ describe('upgrades with rollback', () => {
     );
   }, 240_000);
 
+  it('rolls back as well when the upgrade run is cancelled in Temporal (the UI’s Cancel)', async () => {
+    const stuck = `registry.invalid/${ns}/postgres:15.14-stuck`;
+    await neverReadyImages(stackInfo().kubernetes.kubeconfig, [stuck]);
+    const from = await runningVersion();
+    await applyDatabase(ns, name, spec({ version: '15.14', image: stuck, upgrade: { timeoutSeconds: 900 } }));
+    const gen = await generation();
+    await until(ns, name, 'Upgrading', (db) => db.status?.phase === 'Upgrading');
+    await client.workflow.getHandle(upgradeWorkflowId(ns, name, gen)).cancel();
+    const db = await waitForPhase(ns, name, 'Ready', { generation: gen, timeoutMs: 120_000 });
+    expect(db.status?.currentVersion).toBe(from);
+    expect(condition(db, 'Upgraded')).toMatchObject({ status: 'False', reason: 'UpgradeCancelled' });
+    expect((await rolledOut(ns, name)).settled).toBe(true);
+  }, 180_000);
+
   it('rejects a downgrade and a PostgreSQL major jump with a condition that says why', async () => {
     const from = await runningVersion();
     const image = (await rolledOut(ns, name)).image;
@@ -431,9 +445,12 @@ describe('an upgrade survives the worker being SIGKILLed', () => {
       (await databaseEventReasons(ns, name)).includes('MemberUpgraded'),
     );
     await kill(worker);
-    figure('SIGKILLed the worker after member 2 was upgraded');
+    const killed = Date.now();
     worker = start('worker', cfg, `worker-${taskQueue}-1`);
     const upgraded = await waitForPhase(ns, name, 'Ready', { generation: 2, timeoutMs: 240_000 });
+    figure(
+      `worker SIGKILLed after member 2 was upgraded: upgrade finished ${((Date.now() - killed) / 1000).toFixed(1)} s later`,
+    );
     expect(upgraded.status?.currentVersion).toBe('15.10');
     expect(condition(upgraded, 'Upgraded')).toMatchObject({ status: 'True', reason: 'Upgraded' });
     expect(await rolledOut(ns, name)).toMatchObject({ image: 'postgres:15.10', partition: 0, settled: true });
@@ -446,9 +463,12 @@ describe('an upgrade survives the worker being SIGKILLed', () => {
     await applyDatabase(ns, name, { ...base, version: '15.11', image: bad });
     await until(ns, name, 'rolling back', upgradeState('RollingBack'), 180_000);
     await kill(worker);
-    figure('SIGKILLed the worker as the rollback started');
+    const killedAgain = Date.now();
     worker = start('worker', cfg, `worker-${taskQueue}-2`);
     const rolledBack = await waitForPhase(ns, name, 'Ready', { generation: 3, timeoutMs: 180_000 });
+    figure(
+      `worker SIGKILLed as the rollback started: rollback finished ${((Date.now() - killedAgain) / 1000).toFixed(1)} s later`,
+    );
     expect(rolledBack.status?.currentVersion).toBe('15.10');
     expect(condition(rolledBack, 'Upgraded')).toMatchObject({ status: 'False', reason: 'RolledBack' });
     expect(await rolledOut(ns, name)).toMatchObject({ image: 'postgres:15.10', partition: 0, settled: true });

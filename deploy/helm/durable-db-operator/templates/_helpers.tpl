@@ -111,9 +111,12 @@ Namespaced rules of the worker (activities/):
   resources: [jobs]
   verbs: [get, create]
 # The result of a finished Job is in its pod's termination message (no pods/log needed).
+# Upgrades: a member's pod is read for its revision and readiness (health gate); a rollback
+# deletes the pods created from the failed revision (a StatefulSet does not replace a pod that
+# never became Ready).
 - apiGroups: ['']
   resources: [pods]
-  verbs: [list]
+  verbs: [get, list, delete]
 {{- end }}
 
 {{/* Cluster-scoped rules of the worker: the prerequisite check of spec.storage.storageClassName. */}}
