@@ -1,16 +1,14 @@
-import type { ChildProcess } from 'node:child_process';
 import type { Client, Connection } from '@temporalio/client';
 import { waitFor } from '../../tools/stack/wait';
 import { databaseWorkflowId } from '../../workflows/signals';
 import {
   applyDatabase,
   databaseEventReasons,
-  entryPoints,
   getDatabase,
   objectsOfDatabase,
   installCrds,
   operatorConfig,
-  spawnOperatorProcess,
+  operatorProcesses,
   waitForPhase,
 } from '../support/operator';
 import {
@@ -32,7 +30,7 @@ describe('durability', () => {
   let ns: string;
   let connection: Connection;
   let client: Client;
-  const children = new Set<ChildProcess>();
+  const { start, kill, killAll } = operatorProcesses();
 
   beforeAll(async () => {
     await installCrds();
@@ -41,23 +39,10 @@ describe('durability', () => {
     client = temporalClient(connection);
   });
   afterAll(async () => {
-    for (const child of children) child.kill('SIGKILL');
+    killAll();
     await connection.close();
     await deleteNamespace(ns);
   });
-
-  const start = (entry: keyof typeof entryPoints, cfg: ReturnType<typeof operatorConfig>, log: string) => {
-    const child = spawnOperatorProcess(entryPoints[entry], cfg, log);
-    children.add(child);
-    child.once('exit', () => children.delete(child));
-    return child;
-  };
-  const kill = async (child: ChildProcess) => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((r) => child.once('exit', r));
-    child.kill('SIGKILL');
-    await exited;
-  };
 
   const completedActivities = async (): Promise<string[]> => {
     try {

@@ -1,4 +1,3 @@
-import type { ChildProcess } from 'node:child_process';
 import * as k8s from '@kubernetes/client-node';
 import type { Client, Connection } from '@temporalio/client';
 import { CANCEL_UPGRADE_ANNOTATION, type Condition, type Database, type DatabaseSpecInput } from '../../crds';
@@ -9,11 +8,10 @@ import type { UpgradeOutcome } from '../../workflows/upgrade';
 import {
   applyDatabase,
   databaseEventReasons,
-  entryPoints,
   getDatabase,
   installCrds,
   operatorConfig,
-  spawnOperatorProcess,
+  operatorProcesses,
   startOperator,
   waitForPhase,
   type RunningOperator,
@@ -407,28 +405,15 @@ describe('upgrades with rollback', () => {
 describe('an upgrade survives the worker being SIGKILLed', () => {
   const name = 'ledger';
   let ns: string;
-  const children = new Set<ChildProcess>();
+  const { start, kill, killAll } = operatorProcesses();
 
   beforeAll(async () => {
     ns = await createNamespace('upgkill');
   });
   afterAll(async () => {
-    for (const child of children) child.kill('SIGKILL');
+    killAll();
     await deleteNamespace(ns);
   });
-
-  const start = (entry: keyof typeof entryPoints, cfg: ReturnType<typeof operatorConfig>, log: string) => {
-    const child = spawnOperatorProcess(entryPoints[entry], cfg, log);
-    children.add(child);
-    child.once('exit', () => children.delete(child));
-    return child;
-  };
-  const kill = async (child: ChildProcess) => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((r) => child.once('exit', r));
-    child.kill('SIGKILL');
-    await exited;
-  };
 
   it('finishes the upgrade after a kill mid-rollout, and completes a rollback after a kill mid-rollback', async () => {
     const taskQueue = uniqueName('upgkill');

@@ -131,6 +131,31 @@ export const entryPoints = {
   oneActivityWorker: path.join(__dirname, 'one-activity-worker.ts'),
 };
 
+/**
+ * The operator processes of one test: `start` spawns an entry point (kept track of), `kill`
+ * SIGKILLs one and waits for it to exit, `killAll` (for afterAll) leaves none behind.
+ */
+export function operatorProcesses() {
+  const children = new Set<ChildProcess>();
+  return {
+    start(entry: keyof typeof entryPoints, cfg: OperatorConfig, log: string): ChildProcess {
+      const child = spawnOperatorProcess(entryPoints[entry], cfg, log);
+      children.add(child);
+      child.once('exit', () => children.delete(child));
+      return child;
+    },
+    async kill(child: ChildProcess): Promise<void> {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGKILL');
+      await exited;
+    },
+    killAll(): void {
+      for (const child of children) child.kill('SIGKILL');
+    },
+  };
+}
+
 // ---- Database helpers ---------------------------------------------------------------------------
 
 export async function applyDatabase(namespace: string, name: string, spec: DatabaseSpecInput): Promise<void> {
