@@ -680,7 +680,10 @@ export async function databaseWorkflow(input: DatabaseWorkflowInput): Promise<vo
         const upgraded = await upgrade(running!, cm.configHash);
         if (upgraded === SUPERSEDED) return;
         target = upgraded;
-      } else {
+      }
+      // After an upgrade that did not complete, the plain apply of what runs as well: it changes
+      // nothing after a clean rollback, and repairs whatever one that stopped short left behind.
+      if (!upgrading || target !== requested) {
         const sts = await run(`apply StatefulSet ${id}`, () =>
           act(`apply StatefulSet ${id}`).applyStatefulSet(target, cm.configHash),
         );

@@ -1,4 +1,5 @@
 import {
+  ActivityCancellationType,
   ApplicationFailure,
   CancellationScope,
   ChildWorkflowCancellationType,
@@ -61,6 +62,8 @@ export interface UpgradeOutcome {
 /** What the upgrade is doing, for `temporal workflow query --type upgradeState`. */
 export interface UpgradeView {
   step: string;
+  /** The new template may have reached the StatefulSet (its first apply was started). */
+  touched: boolean;
   updated: number[];
   backup?: string;
   badRevision?: string;
@@ -95,6 +98,12 @@ interface EngineHealthActivities {
 }
 const engineAct = (summary: string) => proxyActivities<EngineHealthActivities>({ ...quick, summary });
 
+/**
+ * A cancelled apply is waited for until it has really ended: an apply still in flight could
+ * otherwise land after the rollback and bring the new template back.
+ */
+const applying = { ...waiting, cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED };
+
 /** Rollback steps retry until they succeed (or fail for good): a rollback must not give up early. */
 const untilDone = {
   ...waiting,
@@ -123,7 +132,7 @@ export async function upgradeWorkflow(input: UpgradeInput): Promise<UpgradeOutco
   const gateSeconds = memberGateSeconds(timeoutSeconds, spec.replicas);
   const to = `${spec.engine} ${spec.version}${spec.image ? ` (${spec.image})` : ''}`;
   const from = `${spec.engine} ${previous.version}${previous.image ? ` (${previous.image})` : ''}`;
-  const view: UpgradeView = { step: 'starting', updated: [] };
+  const view: UpgradeView = { step: 'starting', touched: false, updated: [] };
   setHandler(upgradeStateQuery, () => view);
   const step = (what: string) => {
     view.step = what;
@@ -184,9 +193,10 @@ export async function upgradeWorkflow(input: UpgradeInput): Promise<UpgradeOutco
   async function rollForward(): Promise<void> {
     if (spec.backup.enabled) await backUp();
     step(`freeze ${id} at partition ${spec.replicas} with the new template`);
+    view.touched = true;
     const frozen = await act(
       `apply StatefulSet ${id} with ${to}, partition ${spec.replicas}`,
-      waiting,
+      applying,
     ).applyRollout(target, configHash, spec.replicas);
     view.badRevision = frozen.updateRevision;
     // Highest ordinal first: the replicas, then the primary (ordinal 0).
@@ -194,7 +204,7 @@ export async function upgradeWorkflow(input: UpgradeInput): Promise<UpgradeOutco
       const member = memberLabel(name, ordinal);
       step(`update ${member}`);
       await notify({ stage: 'member-updating', ordinal, message: `updating ${member} to ${to}` });
-      await act(`apply StatefulSet ${id}, partition ${ordinal}`, waiting).applyRollout(
+      await act(`apply StatefulSet ${id}, partition ${ordinal}`, applying).applyRollout(
         target,
         configHash,
         ordinal,
@@ -285,7 +295,7 @@ export async function upgradeWorkflow(input: UpgradeInput): Promise<UpgradeOutco
       updated: view.updated,
       backup: view.backup,
     });
-    if (!view.badRevision) {
+    if (!view.touched) {
       step('nothing to roll back');
       return result(
         'NotStarted',
@@ -299,7 +309,9 @@ export async function upgradeWorkflow(input: UpgradeInput): Promise<UpgradeOutco
         `apply StatefulSet ${id} with ${from}, partition 0 (rollback)`,
         untilDone,
       ).applyRollout(back, configHash, 0);
-      if (reverted.updateRevision !== view.badRevision) {
+      // No bad revision known: the freeze was cancelled in flight, and with the partition at the
+      // replica count no member can have moved.
+      if (view.badRevision && reverted.updateRevision !== view.badRevision) {
         step(`delete the pods of ${id} created from the bad revision ${view.badRevision}`);
         await act(`delete pods of ${id} at revision ${view.badRevision}`, untilDone).deletePodsOfRevision(
           back,
