@@ -485,7 +485,13 @@ export async function databaseWorkflow(input: DatabaseWorkflowInput): Promise<vo
         `**upgrading** ${fromText} → ${toText} (generation ${update.generation}, workflow ${childId})`,
       );
       phase('Upgrading');
-      state.status.upgrade = { fromVersion: from.version, toVersion: to.version, state: 'Upgrading' };
+      // Every field set each time: the status is merge-patched, an absent key would keep an old value.
+      state.status.upgrade = {
+        fromVersion: from.version,
+        toVersion: to.version,
+        state: 'Upgrading',
+        reason: `upgrading ${fromText} → ${toText}`,
+      };
       mark(ConditionTypes.Upgraded, 'False', UpgradeReasons.Upgrading, `upgrading ${fromText} → ${toText}`);
       await report({
         type: 'Normal',
@@ -571,7 +577,12 @@ export async function databaseWorkflow(input: DatabaseWorkflowInput): Promise<vo
       state.status.currentVersion = outcome.running.version;
       const seconds = `${Math.round(outcome.durationMs / 1000)}s`;
       if (outcome.state === 'Upgraded') {
-        state.status.upgrade = { fromVersion: from.version, toVersion: to.version, state: 'Upgraded' };
+        state.status.upgrade = {
+          fromVersion: from.version,
+          toVersion: to.version,
+          state: 'Upgraded',
+          reason: outcome.message,
+        };
         mark(ConditionTypes.Upgraded, 'True', UpgradeReasons.Upgraded, outcome.message);
         await report({
           type: 'Normal',

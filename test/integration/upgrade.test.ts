@@ -196,6 +196,7 @@ describe('upgrades with rollback', () => {
 
     expect(db.status?.currentVersion).toBe('15.10');
     expect(db.status?.upgrade).toMatchObject({ fromVersion: '15', toVersion: '15.10', state: 'Upgraded' });
+    expect(db.status?.upgrade?.reason).toMatch(/3 member\(s\) upgraded, replicas first, the primary last/);
     expect(condition(db, 'Upgraded')).toMatchObject({ status: 'True', reason: 'Upgraded' });
     expect(condition(db, 'Ready')).toMatchObject({ status: 'True' });
 
@@ -385,19 +386,32 @@ describe('upgrades with rollback', () => {
     expect((await upgradeRuns(ns, name)).length).toBe(runs);
   }, 180_000);
 
+  it('upgrades again after failed and cancelled ones, with nothing of them left in its status', async () => {
+    await applyDatabase(ns, name, spec({ version: '15.15' }));
+    const db = await waitForPhase(ns, name, 'Ready', { generation: await generation(), timeoutMs: 180_000 });
+    expect(db.status?.currentVersion).toBe('15.15');
+    expect(db.status?.upgrade).toMatchObject({ toVersion: '15.15', state: 'Upgraded' });
+    expect(db.status?.upgrade?.reason).not.toMatch(/fail|cancel/);
+    expect(condition(db, 'Upgraded')).toMatchObject({ status: 'True', reason: 'Upgraded' });
+    expect(await rolledOut(ns, name)).toMatchObject({ image: 'postgres:15.15', partition: 0, settled: true });
+  }, 240_000);
+
   it('deletes a Database in the middle of an upgrade', async () => {
-    const stuck = `registry.invalid/${ns}/postgres:15.13-stuck`;
+    const stuck = `registry.invalid/${ns}/postgres:15.20-stuck`;
     await neverReadyImages(stackInfo().kubernetes.kubeconfig, [stuck]);
     const workflow = await client.workflow.getHandle(databaseWorkflowId(ns, name)).describe();
-    await applyDatabase(ns, name, spec({ version: '15.13', image: stuck, upgrade: { timeoutSeconds: 900 } }));
+    await applyDatabase(ns, name, spec({ version: '15.20', image: stuck, upgrade: { timeoutSeconds: 900 } }));
     const gen = await generation();
     await until(ns, name, 'Upgrading', (db) => db.status?.phase === 'Upgrading');
     await kubectlOk(['delete', 'database', name, '-n', ns, '--wait=false']);
     await waitFor('Database gone', async () => (await getDatabase(ns, name)) === undefined, {
       timeoutMs: 90_000,
     });
-    const ended = await client.workflow.getHandle(databaseWorkflowId(ns, name), workflow.runId).describe();
-    expect(ended.status.name).toBe('COMPLETED');
+    // The finalizer's removal is the workflow's last step: it completes right after.
+    await waitFor('Database workflow completed', async () => {
+      const ended = await client.workflow.getHandle(databaseWorkflowId(ns, name), workflow.runId).describe();
+      return ended.status.name === 'COMPLETED';
+    });
     await waitFor('upgrade workflow ended', async () => {
       const child = await client.workflow.getHandle(upgradeWorkflowId(ns, name, gen)).describe();
       return child.status.name !== 'RUNNING';
