@@ -350,8 +350,10 @@ describe('upgrades with rollback', () => {
     const before = await rolledOut(ns, name);
     await applyDatabase(ns, name, spec({ version: '15.14', image: stuck, upgrade: { timeoutSeconds: 900 } }));
     const gen = await generation();
-    await until(ns, name, 'Upgrading', (db) => db.status?.phase === 'Upgrading');
-    await client.workflow.getHandle(upgradeWorkflowId(ns, name, gen)).cancel();
+    // As soon as the run exists (the phase says Upgrading a moment before it starts).
+    const run = client.workflow.getHandle(upgradeWorkflowId(ns, name, gen));
+    await waitFor('upgrade run started', () => run.describe().then(() => true), { intervalMs: 50 });
+    await run.cancel();
     const db = await waitForPhase(ns, name, 'Ready', { generation: gen, timeoutMs: 120_000 });
     expect(db.status?.currentVersion).toBe(from);
     expect(condition(db, 'Upgraded')).toMatchObject({ status: 'False', reason: 'UpgradeCancelled' });
@@ -394,6 +396,27 @@ describe('upgrades with rollback', () => {
     expect(db.status?.upgrade?.reason).not.toMatch(/fail|cancel/);
     expect(condition(db, 'Upgraded')).toMatchObject({ status: 'True', reason: 'Upgraded' });
     expect(await rolledOut(ns, name)).toMatchObject({ image: 'postgres:15.15', partition: 0, settled: true });
+  }, 240_000);
+
+  it('a new version during a stuck upgrade: that upgrade rolls back, then the newest one runs', async () => {
+    const stuck = `registry.invalid/${ns}/postgres:15.16-stuck`;
+    await neverReadyImages(stackInfo().kubernetes.kubeconfig, [stuck]);
+    await applyDatabase(ns, name, spec({ version: '15.16', image: stuck, upgrade: { timeoutSeconds: 900 } }));
+    const stuckGeneration = await generation();
+    await waitFor('member 2 on the stuck image', async () => {
+      const pods = await podsOf(ns, name);
+      return pods.find((p) => p.name === `${name}-2`)?.image === stuck;
+    });
+    // The fix, applied while the stuck upgrade waits for member 2.
+    await applyDatabase(ns, name, spec({ version: '15.17' }));
+    const db = await waitForPhase(ns, name, 'Ready', { generation: await generation(), timeoutMs: 180_000 });
+    expect(db.status?.currentVersion).toBe('15.17');
+    expect(condition(db, 'Upgraded')).toMatchObject({ status: 'True', reason: 'Upgraded' });
+    expect(await rolledOut(ns, name)).toMatchObject({ image: 'postgres:15.17', partition: 0, settled: true });
+    const stuckOutcome: UpgradeOutcome = await client.workflow
+      .getHandle(upgradeWorkflowId(ns, name, stuckGeneration))
+      .result();
+    expect(stuckOutcome).toMatchObject({ state: 'RolledBack', cause: 'UpgradeCancelled' });
   }, 240_000);
 
   it('deletes a Database in the middle of an upgrade', async () => {
