@@ -39,7 +39,9 @@ describe('retention', () => {
 
 describe('jobOutcome', () => {
   const pod = (terminated: Record<string, unknown>, status: Record<string, unknown> = {}): V1Pod =>
-    ({ status: { ...status, containerStatuses: [{ name: 'backup', state: { terminated } }] } }) as unknown as V1Pod;
+    ({
+      status: { ...status, containerStatuses: [{ name: 'backup', state: { terminated } }] },
+    }) as unknown as V1Pod;
 
   it('a completed Job: size and location from the termination message', () => {
     const p = pod({ exitCode: 0, message: '{"sizeBytes":1234,"location":"pvc://c/o/b.sql.gz"}' });

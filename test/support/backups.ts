@@ -17,15 +17,13 @@ export async function createBackup(namespace: string, name: string, databaseName
 
 export async function getBackup(namespace: string, name: string): Promise<DatabaseBackup | undefined> {
   try {
-    return (await kubeConfig()
-      .makeApiClient(k8s.CustomObjectsApi)
-      .getNamespacedCustomObject({
-        group: GROUP,
-        version: VERSION,
-        plural: DATABASE_BACKUP.plural,
-        namespace,
-        name,
-      })) as DatabaseBackup;
+    return (await kubeConfig().makeApiClient(k8s.CustomObjectsApi).getNamespacedCustomObject({
+      group: GROUP,
+      version: VERSION,
+      plural: DATABASE_BACKUP.plural,
+      namespace,
+      name,
+    })) as DatabaseBackup;
   } catch (err) {
     if ((err as { code?: number }).code === 404) return undefined;
     throw err;
@@ -33,14 +31,12 @@ export async function getBackup(namespace: string, name: string): Promise<Databa
 }
 
 export async function listBackups(namespace: string): Promise<DatabaseBackup[]> {
-  const list = (await kubeConfig()
-    .makeApiClient(k8s.CustomObjectsApi)
-    .listNamespacedCustomObject({
-      group: GROUP,
-      version: VERSION,
-      plural: DATABASE_BACKUP.plural,
-      namespace,
-    })) as {
+  const list = (await kubeConfig().makeApiClient(k8s.CustomObjectsApi).listNamespacedCustomObject({
+    group: GROUP,
+    version: VERSION,
+    plural: DATABASE_BACKUP.plural,
+    namespace,
+  })) as {
     items: DatabaseBackup[];
   };
   return list.items;
