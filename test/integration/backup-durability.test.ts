@@ -1,25 +1,17 @@
 import type { ChildProcess } from 'node:child_process';
-import type { Client, Connection } from '@temporalio/client';
 import { waitFor } from '../../tools/stack/wait';
 import { BACKUP_WORKFLOW_TYPE, backupWorkflowId } from '../../workflows/backup-names';
 import type { BackupResult, BackupWorkflowInput } from '../../workflows/backup';
-import { eventReasons, getBackup, jobNames, listBackups } from '../support/backups';
+import { getBackup, jobNames, listBackups, withReadyDatabase } from '../support/backups';
 import {
-  applyDatabase,
+  completedActivities,
   entryPoints,
+  eventReasons,
   operatorConfig,
+  sigkill,
   spawnOperatorProcess,
-  startOperator,
-  waitForPhase,
-  type RunningOperator,
 } from '../support/operator';
-import {
-  createNamespace,
-  deleteNamespace,
-  temporalClient,
-  temporalConnection,
-  uniqueName,
-} from '../support/stack';
+import { uniqueName } from '../support/stack';
 
 /**
  * A backup run survives its worker being SIGKILLed at every activity boundary (each worker
@@ -28,29 +20,19 @@ import {
  */
 describe('backup durability', () => {
   const db = 'vault';
-  let ns: string;
-  let op: RunningOperator;
-  let connection: Connection;
-  let client: Client;
-  const children = new Set<ChildProcess>();
-
-  beforeAll(async () => {
-    ns = await createNamespace('bakcrash');
-    // The Database itself is provisioned by an in-process operator on its own task queue.
-    op = await startOperator(ns);
-    connection = await temporalConnection();
-    client = temporalClient(connection);
-    await applyDatabase(ns, db, { engine: 'mysql', version: '8.4', backup: { backoffSeconds: 1 } });
-    await waitForPhase(ns, db, 'Ready');
+  // The Database itself is provisioned by an in-process operator on its own task queue.
+  const bed = withReadyDatabase('bakcrash', db, {
+    engine: 'mysql',
+    version: '8.4',
+    backup: { backoffSeconds: 1 },
   });
-  afterAll(async () => {
+  const children = new Set<ChildProcess>();
+  afterAll(() => {
     for (const child of children) child.kill('SIGKILL');
-    await op.stop();
-    await connection.close();
-    await deleteNamespace(ns);
   });
 
   it('finishes with exactly one Job after the worker is SIGKILLed at every activity boundary', async () => {
+    const { ns, client } = bed;
     const name = `${db}-crash`;
     const taskQueue = uniqueName('bakcrash');
     const cfg = operatorConfig(ns, taskQueue);
@@ -67,25 +49,8 @@ describe('backup durability', () => {
       args: [input],
     });
 
-    const completed = async (): Promise<string[]> => {
-      const history = await handle.fetchHistory();
-      const scheduled = new Map<string, string>();
-      const done: string[] = [];
-      for (const e of history.events ?? []) {
-        const s = e.activityTaskScheduledEventAttributes;
-        if (s) scheduled.set(String(e.eventId), s.activityType?.name ?? '?');
-        const c = e.activityTaskCompletedEventAttributes;
-        if (c) done.push(scheduled.get(String(c.scheduledEventId)) ?? '?');
-      }
-      return done;
-    };
+    const completed = () => completedActivities(client, workflowId);
     const closed = async () => (await handle.describe()).status.name !== 'RUNNING';
-    const kill = async (child: ChildProcess) => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGKILL');
-      await exited;
-    };
 
     const kills: string[] = [];
     const started = Date.now();
@@ -101,7 +66,7 @@ describe('backup durability', () => {
         },
         { timeoutMs: 90_000, intervalMs: 100 },
       );
-      await kill(worker);
+      await sigkill(worker);
       children.delete(worker);
       kills.push(last);
       process.stderr.write(
@@ -112,7 +77,7 @@ describe('backup durability', () => {
     const final = spawnOperatorProcess(entryPoints.worker, cfg, `worker-${taskQueue}-final`);
     children.add(final);
     const result = (await handle.result()) as BackupResult;
-    await kill(final);
+    await sigkill(final);
 
     expect(result).toMatchObject({ phase: 'Succeeded', attempts: 1 });
     for (const step of ['ensureBackupRecord', 'startBackupJob', 'waitForJob', 'updateBackupStatus']) {

@@ -1,33 +1,25 @@
-import { ScheduleNotFoundError, type Client, type Connection } from '@temporalio/client';
+import { ScheduleNotFoundError } from '@temporalio/client';
 import { RETRY_ANNOTATION } from '../../crds';
 import { waitFor } from '../../tools/stack/wait';
 import { BACKUP_CATCHUP_WINDOW } from '../../activities/backup-schedule';
 import { backupScheduleId, backupWorkflowId } from '../../workflows/backup-names';
 import {
   createBackup,
-  eventReasons,
   failJobs,
   getBackup,
   jobNames,
   listBackups,
   waitForBackupDone,
+  withReadyDatabase,
 } from '../support/backups';
 import {
   applyDatabase,
   databaseEventReasons,
+  eventReasons,
   getDatabase,
-  startOperator,
   waitForPhase,
-  type RunningOperator,
 } from '../support/operator';
-import {
-  createNamespace,
-  deleteNamespace,
-  kubectlOk,
-  temporalClient,
-  temporalConnection,
-  uniqueName,
-} from '../support/stack';
+import { kubectlOk, uniqueName } from '../support/stack';
 
 /**
  * Backups and restore against the real stack: kubectl → watcher → backup workflow → Jobs (kwok
@@ -36,28 +28,16 @@ import {
  */
 describe('backups', () => {
   const db = 'shop';
-  let ns: string;
-  let op: RunningOperator;
-  let connection: Connection;
-  let client: Client;
   // Names unique per run: fault stages match Jobs by name in every namespace of the stack.
   const run = uniqueName('r').slice(2);
   const backupSpec = { enabled: false, maxAttempts: 3, backoffSeconds: 1, retention: { count: 2 } };
   const spec = { engine: 'postgres' as const, version: '16', backup: backupSpec };
-
-  beforeAll(async () => {
-    ns = await createNamespace('bak');
-    op = await startOperator(ns);
-    connection = await temporalConnection();
-    client = temporalClient(connection);
-    await applyDatabase(ns, db, spec);
-    await waitForPhase(ns, db, 'Ready');
+  const bed = withReadyDatabase('bak', db, spec);
+  let ns: string;
+  beforeAll(() => {
+    ns = bed.ns;
   });
-  afterAll(async () => {
-    await op.stop();
-    await connection.close();
-    await deleteNamespace(ns);
-  });
+  const client = () => bed.client;
 
   const figures: Record<string, unknown> = {};
   afterAll(() => process.stderr.write(`[backup figures] ${JSON.stringify(figures)}\n`));
@@ -141,7 +121,7 @@ describe('backups', () => {
     expect(retried.status?.error).toBeUndefined();
     expect(await eventReasons(ns, 'DatabaseBackup', name)).toEqual(['BackupFailed', 'BackupSucceeded']);
     // The same annotation seen again (a watcher restart re-lists it) starts nothing new.
-    const history = await client.workflow.getHandle(backupWorkflowId(ns, name)).describe();
+    const history = await client().workflow.getHandle(backupWorkflowId(ns, name)).describe();
     expect(history.memo?.retryToken).toBe('1');
   });
 
@@ -157,7 +137,7 @@ describe('backups', () => {
     );
     const kept = (await listBackups(ns)).map((b) => b.metadata.name).sort();
     expect(kept).toEqual([`${db}-bad-${run}`, name].sort());
-    const history = await client.workflow.getHandle(backupWorkflowId(ns, name)).fetchHistory();
+    const history = await client().workflow.getHandle(backupWorkflowId(ns, name)).fetchHistory();
     const activities = (history.events ?? [])
       .map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name)
       .filter(Boolean);
@@ -171,7 +151,7 @@ describe('backups', () => {
     const scheduleId = backupScheduleId(ns, db);
     const described = await waitFor('the Schedule', async () => {
       try {
-        return await client.schedule.getHandle(scheduleId).describe();
+        return await client().schedule.getHandle(scheduleId).describe();
       } catch (err) {
         if (err instanceof ScheduleNotFoundError) return undefined;
         throw err;
@@ -192,7 +172,7 @@ describe('backups', () => {
 
     // "Trigger" in the Temporal UI does this: a run now, named after its scheduled time.
     const before = new Date();
-    await client.schedule.getHandle(scheduleId).trigger();
+    await client().schedule.getHandle(scheduleId).trigger();
     const backup = await waitFor(
       'a scheduled DatabaseBackup',
       async () => (await listBackups(ns)).find((b) => b.spec.reason === 'scheduled'),
@@ -208,7 +188,7 @@ describe('backups', () => {
     });
     await waitFor(
       'the Schedule paused',
-      async () => (await client.schedule.getHandle(scheduleId).describe()).state.paused,
+      async () => (await client().schedule.getHandle(scheduleId).describe()).state.paused,
     );
     const paused = await waitFor('BackupScheduled False', async () => {
       const c = (await getDatabase(ns, db))?.status?.conditions?.find((x) => x.type === 'BackupScheduled');
@@ -265,7 +245,7 @@ describe('backups', () => {
     await waitFor('Database gone', async () => (await getDatabase(ns, db)) === undefined, {
       timeoutMs: 90_000,
     });
-    await expect(client.schedule.getHandle(backupScheduleId(ns, db)).describe()).rejects.toBeInstanceOf(
+    await expect(client().schedule.getHandle(backupScheduleId(ns, db)).describe()).rejects.toBeInstanceOf(
       ScheduleNotFoundError,
     );
     expect((await listBackups(ns)).length).toBeGreaterThanOrEqual(2);

@@ -4,12 +4,14 @@ import { waitFor } from '../../tools/stack/wait';
 import { databaseWorkflowId } from '../../workflows/signals';
 import {
   applyDatabase,
+  completedActivities,
   databaseEventReasons,
   entryPoints,
   getDatabase,
   objectsOfDatabase,
   installCrds,
   operatorConfig,
+  sigkill,
   spawnOperatorProcess,
   waitForPhase,
 } from '../support/operator';
@@ -52,29 +54,7 @@ describe('durability', () => {
     child.once('exit', () => children.delete(child));
     return child;
   };
-  const kill = async (child: ChildProcess) => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((r) => child.once('exit', r));
-    child.kill('SIGKILL');
-    await exited;
-  };
-
-  const completedActivities = async (): Promise<string[]> => {
-    try {
-      const history = await client.workflow.getHandle(databaseWorkflowId(ns, name)).fetchHistory();
-      const scheduled = new Map<string, string>();
-      const done: string[] = [];
-      for (const e of history.events ?? []) {
-        const s = e.activityTaskScheduledEventAttributes;
-        if (s) scheduled.set(String(e.eventId), s.activityType?.name ?? '?');
-        const c = e.activityTaskCompletedEventAttributes;
-        if (c) done.push(scheduled.get(String(c.scheduledEventId)) ?? '?');
-      }
-      return done;
-    } catch {
-      return []; // not started yet
-    }
-  };
+  const completed = () => completedActivities(client, databaseWorkflowId(ns, name));
 
   it('converges after the worker is SIGKILLed at every activity boundary, and after a watcher kill', async () => {
     const taskQueue = uniqueName('crash');
@@ -87,16 +67,16 @@ describe('durability', () => {
     const started = Date.now();
     for (let round = 0; round < 40; round++) {
       const worker = start('oneActivityWorker', cfg, `worker-${taskQueue}-${round}`);
-      const seen = (await completedActivities()).length;
+      const seen = (await completed()).length;
       const progressed = await waitFor(
         `activity ${seen + 1} to complete (round ${round})`,
         async () => {
-          const done = await completedActivities();
+          const done = await completed();
           return done.length > seen ? { last: done.at(-1)!, advanced: done.length - seen } : undefined;
         },
         { timeoutMs: 90_000, intervalMs: 100 },
       );
-      await kill(worker);
+      await sigkill(worker);
       kills.push(progressed.last);
       advances.push(progressed.advanced);
       process.stderr.write(
@@ -124,7 +104,7 @@ describe('durability', () => {
     ];
     for (const step of order) expect(kills).toContain(step);
     // No step skipped: every step completed, first occurrences in the intended order.
-    const done = await completedActivities();
+    const done = await completed();
     const firsts = order.map((step) => done.indexOf(step));
     expect(firsts.every((i) => i >= 0)).toBe(true);
     expect(firsts).toEqual([...firsts].sort((a, b) => a - b));
@@ -153,12 +133,12 @@ describe('durability', () => {
     }
 
     // The watcher SIGKILLed: a change made while no watcher runs is picked up by the next one.
-    await kill(watcher);
+    await sigkill(watcher);
     await applyDatabase(ns, name, { engine: 'mysql', version: '8.4', replicas: 3 });
     watcher = start('watcher', cfg, `watcher-${taskQueue}-1`);
     const scaled = await waitForPhase(ns, name, 'Ready', { generation: 2 });
     expect(scaled.status?.readyReplicas).toBe(3);
-    await kill(watcher);
-    await kill(final);
+    await sigkill(watcher);
+    await sigkill(final);
   }, 600_000);
 });

@@ -1,9 +1,25 @@
 import * as k8s from '@kubernetes/client-node';
-import { DATABASE_BACKUP, GROUP, VERSION, type DatabaseBackup } from '../../crds';
+import type { Client, Connection } from '@temporalio/client';
+import { DATABASE_BACKUP, GROUP, VERSION, type DatabaseBackup, type DatabaseSpecInput } from '../../crds';
 import { databaseBackupManifest } from '../../crds/examples.table';
 import { failJobPods } from '../../tools/stack/faults';
 import { waitFor } from '../../tools/stack/wait';
-import { kubeConfig, kubectlOk, stackInfo } from './stack';
+import {
+  applyDatabase,
+  getCustomObject,
+  startOperator,
+  waitForPhase,
+  type RunningOperator,
+} from './operator';
+import {
+  createNamespace,
+  deleteNamespace,
+  kubeConfig,
+  kubectlOk,
+  stackInfo,
+  temporalClient,
+  temporalConnection,
+} from './stack';
 
 /** DatabaseBackup helpers for the backup tests (kubectl as a user would, reads through the API). */
 
@@ -15,19 +31,8 @@ export async function createBackup(namespace: string, name: string, databaseName
   );
 }
 
-export async function getBackup(namespace: string, name: string): Promise<DatabaseBackup | undefined> {
-  try {
-    return (await kubeConfig().makeApiClient(k8s.CustomObjectsApi).getNamespacedCustomObject({
-      group: GROUP,
-      version: VERSION,
-      plural: DATABASE_BACKUP.plural,
-      namespace,
-      name,
-    })) as DatabaseBackup;
-  } catch (err) {
-    if ((err as { code?: number }).code === 404) return undefined;
-    throw err;
-  }
+export function getBackup(namespace: string, name: string): Promise<DatabaseBackup | undefined> {
+  return getCustomObject<DatabaseBackup>(DATABASE_BACKUP.plural, namespace, name);
 }
 
 export async function listBackups(namespace: string): Promise<DatabaseBackup[]> {
@@ -65,23 +70,37 @@ export async function jobNames(namespace: string): Promise<string[]> {
   return out.split(/\s+/).filter(Boolean).sort();
 }
 
-/** Reasons of the Events on one object of a kind, oldest first. */
-export async function eventReasons(namespace: string, kind: string, name: string): Promise<string[]> {
-  const out = await kubectlOk([
-    'get',
-    'events',
-    '-n',
-    namespace,
-    '--field-selector',
-    `involvedObject.kind=${kind},involvedObject.name=${name}`,
-    '--sort-by=.metadata.creationTimestamp',
-    '-o',
-    'jsonpath={range .items[*]}{.reason}{"\\n"}{end}',
-  ]);
-  return out.split('\n').filter(Boolean);
-}
-
 /** The pods of these Jobs fail (kwok fault stage) with `message` as their termination message. */
 export function failJobs(jobs: string[], message: string): Promise<void> {
   return failJobPods(stackInfo().kubernetes.kubeconfig, jobs, message);
+}
+
+/** What a backup test works with; filled in by its beforeAll. */
+export interface BackupTestBed {
+  ns: string;
+  op: RunningOperator;
+  client: Client;
+}
+
+/**
+ * Registers the beforeAll/afterAll of a backup test file: a namespace of its own, an in-process
+ * operator (worker and watcher) for it, a Temporal client, and the Database `db` applied and Ready.
+ */
+export function withReadyDatabase(prefix: string, db: string, spec: DatabaseSpecInput): BackupTestBed {
+  const bed = {} as BackupTestBed;
+  let connection: Connection | undefined;
+  beforeAll(async () => {
+    bed.ns = await createNamespace(prefix);
+    bed.op = await startOperator(bed.ns);
+    connection = await temporalConnection();
+    bed.client = temporalClient(connection);
+    await applyDatabase(bed.ns, db, spec);
+    await waitForPhase(bed.ns, db, 'Ready');
+  });
+  afterAll(async () => {
+    await bed.op?.stop();
+    await connection?.close();
+    if (bed.ns) await deleteNamespace(bed.ns);
+  });
+  return bed;
 }
