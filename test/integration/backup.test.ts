@@ -1,8 +1,9 @@
-import { ScheduleNotFoundError } from '@temporalio/client';
+import { ScheduleNotFoundError, ScheduleOverlapPolicy } from '@temporalio/client';
 import { RETRY_ANNOTATION } from '../../crds';
 import { waitFor } from '../../tools/stack/wait';
 import { BACKUP_CATCHUP_WINDOW } from '../../activities/backup-schedule';
-import { backupScheduleId, backupWorkflowId } from '../../workflows/backup-names';
+import { backupScheduleId, backupWorkflowId, scheduledBackupName } from '../../workflows/backup-names';
+import type { ScheduledBackupResult } from '../../workflows/backup';
 import {
   createBackup,
   failJobs,
@@ -38,6 +39,10 @@ describe('backups', () => {
     ns = bed.ns;
   });
   const client = () => bed.client;
+  /** The Succeeded backup the restore test restores (set by the schedule test). */
+  let restoreSource = '';
+  const backupRuns = async (result: 'succeeded' | 'failed') =>
+    (await bed.op.metrics.backupRuns.get()).values.find((v) => v.labels.result === result)?.value ?? 0;
 
   const figures: Record<string, unknown> = {};
   afterAll(() => process.stderr.write(`[backup figures] ${JSON.stringify(figures)}\n`));
@@ -85,6 +90,9 @@ describe('backups', () => {
     });
     expect(await databaseEventReasons(ns, db)).toContain('BackupSucceeded');
     expect(await eventReasons(ns, 'DatabaseBackup', name)).toEqual(['BackupSucceeded']);
+    // One run, counted once, however many attempts it took.
+    expect(await backupRuns('succeeded')).toBe(1);
+    expect(await backupRuns('failed')).toBe(0);
   });
 
   it('a backup that always fails: Failed with the error, condition and Event; the documented retry succeeds', async () => {
@@ -106,6 +114,7 @@ describe('backups', () => {
     expect(d.message).toContain('disk full');
     expect(await databaseEventReasons(ns, db)).toContain('BackupFailed');
     expect(await eventReasons(ns, 'DatabaseBackup', name)).toEqual(['BackupFailed']);
+    expect(await backupRuns('failed')).toBe(1);
 
     // The README's one-liner: a new run of the same backup, attempts numbered on (Job -4).
     await kubectlOk(['annotate', 'databasebackup', name, '-n', ns, `${RETRY_ANNOTATION}=1`, '--overwrite']);
@@ -170,9 +179,17 @@ describe('backups', () => {
     });
     expect(scheduled.message).toContain('0 3 * * *');
 
-    // "Trigger" in the Temporal UI does this: a run now, named after its scheduled time.
+    // "Trigger" in the Temporal UI does this: a run now, named after its scheduled time. Twice
+    // (overlap allowed for the second): both runs name the same minute's backup, and the second
+    // finds it started and does nothing.
+    // Temporal names a scheduled run after its start second, so the two triggers are 1.5 s apart
+    // (new IDs) and within one minute (the same backup name).
+    const second = new Date().getUTCSeconds();
+    if (second >= 55) await new Promise((r) => setTimeout(r, (61 - second) * 1000));
     const before = new Date();
     await client().schedule.getHandle(scheduleId).trigger();
+    await new Promise((r) => setTimeout(r, 1500));
+    await client().schedule.getHandle(scheduleId).trigger(ScheduleOverlapPolicy.ALLOW_ALL);
     const backup = await waitFor(
       'a scheduled DatabaseBackup',
       async () => (await listBackups(ns)).find((b) => b.spec.reason === 'scheduled'),
@@ -181,6 +198,50 @@ describe('backups', () => {
     expect(backup.metadata.name).toMatch(new RegExp(`^${db}-\\d{12}$`));
     expect(Date.parse(String(backup.spec.scheduledTime))).toBeGreaterThanOrEqual(before.getTime() - 60_000);
     expect((await waitForBackupDone(ns, backup.metadata.name!)).status?.phase).toBe('Succeeded');
+
+    // The same scheduled time twice (two backfills of 03:00, overlaps allowed): one backup, one
+    // run of its workflow (here Temporal already refuses the second start: same workflow ID).
+    const at = new Date();
+    at.setUTCHours(3, 0, 0, 0);
+    if (at.getTime() > Date.now() - 60_000) at.setUTCDate(at.getUTCDate() - 1);
+    const range = { start: new Date(at.getTime() - 30_000), end: new Date(at.getTime() + 30_000) };
+    const handle = client().schedule.getHandle(scheduleId);
+    await handle.backfill([{ ...range, overlap: ScheduleOverlapPolicy.ALLOW_ALL }]);
+    await handle.backfill([{ ...range, overlap: ScheduleOverlapPolicy.ALLOW_ALL }]);
+    restoreSource = scheduledBackupName(db, at);
+    expect((await waitForBackupDone(ns, restoreSource)).status).toMatchObject({
+      phase: 'Succeeded',
+      attempts: 1,
+    });
+    const runs: ScheduledBackupResult[] = await waitFor('the three scheduled runs to finish', async () => {
+      const results: ScheduledBackupResult[] = [];
+      for await (const wf of client().workflow.list({ query: `TemporalScheduledById = '${scheduleId}'` })) {
+        if (wf.status.name !== 'COMPLETED') return undefined;
+        results.push(
+          (await client().workflow.getHandle(wf.workflowId, wf.runId).result()) as ScheduledBackupResult,
+        );
+      }
+      return results.length >= 3 ? results : undefined;
+    });
+    // Per scheduled minute, exactly one run started the backup; every scheduled backup exists once.
+    const names = [...new Set(runs.map((r) => r.backupName))];
+    for (const n of names) expect(runs.filter((r) => r.backupName === n && r.started)).toHaveLength(1);
+    const scheduledBackups = (await listBackups(ns)).filter((b) => b.spec.reason === 'scheduled');
+    expect(scheduledBackups.map((b) => b.metadata.name).sort()).toEqual(
+      names.filter((n) => scheduledBackups.some((b) => b.metadata.name === n)).sort(),
+    );
+    figures.scheduledRuns = runs.map((r) => `${r.backupName}:${r.started ? 'started' : 'already there'}`);
+    const backupRunsOfThatTime = await waitFor('the run in the visibility store', async () => {
+      let n = 0;
+      for await (const wf of client().workflow.list({
+        query: `WorkflowId = '${backupWorkflowId(ns, restoreSource)}'`,
+      })) {
+        if (wf.workflowId) n += 1;
+      }
+      return n;
+    });
+    expect(backupRunsOfThatTime).toBe(1);
+    expect((await listBackups(ns)).filter((b) => b.metadata.name === restoreSource)).toHaveLength(1);
 
     await applyDatabase(ns, db, {
       ...spec,
@@ -198,7 +259,8 @@ describe('backups', () => {
   });
 
   it('restores a backup into a new Database before it is Ready; a missing backup leaves a clear condition', async () => {
-    const source = `${db}-m2-${run}`;
+    const source = restoreSource;
+    expect(source).not.toBe('');
     await applyDatabase(ns, 'shop-copy', {
       engine: 'postgres',
       version: '16',

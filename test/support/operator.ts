@@ -8,6 +8,7 @@ import pino from 'pino';
 import { createWorker } from '../../cmd/worker';
 import { createWatcher } from '../../cmd/watcher';
 import { loadConfig, type OperatorConfig } from '../../common/config';
+import { WorkerMetrics } from '../../common/metrics';
 import { DATABASE, GROUP, VERSION, type Database, type DatabaseSpecInput } from '../../crds';
 import { databaseManifest } from '../../crds/examples.table';
 import { repoRoot } from '../../tools/stack/binaries';
@@ -52,6 +53,8 @@ function testLogger(name: string): pino.Logger {
 export interface RunningOperator {
   namespace: string;
   taskQueue: string;
+  /** The in-process worker's metrics (e.g. durable_backup_runs_total). */
+  metrics: WorkerMetrics;
   stopWorker(): Promise<void>;
   startWorker(): Promise<void>;
   stop(): Promise<void>;
@@ -64,8 +67,9 @@ export async function startOperator(namespace: string): Promise<RunningOperator>
   const cfg = operatorConfig(namespace, taskQueue);
   let worker: Worker | undefined;
   let running: Promise<void> | undefined;
+  const metrics = new WorkerMetrics({ defaultMetrics: false });
   const startWorker = async () => {
-    worker = await createWorker(cfg, testLogger(`worker-${taskQueue}`));
+    worker = await createWorker(cfg, testLogger(`worker-${taskQueue}`), undefined, { metrics });
     running = worker.run();
   };
   const stopWorker = async () => {
@@ -79,6 +83,7 @@ export async function startOperator(namespace: string): Promise<RunningOperator>
   return {
     namespace,
     taskQueue,
+    metrics,
     startWorker,
     stopWorker,
     stop: async () => {
