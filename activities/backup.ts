@@ -165,6 +165,21 @@ export async function ensureBackupRecord(
     existing ??= await readBackup(clients, namespace, backupName);
     if (!existing) throw ApplicationFailure.retryable(`DatabaseBackup ${namespace}/${backupName} vanished`);
   }
+  const labels = backupLabels(existing.spec.databaseName, input.engine ?? 'unknown', 'backup');
+  const current = existing.metadata.labels ?? {};
+  if (input.engine && Object.entries(labels).some(([k, v]) => current[k] !== v)) {
+    // One made by `kubectl create` has none: retention selects a Database's backups by them, and a
+    // restore reads the engine from them.
+    await kubeCall(`label DatabaseBackup ${namespace}/${backupName}`, () =>
+      clients.custom.patchNamespacedCustomObject(
+        {
+          ...backupResource(namespace, backupName),
+          body: { metadata: { uid: existing.metadata.uid, labels } },
+        },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      ),
+    );
+  }
   return {
     namespace,
     name: backupName,

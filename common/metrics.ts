@@ -47,7 +47,7 @@ export const METRICS = {
     name: 'durable_backup_runs_total',
     type: 'counter',
     labels: ['result'],
-    help: 'Backup runs by result (succeeded, failed), counted by the backup activities; stays 0 until backups are implemented.',
+    help: 'Backup runs by result (succeeded, failed), counted by the backup activities when a run reaches its final phase.',
     component: 'worker',
   },
   databases: {

@@ -63,8 +63,10 @@ export function defaultBackupClaimName(databaseName: string): string {
  */
 export function fitName(name: string, suffix = ''): string {
   if (name.length <= MAX_NAME) return name;
-  const hash = fnv1a(name).toString(16).padStart(8, '0');
-  const head = name.slice(0, MAX_NAME - suffix.length - hash.length - 1).replace(/[-.]+$/, '');
+  // The hash is of the stem only, so the Jobs of one backup share their prefix.
+  const stem = suffix && name.endsWith(suffix) ? name.slice(0, -suffix.length) : name;
+  const hash = fnv1a(stem).toString(16).padStart(8, '0');
+  const head = stem.slice(0, MAX_NAME - suffix.length - hash.length - 1).replace(/[-.]+$/, '');
   return `${head}-${hash}${suffix}`;
 }
 

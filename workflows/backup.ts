@@ -124,15 +124,25 @@ export async function backupWorkflow(input: BackupWorkflowInput): Promise<Backup
   const last = record.attempts + maxAttempts;
   let outcome: JobOutcome = { state: 'failed', message: 'no attempt was made' };
   let attempt = first;
+  let location: string | undefined;
   for (; attempt <= last; attempt++) {
     const jobName = backupJobName(backupName, attempt);
     setCurrentDetails(
       `**attempt ${attempt}** (${attempt - first + 1} of ${maxAttempts}): Job ${jobName} → ${storage}`,
     );
     await status.updateBackupStatus(ref, { attempts: attempt, jobName });
-    await act(`start backup Job ${namespace}/${jobName}`).startBackupJob(target, ref, attempt);
+    const started = await act(`start backup Job ${namespace}/${jobName}`).startBackupJob(
+      target,
+      ref,
+      attempt,
+    );
+    location = started.location;
     outcome = await waitForJob(namespace, jobName);
-    if (outcome.state === 'succeeded') break;
+    if (outcome.state === 'succeeded') {
+      // The script reports where it wrote; the rendered location is the same, should it not.
+      outcome = { ...outcome, location: outcome.location ?? location };
+      break;
+    }
     log.warn('backup attempt failed', { backup: id, attempt, error: outcome.message });
     await status.updateBackupStatus(ref, { error: `attempt ${attempt}: ${outcome.message}` });
     if (attempt < last) {

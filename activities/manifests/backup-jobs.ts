@@ -46,7 +46,6 @@ import { SECRET_KEYS } from './secret';
 export const S3_CLIENT_IMAGE = 'amazon/aws-cli:2.22.35';
 /** Where a backup target is mounted in the Job's containers. */
 export const BACKUP_MOUNT = '/backups';
-const SCRATCH_VOLUME = 'scratch';
 const TMP_VOLUME = 'tmp';
 const TARGET_VOLUME = 'target';
 /** A backup that takes longer than this is stuck; the workflow then counts a failed attempt. */

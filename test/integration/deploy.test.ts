@@ -98,7 +98,7 @@ const workerNeeds = (namespace: string): AccessCheck[] =>
     ...verbs('secrets', ['delete']),
     ...verbs('persistentvolumeclaims', ['list', 'delete', 'patch', 'create']),
     ...verbs('events', ['create']),
-    ...verbs('databasebackups.durable.dev', ['get', 'list', 'create', 'delete']),
+    ...verbs('databasebackups.durable.dev', ['get', 'list', 'create', 'patch', 'delete']),
     ...verbs('databasebackups.durable.dev', ['patch'], 'status'),
     ...verbs('jobs.batch', ['get', 'create']),
     ...verbs('pods', ['get', 'list', 'delete']),
@@ -108,7 +108,7 @@ const workerMustNot = (namespace: string): AccessCheck[] =>
   ns(namespace, [
     ...verbs('databases.durable.dev', ['create', 'update', 'delete', 'list', 'watch']),
     ...verbs('databases.durable.dev', ['update'], 'status'),
-    ...verbs('databasebackups.durable.dev', ['update', 'watch', 'patch']),
+    ...verbs('databasebackups.durable.dev', ['update', 'watch']),
     ...verbs('jobs.batch', ['list', 'update', 'patch', 'delete']),
     ...verbs('pods', ['get'], 'log'),
     ...verbs('secrets', ['list', 'watch', 'update']),

@@ -3,6 +3,7 @@ import { waitFor } from '../../tools/stack/wait';
 import { databaseWorkflowId } from '../../workflows/signals';
 import {
   applyDatabase,
+  completedActivities,
   databaseEventReasons,
   getDatabase,
   objectsOfDatabase,
@@ -44,22 +45,7 @@ describe('durability', () => {
     await deleteNamespace(ns);
   });
 
-  const completedActivities = async (): Promise<string[]> => {
-    try {
-      const history = await client.workflow.getHandle(databaseWorkflowId(ns, name)).fetchHistory();
-      const scheduled = new Map<string, string>();
-      const done: string[] = [];
-      for (const e of history.events ?? []) {
-        const s = e.activityTaskScheduledEventAttributes;
-        if (s) scheduled.set(String(e.eventId), s.activityType?.name ?? '?');
-        const c = e.activityTaskCompletedEventAttributes;
-        if (c) done.push(scheduled.get(String(c.scheduledEventId)) ?? '?');
-      }
-      return done;
-    } catch {
-      return []; // not started yet
-    }
-  };
+  const completed = () => completedActivities(client, databaseWorkflowId(ns, name));
 
   it('converges after the worker is SIGKILLed at every activity boundary, and after a watcher kill', async () => {
     const taskQueue = uniqueName('crash');
@@ -72,11 +58,11 @@ describe('durability', () => {
     const started = Date.now();
     for (let round = 0; round < 40; round++) {
       const worker = start('oneActivityWorker', cfg, `worker-${taskQueue}-${round}`);
-      const seen = (await completedActivities()).length;
+      const seen = (await completed()).length;
       const progressed = await waitFor(
         `activity ${seen + 1} to complete (round ${round})`,
         async () => {
-          const done = await completedActivities();
+          const done = await completed();
           return done.length > seen ? { last: done.at(-1)!, advanced: done.length - seen } : undefined;
         },
         { timeoutMs: 90_000, intervalMs: 100 },
@@ -109,7 +95,7 @@ describe('durability', () => {
     ];
     for (const step of order) expect(kills).toContain(step);
     // No step skipped: every step completed, first occurrences in the intended order.
-    const done = await completedActivities();
+    const done = await completed();
     const firsts = order.map((step) => done.indexOf(step));
     expect(firsts.every((i) => i >= 0)).toBe(true);
     expect(firsts).toEqual([...firsts].sort((a, b) => a - b));

@@ -2,11 +2,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
+import type { Client } from '@temporalio/client';
 import type { Worker } from '@temporalio/worker';
 import pino from 'pino';
 import { createWorker } from '../../cmd/worker';
 import { createWatcher } from '../../cmd/watcher';
 import { loadConfig, type OperatorConfig } from '../../common/config';
+import { WorkerMetrics } from '../../common/metrics';
 import { DATABASE, GROUP, VERSION, type Database, type DatabaseSpecInput } from '../../crds';
 import { databaseManifest } from '../../crds/examples.table';
 import { repoRoot } from '../../tools/stack/binaries';
@@ -53,6 +55,8 @@ function testLogger(name: string): pino.Logger {
 export interface RunningOperator {
   namespace: string;
   taskQueue: string;
+  /** The in-process worker's metrics (e.g. durable_backup_runs_total). */
+  metrics: WorkerMetrics;
   stopWorker(): Promise<void>;
   startWorker(): Promise<void>;
   stop(): Promise<void>;
@@ -65,8 +69,9 @@ export async function startOperator(namespace: string): Promise<RunningOperator>
   const cfg = operatorConfig(namespace, taskQueue);
   let worker: Worker | undefined;
   let running: Promise<void> | undefined;
+  const metrics = new WorkerMetrics({ defaultMetrics: false });
   const startWorker = async () => {
-    worker = await createWorker(cfg, testLogger(`worker-${taskQueue}`));
+    worker = await createWorker(cfg, testLogger(`worker-${taskQueue}`), undefined, { metrics });
     running = worker.run();
   };
   const stopWorker = async () => {
@@ -80,6 +85,7 @@ export async function startOperator(namespace: string): Promise<RunningOperator>
   return {
     namespace,
     taskQueue,
+    metrics,
     startWorker,
     stopWorker,
     stop: async () => {
@@ -144,12 +150,7 @@ export function operatorProcesses() {
       child.once('exit', () => children.delete(child));
       return child;
     },
-    async kill(child: ChildProcess): Promise<void> {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGKILL');
-      await exited;
-    },
+    kill: sigkill,
     killAll(): void {
       for (const child of children) child.kill('SIGKILL');
     },
@@ -164,19 +165,28 @@ export async function applyDatabase(namespace: string, name: string, spec: Datab
 
 const customApi = () => kubeConfig().makeApiClient(k8s.CustomObjectsApi);
 
-export async function getDatabase(namespace: string, name: string): Promise<Database | undefined> {
+/** An object of the durable.dev API (`plural`), undefined when it does not exist. */
+export async function getCustomObject<T>(
+  plural: string,
+  namespace: string,
+  name: string,
+): Promise<T | undefined> {
   try {
     return (await customApi().getNamespacedCustomObject({
       group: GROUP,
       version: VERSION,
-      plural: DATABASE.plural,
+      plural,
       namespace,
       name,
-    })) as Database;
+    })) as T;
   } catch (err) {
     if ((err as { code?: number }).code === 404) return undefined;
     throw err;
   }
+}
+
+export function getDatabase(namespace: string, name: string): Promise<Database | undefined> {
+  return getCustomObject<Database>(DATABASE.plural, namespace, name);
 }
 
 /** Waits until the Database reports `phase` for at least generation `generation` (default: current). */
@@ -198,20 +208,25 @@ export async function waitForPhase(
   );
 }
 
-/** Reasons of the Events recorded on a Database, oldest first. */
-export async function databaseEventReasons(namespace: string, name: string): Promise<string[]> {
+/** Reasons of the Events recorded on an object of a kind (Database, DatabaseBackup), oldest first. */
+export async function eventReasons(namespace: string, kind: string, name: string): Promise<string[]> {
   const out = await kubectlOk([
     'get',
     'events',
     '-n',
     namespace,
     '--field-selector',
-    `involvedObject.kind=Database,involvedObject.name=${name}`,
+    `involvedObject.kind=${kind},involvedObject.name=${name}`,
     '--sort-by=.metadata.creationTimestamp',
     '-o',
     'jsonpath={range .items[*]}{.reason}{"\\n"}{end}',
   ]);
   return out.split('\n').filter(Boolean);
+}
+
+/** Reasons of the Events recorded on a Database, oldest first. */
+export function databaseEventReasons(namespace: string, name: string): Promise<string[]> {
+  return eventReasons(namespace, DATABASE.kind, name);
 }
 
 /** `kind/name` of the objects of these kinds labelled as belonging to a Database, sorted. */
@@ -227,4 +242,32 @@ export async function objectsOfDatabase(namespace: string, name: string, kinds: 
     'name',
   ]);
   return out.split('\n').filter(Boolean).sort();
+}
+
+// ---- processes and histories (crash tests) -------------------------------------------------------
+
+/** SIGKILLs a child process and waits until it has exited (nothing if it already has). */
+export async function sigkill(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGKILL');
+  await exited;
+}
+
+/** Types of the activities completed so far in a workflow's history, in order ([] before it starts). */
+export async function completedActivities(client: Client, workflowId: string): Promise<string[]> {
+  try {
+    const history = await client.workflow.getHandle(workflowId).fetchHistory();
+    const scheduled = new Map<string, string>();
+    const done: string[] = [];
+    for (const e of history.events ?? []) {
+      const s = e.activityTaskScheduledEventAttributes;
+      if (s) scheduled.set(String(e.eventId), s.activityType?.name ?? '?');
+      const c = e.activityTaskCompletedEventAttributes;
+      if (c) done.push(scheduled.get(String(c.scheduledEventId)) ?? '?');
+    }
+    return done;
+  } catch {
+    return []; // not started yet
+  }
 }

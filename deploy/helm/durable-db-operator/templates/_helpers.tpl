@@ -98,11 +98,12 @@ Namespaced rules of the worker (activities/):
 - apiGroups: ['']
   resources: [events]
   verbs: [create]
-# Backup runs: read or create the DatabaseBackup of a run, list a Database's backups and delete
-# the expired ones (retention), write their status (merge patch).
+# Backup runs: read or create the DatabaseBackup of a run (and label one made by kubectl create,
+# merge patch), list a Database's backups and delete the expired ones (retention), write their
+# status (merge patch).
 - apiGroups: [durable.dev]
   resources: [databasebackups]
-  verbs: [get, list, create, delete]
+  verbs: [get, list, create, patch, delete]
 - apiGroups: [durable.dev]
   resources: [databasebackups/status]
   verbs: [patch]
