@@ -380,6 +380,12 @@ describe('MariaDB GTID replication (engine functions, real engines)', () => {
     expect(status).toMatchObject({ Using_Gtid: 'Slave_Pos', Master_User: 'replicator' });
     const [ro] = await query<{ ro: number }>(1, 'SELECT @@GLOBAL.read_only AS ro');
     expect(ro?.ro).toBe(1);
+    // The binlog every replica replays holds the user's hash, never its password.
+    const events = await query<{ Info: string }>(0, 'SHOW BINLOG EVENTS');
+    expect(events.map((e) => e.Info).join('\n')).toMatch(
+      /CREATE USER 'replicator'@'%' IDENTIFIED BY PASSWORD '\*[0-9A-F]{40}'/,
+    );
+    expect(JSON.stringify(events)).not.toContain(REPLICATION_PASSWORD);
   });
 
   it('leaves a correctly running replica alone', async () => {
