@@ -299,6 +299,16 @@ export async function databaseWorkflow(input: DatabaseWorkflowInput): Promise<vo
       await act(`update status of Database ${id}`).reportStatus(ref, state.status, event && keyed(event));
     };
 
+    /**
+     * A repair (drift, resync) whose wait ends unready reports Degraded and looks again after
+     * RETRY_AFTER, rather than waiting here indefinitely.
+     */
+    const degrade = async (reason: string, message: string) => {
+      phase('Degraded');
+      mark(ConditionTypes.Ready, 'False', reason, message);
+      await report({ type: 'Warning', reason, message });
+    };
+
     const setMembers = (members: MemberReport[]) => {
       if (JSON.stringify(state.status.members ?? []) === JSON.stringify(members)) return;
       state.status.members = members;
@@ -479,11 +489,7 @@ export async function databaseWorkflow(input: DatabaseWorkflowInput): Promise<vo
         mark(ConditionTypes.StatefulSetReady, 'False', 'PodsNotReady', ready.message);
         if (!configured && !(await configureEarly())) return;
         if (mode !== 'generation') {
-          // A repair whose pods stay unready for a whole wait reports Degraded and looks again
-          // after RETRY_AFTER, rather than waiting here indefinitely.
-          phase('Degraded');
-          mark(ConditionTypes.Ready, 'False', 'PodsNotReady', ready.message);
-          await report({ type: 'Warning', reason: 'PodsNotReady', message: ready.message });
+          await degrade('PodsNotReady', ready.message);
           return;
         }
         await report();
@@ -504,9 +510,7 @@ export async function databaseWorkflow(input: DatabaseWorkflowInput): Promise<vo
           await absorbReplication(rep, true);
           if (rep.ready) break;
           if (mode !== 'generation') {
-            phase('Degraded');
-            mark(ConditionTypes.Ready, 'False', 'ReplicationNotReady', rep.message);
-            await report({ type: 'Warning', reason: 'ReplicationNotReady', message: rep.message });
+            await degrade('ReplicationNotReady', rep.message);
             return;
           }
           await report();

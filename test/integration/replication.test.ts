@@ -86,6 +86,17 @@ describe('replication on the real stack', () => {
     }
   }
 
+  /** Polls a replica until the query finds rows: replication is asynchronous. */
+  const replicated = <T>(what: string, query: () => Promise<T[]>): Promise<T[]> =>
+    waitFor(
+      what,
+      async () => {
+        const rows = await query();
+        return rows.length > 0 ? rows : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 300 },
+    );
+
   function expectReplicated(db: Database, name: string) {
     const ready = db.status?.conditions?.find((c) => c.type === 'ReplicationReady');
     expect(ready).toMatchObject({ status: 'True', reason: 'Streaming' });
@@ -110,13 +121,8 @@ describe('replication on the real stack', () => {
     await pgQuery('pgdb', 0, 'CREATE TABLE orders (id int PRIMARY KEY, item text)');
     await pgQuery('pgdb', 0, "INSERT INTO orders VALUES (1, 'tea')");
     for (const ordinal of [1, 2]) {
-      const rows = await waitFor(
-        `row on pgdb-${ordinal}`,
-        async () => {
-          const r = await pgQuery<{ item: string }>('pgdb', ordinal, 'SELECT item FROM orders');
-          return r.length > 0 ? r : undefined;
-        },
-        { timeoutMs: 30_000, intervalMs: 300 },
+      const rows = await replicated(`row on pgdb-${ordinal}`, () =>
+        pgQuery<{ item: string }>('pgdb', ordinal, 'SELECT item FROM orders'),
       );
       expect(rows).toEqual([{ item: 'tea' }]);
       const [recovery] = await pgQuery<{ r: boolean }>('pgdb', ordinal, 'SELECT pg_is_in_recovery() AS r');
@@ -131,13 +137,8 @@ describe('replication on the real stack', () => {
     await myQuery('mydb', 0, 'CREATE TABLE shop.orders (id int PRIMARY KEY, item varchar(20))');
     await myQuery('mydb', 0, "INSERT INTO shop.orders VALUES (1, 'tea')");
     for (const ordinal of [1, 2]) {
-      const rows = await waitFor(
-        `row on mydb-${ordinal}`,
-        async () => {
-          const r = await myQuery<{ item: string }>('mydb', ordinal, 'SELECT item FROM shop.orders');
-          return r.length > 0 ? r : undefined;
-        },
-        { timeoutMs: 30_000, intervalMs: 300 },
+      const rows = await replicated(`row on mydb-${ordinal}`, () =>
+        myQuery<{ item: string }>('mydb', ordinal, 'SELECT item FROM shop.orders'),
       );
       expect(rows).toEqual([{ item: 'tea' }]);
       const [ro] = await myQuery<{ ro: number }>('mydb', ordinal, 'SELECT @@GLOBAL.read_only AS ro');
