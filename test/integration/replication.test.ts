@@ -161,4 +161,20 @@ describe('replication on the real stack', () => {
     expect(slots.map((s) => s.slot_name)).toEqual(['replica_1']);
     expect(await databaseEventReasons(ns, 'pgdb')).toContain('ReplicaRemoved');
   });
+
+  it('postgres scaled 2 → 3 again: the returning member reuses its volume and streams from a new slot', async () => {
+    await pgQuery('pgdb', 0, "INSERT INTO orders VALUES (2, 'milk')");
+    await applyDatabase(ns, 'pgdb', { engine: 'postgres', version: '15', replicas: 3 });
+    const db = await waitForPhase(ns, 'pgdb', 'Ready', { generation: 3, timeoutMs: READY_TIMEOUT_MS });
+    expectReplicated(db, 'pgdb');
+    const rows = await waitFor(
+      'both rows on pgdb-2',
+      async () => {
+        const r = await pgQuery<{ item: string }>('pgdb', 2, 'SELECT item FROM orders ORDER BY id');
+        return r.length === 2 ? r : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 300 },
+    );
+    expect(rows.map((r) => r.item)).toEqual(['tea', 'milk']);
+  });
 });
