@@ -13,6 +13,7 @@ import { waitFor } from '../../tools/stack/wait';
 import {
   applyDatabase,
   databaseEventReasons,
+  objectsOfDatabase,
   startOperator,
   waitForPhase,
   type RunningOperator,
@@ -160,9 +161,18 @@ describe('replication on the real stack', () => {
     );
     expect(slots.map((s) => s.slot_name)).toEqual(['replica_1']);
     expect(await databaseEventReasons(ns, 'pgdb')).toContain('ReplicaRemoved');
+    // Its volume goes with it: without its slot that data could not catch up later.
+    await waitFor(
+      'the volume of pgdb-2 deleted',
+      async () => {
+        const claims = await objectsOfDatabase(ns, 'pgdb', 'persistentvolumeclaims');
+        return claims.join() === 'persistentvolumeclaim/data-pgdb-0,persistentvolumeclaim/data-pgdb-1';
+      },
+      { timeoutMs: 60_000 },
+    );
   });
 
-  it('postgres scaled 2 → 3 again: the returning member reuses its volume and streams from a new slot', async () => {
+  it('postgres scaled 2 → 3 again: the returning member is cloned anew and streams from a new slot', async () => {
     await pgQuery('pgdb', 0, "INSERT INTO orders VALUES (2, 'milk')");
     await applyDatabase(ns, 'pgdb', { engine: 'postgres', version: '15', replicas: 3 });
     const db = await waitForPhase(ns, 'pgdb', 'Ready', { generation: 3, timeoutMs: READY_TIMEOUT_MS });
