@@ -318,22 +318,19 @@ export async function databaseWorkflow(input: DatabaseWorkflowInput): Promise<vo
     /**
      * Takes a replication report into status (members, ReplicationReady) and announces what it
      * changed: an Event per kind of change, none when nothing changed. `final` is the pass after
-     * the pods are ready, whose verdict the condition reports; an early pass only says progress.
+     * the pods are ready: its "not yet" means replicas not streaming, an early one's means
+     * replication still being set up.
      */
     async function absorbReplication(rep: ReplicationReport, final: boolean) {
       const before = new Set(
         (state.status.members ?? []).filter((m) => m.state === 'streaming').map((m) => m.name),
       );
       setMembers(rep.members);
-      if (rep.ready && final) {
-        mark(ConditionTypes.ReplicationReady, 'True', 'Streaming', rep.message);
-      } else {
-        mark(
-          ConditionTypes.ReplicationReady,
-          'False',
-          final ? 'ReplicasNotStreaming' : 'Configuring',
-          rep.message,
-        );
+      // A resync's early pass that finds everything streaming keeps the condition True: no flip.
+      if (rep.ready) mark(ConditionTypes.ReplicationReady, 'True', 'Streaming', rep.message);
+      else {
+        const reason = final ? 'ReplicasNotStreaming' : 'Configuring';
+        mark(ConditionTypes.ReplicationReady, 'False', reason, rep.message);
       }
       const streaming = rep.members
         .filter((m) => m.role === 'replica' && m.state === 'streaming' && !before.has(m.name))
@@ -469,7 +466,10 @@ export async function databaseWorkflow(input: DatabaseWorkflowInput): Promise<vo
         }
         return true;
       };
-      if (!configured && !(await configureEarly())) return;
+      // A new generation may bring replicas that need their role and slot before they can start:
+      // ensured up front. A repair (drift, resync) of a reconciled generation has them; it runs
+      // the pass only if its pods are not ready, and the final pass below checks them anyway.
+      if (!configured && mode === 'generation' && !(await configureEarly())) return;
 
       // Wait for the pods, reporting progress after each bounded wait.
       for (;;) {
