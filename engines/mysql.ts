@@ -154,8 +154,8 @@ export async function withMysql<T>(
     // A connection dropped outside a query emits 'error': unhandled, it would crash the worker.
     conn.on('error', () => undefined);
     const session = new MysqlSession(conn);
-    const [rows] = await session.rows('SELECT VERSION() AS version');
-    session.dialect = dialectFor(String(rows?.version ?? ''));
+    const [row] = await session.rows('SELECT VERSION() AS version');
+    session.dialect = dialectFor(String(row?.version ?? ''));
     return await fn(session);
   } catch (err) {
     throw classifyEngineError(err, `${what} (${endpoint.host}:${endpoint.port})`, credentials.secrets());
@@ -224,7 +224,7 @@ export async function reconcileMysqlReplication(input: ReplicationInput): Promis
       outcome.members.push({
         ordinal: member.ordinal,
         role: 'replica',
-        state: 'unreachable',
+        state: failure.type === EngineFailureTypes.AuthFailed ? 'login refused' : 'unreachable',
         streaming: false,
       });
       outcome.pending.push(failure.message);

@@ -13,12 +13,13 @@ import { waitFor } from '../../tools/stack/wait';
 import {
   applyDatabase,
   databaseEventReasons,
+  getDatabase,
   objectsOfDatabase,
   startOperator,
   waitForPhase,
   type RunningOperator,
 } from '../support/operator';
-import { createNamespace, deleteNamespace, kubeConfig, stackInfo } from '../support/stack';
+import { createNamespace, deleteNamespace, kubeConfig, kubectlOk, stackInfo } from '../support/stack';
 
 jest.setTimeout(600_000);
 
@@ -145,6 +146,22 @@ describe('replication on the real stack', () => {
       const [ro] = await myQuery<{ ro: number }>('mydb', ordinal, 'SELECT @@GLOBAL.read_only AS ro');
       expect(ro?.ro).toBe(1);
     }
+  });
+
+  it('a repair passes over replication that is in place without changing it', async () => {
+    const before = await getDatabase(ns, 'mydb');
+    const condition = (db?: Database) => db?.status?.conditions?.find((c) => c.type === 'ReplicationReady');
+    const events = (await databaseEventReasons(ns, 'mydb')).filter((r) => r.startsWith('Replic')).length;
+    await kubectlOk(['delete', 'service', 'mydb-ro', '-n', ns]);
+    await waitFor('DriftCorrected', async () =>
+      (await databaseEventReasons(ns, 'mydb')).includes('DriftCorrected'),
+    );
+    const after = await waitForPhase(ns, 'mydb', 'Ready');
+    expectReplicated(after, 'mydb');
+    expect(condition(after)?.lastTransitionTime).toBe(condition(before)?.lastTransitionTime);
+    expect((await databaseEventReasons(ns, 'mydb')).filter((r) => r.startsWith('Replic'))).toHaveLength(
+      events,
+    );
   });
 
   it('postgres scaled 3 → 2: Ready with two members, the departing slot dropped', async () => {
