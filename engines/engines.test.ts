@@ -6,7 +6,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { toReport } from '../activities/replication';
 import { EngineCredentials, redact } from './credentials';
 import { classifyEngineError, EngineFailureTypes } from './errors';
-import { dialectFor, replicaState } from './mysql';
+import { dialectFor, nativePasswordHash, replicaState } from './mysql';
 import { scramVerifier, scramVerifierMatches, slotName } from './postgres';
 import { addressMapResolver, clusterResolver, memberHost, parseAddressMap } from './resolver';
 
@@ -157,6 +157,16 @@ describe('MySQL dialects', () => {
     const old = dialectFor('8.0.20');
     expect(old.change).toContain('CHANGE MASTER TO');
     expect(old.change).toContain('MASTER_AUTO_POSITION = 1');
+  });
+
+  it('hands MariaDB a password hash, MySQL (which hashes binlogged passwords itself) the password', () => {
+    // The well-known PASSWORD('password') of mysql_native_password.
+    expect(nativePasswordHash('password')).toBe('*2470C0C06DEE42FD1618BB99005ADCA2EC9D1E19');
+    expect(dialectFor('10.11.6-MariaDB').identifiedBy('password')).toEqual({
+      clause: 'IDENTIFIED BY PASSWORD ?',
+      value: '*2470C0C06DEE42FD1618BB99005ADCA2EC9D1E19',
+    });
+    expect(dialectFor('8.0.36').identifiedBy('pw')).toEqual({ clause: 'IDENTIFIED BY ?', value: 'pw' });
   });
 
   it('reads replica state from a status row', () => {

@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import mysql, { type Connection, type RowDataPacket } from 'mysql2/promise';
 import type { EngineCredentials } from './credentials';
 import { ApplicationFailure } from '@temporalio/activity';
@@ -35,6 +36,12 @@ export interface Dialect {
   /** Statements that make a replica read-only, persistently where the server can. */
   readOnly: string[];
   readOnlyCheck: string;
+  /**
+   * `IDENTIFIED …` clause and its value for CREATE/ALTER USER. MySQL rewrites a password in a
+   * binlogged statement into its hash; MariaDB writes the statement as it came, so it gets the
+   * hash itself: no plain password in the binlog that every replica replays.
+   */
+  identifiedBy(password: string): { clause: string; value: string };
 }
 
 /** Picks the dialect from `SELECT VERSION()`, e.g. `8.0.36`, `10.11.6-MariaDB-0+deb12u1`. */
@@ -54,6 +61,10 @@ export function dialectFor(version: string): Dialect {
       // reconcile), and until then the replica applies changes but accepts writes.
       readOnly: ['SET GLOBAL read_only = ON'],
       readOnlyCheck: 'SELECT @@GLOBAL.read_only AS ro',
+      identifiedBy: (password) => ({
+        clause: 'IDENTIFIED BY PASSWORD ?',
+        value: nativePasswordHash(password),
+      }),
     };
   }
   const [major = 0, minor = 0, patch = 0] = version.split(/[.-]/).map((n) => Number.parseInt(n, 10) || 0);
@@ -64,6 +75,7 @@ export function dialectFor(version: string): Dialect {
     'SET PERSIST super_read_only = ON',
   ];
   const readOnlyCheck = 'SELECT @@GLOBAL.read_only AND @@GLOBAL.super_read_only AS ro';
+  const identifiedBy = (password: string) => ({ clause: 'IDENTIFIED BY ?', value: password });
   if (modern) {
     return {
       flavor: 'mysql',
@@ -86,6 +98,7 @@ export function dialectFor(version: string): Dialect {
         'CHANGE REPLICATION SOURCE TO SOURCE_HOST = ?, SOURCE_PORT = ?, SOURCE_USER = ?, SOURCE_PASSWORD = ?, SOURCE_AUTO_POSITION = 1, GET_SOURCE_PUBLIC_KEY = 1',
       readOnly,
       readOnlyCheck,
+      identifiedBy,
     };
   }
   return {
@@ -100,7 +113,14 @@ export function dialectFor(version: string): Dialect {
       'CHANGE MASTER TO MASTER_HOST = ?, MASTER_PORT = ?, MASTER_USER = ?, MASTER_PASSWORD = ?, MASTER_AUTO_POSITION = 1, GET_MASTER_PUBLIC_KEY = 1',
     readOnly,
     readOnlyCheck,
+    identifiedBy,
   };
+}
+
+/** mysql_native_password's stored form, as MariaDB's PASSWORD() computes it: `*` + SHA1(SHA1(pw)). */
+export function nativePasswordHash(password: string): string {
+  const once = crypto.createHash('sha1').update(password, 'utf8').digest();
+  return `*${crypto.createHash('sha1').update(once).digest('hex').toUpperCase()}`;
 }
 
 const legacyColumns: Dialect['col'] = {
@@ -134,8 +154,8 @@ export async function withMysql<T>(
     // A connection dropped outside a query emits 'error': unhandled, it would crash the worker.
     conn.on('error', () => undefined);
     const session = new MysqlSession(conn);
-    const [rows] = await session.rows('SELECT VERSION() AS version');
-    session.dialect = dialectFor(String(rows?.version ?? ''));
+    const [row] = await session.rows('SELECT VERSION() AS version');
+    session.dialect = dialectFor(String(row?.version ?? ''));
     return await fn(session);
   } catch (err) {
     throw classifyEngineError(err, `${what} (${endpoint.host}:${endpoint.port})`, credentials.secrets());
@@ -204,7 +224,7 @@ export async function reconcileMysqlReplication(input: ReplicationInput): Promis
       outcome.members.push({
         ordinal: member.ordinal,
         role: 'replica',
-        state: 'unreachable',
+        state: failure.type === EngineFailureTypes.AuthFailed ? 'login refused' : 'unreachable',
         streaming: false,
       });
       outcome.pending.push(failure.message);
@@ -225,11 +245,12 @@ async function ensureReplicationUser(
   }
   const exists = (await s.rows("SELECT 1 FROM mysql.user WHERE User = ? AND Host = '%'", [user])).length > 0;
   let outcome: 'created' | 'updated' | 'unchanged' = 'unchanged';
+  const identified = s.dialect.identifiedBy(credentials.replicationPassword);
   if (!exists) {
-    await s.exec("CREATE USER ?@'%' IDENTIFIED BY ?", [user, credentials.replicationPassword]);
+    await s.exec(`CREATE USER ?@'%' ${identified.clause}`, [user, identified.value]);
     outcome = 'created';
   } else if (!loginWorks) {
-    await s.exec("ALTER USER ?@'%' IDENTIFIED BY ?", [user, credentials.replicationPassword]);
+    await s.exec(`ALTER USER ?@'%' ${identified.clause}`, [user, identified.value]);
     outcome = 'updated';
   }
   const grants = await s.rows("SHOW GRANTS FOR ?@'%'", [user]);

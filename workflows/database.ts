@@ -411,6 +411,16 @@ export async function databaseWorkflow(input: DatabaseWorkflowInput): Promise<vo
       await act(`update status of Database ${id}`).reportStatus(ref, state.status, event && keyed(event));
     };
 
+    /**
+     * A repair (drift, resync) whose wait ends unready reports Degraded and looks again after
+     * RETRY_AFTER, rather than waiting here indefinitely.
+     */
+    const degrade = async (reason: string, message: string) => {
+      phase('Degraded');
+      mark(ConditionTypes.Ready, 'False', reason, message);
+      await report({ type: 'Warning', reason, message });
+    };
+
     const setMembers = (members: MemberReport[]) => {
       if (JSON.stringify(state.status.members ?? []) === JSON.stringify(members)) return;
       state.status.members = members;
@@ -420,22 +430,19 @@ export async function databaseWorkflow(input: DatabaseWorkflowInput): Promise<vo
     /**
      * Takes a replication report into status (members, ReplicationReady) and announces what it
      * changed: an Event per kind of change, none when nothing changed. `final` is the pass after
-     * the pods are ready, whose verdict the condition reports; an early pass only says progress.
+     * the pods are ready: its "not yet" means replicas not streaming, an early one's means
+     * replication still being set up.
      */
     async function absorbReplication(rep: ReplicationReport, final: boolean) {
       const before = new Set(
         (state.status.members ?? []).filter((m) => m.state === 'streaming').map((m) => m.name),
       );
       setMembers(rep.members);
-      if (rep.ready && final) {
-        mark(ConditionTypes.ReplicationReady, 'True', 'Streaming', rep.message);
-      } else {
-        mark(
-          ConditionTypes.ReplicationReady,
-          'False',
-          final ? 'ReplicasNotStreaming' : 'Configuring',
-          rep.message,
-        );
+      // A resync's early pass that finds everything streaming keeps the condition True: no flip.
+      if (rep.ready) mark(ConditionTypes.ReplicationReady, 'True', 'Streaming', rep.message);
+      else {
+        const reason = final ? 'ReplicasNotStreaming' : 'Configuring';
+        mark(ConditionTypes.ReplicationReady, 'False', reason, rep.message);
       }
       const streaming = rep.members
         .filter((m) => m.role === 'replica' && m.state === 'streaming' && !before.has(m.name))
@@ -739,7 +746,10 @@ export async function databaseWorkflow(input: DatabaseWorkflowInput): Promise<vo
         }
         return true;
       };
-      if (!configured && !(await configureEarly())) return;
+      // A new generation may bring replicas that need their role and slot before they can start:
+      // ensured up front. A repair (drift, resync) of a reconciled generation has them; it runs
+      // the pass only if its pods are not ready, and the final pass below checks them anyway.
+      if (!configured && mode === 'generation' && !(await configureEarly())) return;
 
       // Wait for the pods, reporting progress after each bounded wait.
       for (;;) {
@@ -759,11 +769,7 @@ export async function databaseWorkflow(input: DatabaseWorkflowInput): Promise<vo
         mark(ConditionTypes.StatefulSetReady, 'False', 'PodsNotReady', ready.message);
         if (!configured && !(await configureEarly())) return;
         if (mode !== 'generation') {
-          // A repair whose pods stay unready for a whole wait reports Degraded and looks again
-          // after RETRY_AFTER, rather than waiting here indefinitely.
-          phase('Degraded');
-          mark(ConditionTypes.Ready, 'False', 'PodsNotReady', ready.message);
-          await report({ type: 'Warning', reason: 'PodsNotReady', message: ready.message });
+          await degrade('PodsNotReady', ready.message);
           return;
         }
         await report();
@@ -784,9 +790,7 @@ export async function databaseWorkflow(input: DatabaseWorkflowInput): Promise<vo
           await absorbReplication(rep, true);
           if (rep.ready) break;
           if (mode !== 'generation') {
-            phase('Degraded');
-            mark(ConditionTypes.Ready, 'False', 'ReplicationNotReady', rep.message);
-            await report({ type: 'Warning', reason: 'ReplicationNotReady', message: rep.message });
+            await degrade('ReplicationNotReady', rep.message);
             return;
           }
           await report();

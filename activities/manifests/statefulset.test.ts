@@ -65,13 +65,24 @@ describe('renderStatefulSet', () => {
   });
 
   it('keeps or deletes the volumes with the Database as deletionPolicy says', () => {
-    expect(render(target()).spec?.persistentVolumeClaimRetentionPolicy).toEqual({
+    const mysql = { engine: 'mysql', version: '8.0.36' } as const;
+    expect(render(target(mysql)).spec?.persistentVolumeClaimRetentionPolicy).toEqual({
       whenDeleted: 'Delete',
       whenScaled: 'Retain',
     });
+    expect(
+      render(target({ ...mysql, deletionPolicy: 'Retain' })).spec?.persistentVolumeClaimRetentionPolicy,
+    ).toEqual({ whenDeleted: 'Retain', whenScaled: 'Retain' });
+  });
+
+  it('deletes a PostgreSQL replica scaled away with its volume: without its slot it could not catch up', () => {
+    expect(render(target()).spec?.persistentVolumeClaimRetentionPolicy).toEqual({
+      whenDeleted: 'Delete',
+      whenScaled: 'Delete',
+    });
     expect(render(target({ deletionPolicy: 'Retain' })).spec?.persistentVolumeClaimRetentionPolicy).toEqual({
       whenDeleted: 'Retain',
-      whenScaled: 'Retain',
+      whenScaled: 'Delete',
     });
   });
 

@@ -52,8 +52,11 @@ export function renderStatefulSet(
       updateStrategy: { type: 'RollingUpdate', rollingUpdate: { partition } },
       persistentVolumeClaimRetentionPolicy: {
         whenDeleted: spec.deletionPolicy === 'Delete' ? 'Delete' : 'Retain',
-        // Scaling down and up again reuses the member's data rather than cloning it anew.
-        whenScaled: 'Retain',
+        // PostgreSQL: a member scaled away loses its slot, so the primary stops keeping WAL for
+        // it and its data soon cannot catch up any more; scaling up again clones it anew from a
+        // fresh volume. MySQL: a returning member catches up from the binlog by GTID, so its data
+        // is kept and reused.
+        whenScaled: spec.engine === 'postgres' ? 'Delete' : 'Retain',
       },
       template: podTemplate(target, configHash),
       volumeClaimTemplates: [

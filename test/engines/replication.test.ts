@@ -134,6 +134,18 @@ async function pgQuery<T extends object>(
   }
 }
 
+/** Polls until `query` finds `count` rows: replication is asynchronous. */
+function replicatedRows<T>(what: string, count: number, query: () => Promise<T[]>): Promise<T[]> {
+  return waitFor(
+    what,
+    async () => {
+      const rows = await query();
+      return rows.length === count ? rows : undefined;
+    },
+    { timeoutMs: 30_000, intervalMs: 300 },
+  );
+}
+
 async function untilReady(pass: () => Promise<ReplicationReport>, what: string): Promise<ReplicationReport> {
   let last: ReplicationReport | undefined;
   const changes: string[] = [];
@@ -236,12 +248,10 @@ describe('PostgreSQL streaming replication (activities, real engines, real Secre
   it('reads rows written on the primary on the replica', async () => {
     await pgQuery(members.get(0)!, 'CREATE TABLE orders (id int PRIMARY KEY, item text)');
     await pgQuery(members.get(0)!, "INSERT INTO orders VALUES (1, 'tea'), (2, 'milk')");
-    await waitFor(
-      'rows on replica 1',
-      async () =>
-        (await pgQuery(members.get(1)!, 'SELECT count(*)::int AS n FROM orders').catch(() => []))[0],
-      { timeoutMs: 30_000, intervalMs: 300 },
-    ).then((row) => expect(row).toEqual({ n: 2 }));
+    const rows = await replicatedRows('rows on replica 1', 2, () =>
+      pgQuery<{ item: string }>(members.get(1)!, 'SELECT item FROM orders ORDER BY id'),
+    );
+    expect(rows.map((r) => r.item)).toEqual(['tea', 'milk']);
   });
 
   it('checks member health: role by ordinal, a replica receiving', async () => {
@@ -266,16 +276,8 @@ describe('PostgreSQL streaming replication (activities, real engines, real Secre
     expect(report.members.map((m) => m.state)).toEqual(['writable', 'streaming', 'streaming']);
     await pgQuery(members.get(0)!, "INSERT INTO orders VALUES (3, 'bread')");
     for (const ordinal of [1, 2]) {
-      const rows = await waitFor(
-        `3 rows on replica ${ordinal}`,
-        async () => {
-          const r = await pgQuery<{ id: number; item: string }>(
-            members.get(ordinal)!,
-            'SELECT * FROM orders ORDER BY id',
-          );
-          return r.length === 3 ? r : undefined;
-        },
-        { timeoutMs: 30_000, intervalMs: 300 },
+      const rows = await replicatedRows(`3 rows on replica ${ordinal}`, 3, () =>
+        pgQuery<{ item: string }>(members.get(ordinal)!, 'SELECT item FROM orders ORDER BY id'),
       );
       expect(rows.map((r) => r.item)).toEqual(['tea', 'milk', 'bread']);
     }
@@ -380,6 +382,12 @@ describe('MariaDB GTID replication (engine functions, real engines)', () => {
     expect(status).toMatchObject({ Using_Gtid: 'Slave_Pos', Master_User: 'replicator' });
     const [ro] = await query<{ ro: number }>(1, 'SELECT @@GLOBAL.read_only AS ro');
     expect(ro?.ro).toBe(1);
+    // The binlog every replica replays holds the user's hash, never its password.
+    const events = await query<{ Info: string }>(0, 'SHOW BINLOG EVENTS');
+    expect(events.map((e) => e.Info).join('\n')).toMatch(
+      /CREATE USER 'replicator'@'%' IDENTIFIED BY PASSWORD '\*[0-9A-F]{40}'/,
+    );
+    expect(JSON.stringify(events)).not.toContain(REPLICATION_PASSWORD);
   });
 
   it('leaves a correctly running replica alone', async () => {
@@ -392,15 +400,8 @@ describe('MariaDB GTID replication (engine functions, real engines)', () => {
     await query(0, 'CREATE DATABASE shop');
     await query(0, 'CREATE TABLE shop.orders (id int PRIMARY KEY, item varchar(20))');
     await query(0, "INSERT INTO shop.orders VALUES (1, 'tea'), (2, 'milk')");
-    const rows = await waitFor(
-      'rows on MariaDB replica 1',
-      async () => {
-        const r = await query<{ item: string }>(1, 'SELECT item FROM shop.orders ORDER BY id').catch(
-          () => [],
-        );
-        return r.length === 2 ? r : undefined;
-      },
-      { timeoutMs: 30_000, intervalMs: 300 },
+    const rows = await replicatedRows('rows on MariaDB replica 1', 2, () =>
+      query<{ item: string }>(1, 'SELECT item FROM shop.orders ORDER BY id'),
     );
     expect(rows.map((r) => r.item)).toEqual(['tea', 'milk']);
   });
@@ -408,15 +409,8 @@ describe('MariaDB GTID replication (engine functions, real engines)', () => {
   it('scales up: replica 2 catches up with everything from the first GTID', async () => {
     const outcome = await untilStreaming(3);
     expect(outcome.changes).toContain('configured member 2 to replicate from member 0');
-    const rows = await waitFor(
-      'rows on MariaDB replica 2',
-      async () => {
-        const r = await query<{ item: string }>(2, 'SELECT item FROM shop.orders ORDER BY id').catch(
-          () => [],
-        );
-        return r.length === 2 ? r : undefined;
-      },
-      { timeoutMs: 30_000, intervalMs: 300 },
+    const rows = await replicatedRows('rows on MariaDB replica 2', 2, () =>
+      query<{ item: string }>(2, 'SELECT item FROM shop.orders ORDER BY id'),
     );
     expect(rows.map((r) => r.item)).toEqual(['tea', 'milk']);
     expect(await mysqlHealth(members.get(2)!, credentials)).toMatchObject({
