@@ -232,6 +232,17 @@ describe('engine runtime', () => {
       ([row]) => row?.n === 2,
     );
 
+    // An engine that dies on its own (SIGKILL, no clean shutdown) is started again by the runtime.
+    const pidFile = path.join(claimDir(`data-${db}-0`), 'pgdata', 'postmaster.pid');
+    const postmaster = Number(fs.readFileSync(pidFile, 'utf8').split('\n')[0]);
+    process.kill(postmaster, 'SIGKILL');
+    await eventually(
+      'member 0 recovers after a crash',
+      () => pgQuery<{ n: number }>(primary, 'SELECT count(*)::int AS n FROM t'),
+      ([row]) => row?.n === 2,
+    );
+    expect(Number(fs.readFileSync(pidFile, 'utf8').split('\n')[0])).not.toBe(postmaster);
+
     // Scale down: member 1's engine stops; deleting its claim deletes its data.
     await kubectlOk(['scale', 'statefulset', db, '-n', namespace, '--replicas=1']);
     await waitGone('member 1 leaves the address map', () => addressOf(replica) === undefined);
