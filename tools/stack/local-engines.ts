@@ -212,6 +212,9 @@ export async function startLocalMariadb(opts: LocalMariadbOptions): Promise<Loca
     initFile = secretFile(
       account,
       [
+        // Not binlogged, as in the official image: a replica's own GTIDs would otherwise clash
+        // with its source's under gtid_strict_mode (both start at sequence 1 in domain 0).
+        'SET SESSION sql_log_bin = 0;',
         `ALTER USER 'root'@'localhost' IDENTIFIED BY ${pw};`,
         // mariadb-install-db also creates password-less root accounts for the loopback addresses
         // and the host name; '127.0.0.1' would match before '%' and refuse the password.
