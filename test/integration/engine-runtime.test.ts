@@ -80,32 +80,29 @@ function eventually<T>(what: string, query: () => Promise<T[]>, accept: (rows: T
   );
 }
 
-async function applySecret(name: string): Promise<void> {
+/** The Database's Secret and a StatefulSet shaped like the operator's, reduced to what the runtime reads. */
+async function applyMembers(
+  name: string,
+  engine: 'postgres' | 'mysql',
+  replicas: number,
+  podSpec: Record<string, unknown>,
+): Promise<void> {
   await kubectlOk(
     ['apply', '-f', '-'],
     JSON.stringify({
       apiVersion: 'v1',
       kind: 'Secret',
-      metadata: { name, namespace },
+      metadata: { name: `${name}-credentials`, namespace },
       stringData: { password: PASSWORD, 'replication-password': REPLICATION_PASSWORD },
     }),
   );
-}
-
-/** The shape of the operator's StatefulSet, reduced to what the runtime reads. */
-function statefulSet(
-  name: string,
-  engine: 'postgres' | 'mysql',
-  replicas: number,
-  podSpec: Record<string, unknown>,
-): string {
   const labels = {
     'app.kubernetes.io/name': engine,
     'app.kubernetes.io/instance': name,
     'app.kubernetes.io/component': 'database',
     'app.kubernetes.io/managed-by': 'durable-db-operator',
   };
-  return JSON.stringify({
+  const statefulSet = {
     apiVersion: 'apps/v1',
     kind: 'StatefulSet',
     metadata: { name, namespace, labels },
@@ -123,7 +120,8 @@ function statefulSet(
         },
       ],
     },
-  });
+  };
+  await kubectlOk(['apply', '-f', '-'], JSON.stringify(statefulSet));
 }
 
 const secretEnv = (name: string, secret: string, key: string) => ({
@@ -155,40 +153,36 @@ async function postmasterStart(host: string): Promise<string> {
 describe('engine runtime', () => {
   it('runs PostgreSQL members: password from the Secret, replica cloned by the init container, data kept across pod restarts, removed with the claim', async () => {
     const db = 'pg';
-    await applySecret(`${db}-credentials`);
     const dataMount = '/var/lib/postgresql/data';
-    await kubectlOk(
-      ['apply', '-f', '-'],
-      statefulSet(db, 'postgres', 2, {
-        initContainers: [
-          {
-            name: 'bootstrap-replica',
-            image: 'postgres:15',
-            command: ['sh', '-c', BOOTSTRAP_SCRIPT],
-            env: [
-              { name: 'PGDATA', value: `${dataMount}/pgdata` },
-              { name: 'PRIMARY_HOST', value: memberHost(db, 0) },
-              { name: 'PRIMARY_PORT', value: '5432' },
-              podIndexEnv,
-              { name: 'REPLICATION_USER', value: 'replicator' },
-              secretEnv('PGPASSWORD', `${db}-credentials`, 'replication-password'),
-            ],
-            volumeMounts: [{ name: 'data', mountPath: dataMount }],
-          },
-        ],
-        containers: [
-          {
-            name: 'database',
-            image: 'postgres:15',
-            env: [
-              secretEnv('POSTGRES_PASSWORD', `${db}-credentials`, 'password'),
-              { name: 'PGDATA', value: `${dataMount}/pgdata` },
-            ],
-            volumeMounts: [{ name: 'data', mountPath: dataMount }],
-          },
-        ],
-      }),
-    );
+    await applyMembers(db, 'postgres', 2, {
+      initContainers: [
+        {
+          name: 'bootstrap-replica',
+          image: 'postgres:15',
+          command: ['sh', '-c', BOOTSTRAP_SCRIPT],
+          env: [
+            { name: 'PGDATA', value: `${dataMount}/pgdata` },
+            { name: 'PRIMARY_HOST', value: memberHost(db, 0) },
+            { name: 'PRIMARY_PORT', value: '5432' },
+            podIndexEnv,
+            { name: 'REPLICATION_USER', value: 'replicator' },
+            secretEnv('PGPASSWORD', `${db}-credentials`, 'replication-password'),
+          ],
+          volumeMounts: [{ name: 'data', mountPath: dataMount }],
+        },
+      ],
+      containers: [
+        {
+          name: 'database',
+          image: 'postgres:15',
+          env: [
+            secretEnv('POSTGRES_PASSWORD', `${db}-credentials`, 'password'),
+            { name: 'PGDATA', value: `${dataMount}/pgdata` },
+          ],
+          volumeMounts: [{ name: 'data', mountPath: dataMount }],
+        },
+      ],
+    });
 
     const primary = memberHost(db, 0);
     const replica = memberHost(db, 1);
@@ -232,6 +226,17 @@ describe('engine runtime', () => {
       ([row]) => row?.n === 2,
     );
 
+    // An engine that dies on its own (SIGKILL, no clean shutdown) is started again by the runtime.
+    const pidFile = path.join(claimDir(`data-${db}-0`), 'pgdata', 'postmaster.pid');
+    const postmaster = Number(fs.readFileSync(pidFile, 'utf8').split('\n')[0]);
+    process.kill(postmaster, 'SIGKILL');
+    await eventually(
+      'member 0 recovers after a crash',
+      () => pgQuery<{ n: number }>(primary, 'SELECT count(*)::int AS n FROM t'),
+      ([row]) => row?.n === 2,
+    );
+    expect(Number(fs.readFileSync(pidFile, 'utf8').split('\n')[0])).not.toBe(postmaster);
+
     // Scale down: member 1's engine stops; deleting its claim deletes its data.
     await kubectlOk(['scale', 'statefulset', db, '-n', namespace, '--replicas=1']);
     await waitGone('member 1 leaves the address map', () => addressOf(replica) === undefined);
@@ -245,21 +250,17 @@ describe('engine runtime', () => {
 
   it('runs a mysql member as MariaDB with its server id, keeps data across a pod restart, removes it with the claim', async () => {
     const db = 'my';
-    await applySecret(`${db}-credentials`);
-    await kubectlOk(
-      ['apply', '-f', '-'],
-      statefulSet(db, 'mysql', 1, {
-        containers: [
-          {
-            name: 'database',
-            image: 'mysql:8.4',
-            args: ['--server-id=1$(POD_INDEX)'],
-            env: [secretEnv('MYSQL_ROOT_PASSWORD', `${db}-credentials`, 'password'), podIndexEnv],
-            volumeMounts: [{ name: 'data', mountPath: '/var/lib/mysql' }],
-          },
-        ],
-      }),
-    );
+    await applyMembers(db, 'mysql', 1, {
+      containers: [
+        {
+          name: 'database',
+          image: 'mysql:8.4',
+          args: ['--server-id=1$(POD_INDEX)'],
+          env: [secretEnv('MYSQL_ROOT_PASSWORD', `${db}-credentials`, 'password'), podIndexEnv],
+          volumeMounts: [{ name: 'data', mountPath: '/var/lib/mysql' }],
+        },
+      ],
+    });
     const host = memberHost(db, 0);
     const [ids] = await eventually('MariaDB accepts the Secret password', () =>
       mysqlQuery<{ id: number; version: string }>(host, 'SELECT @@server_id AS id, VERSION() AS version'),

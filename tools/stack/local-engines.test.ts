@@ -121,9 +121,10 @@ describe('local MariaDB', () => {
       await mysqlQuery(
         engine,
         PASSWORD,
-        'SELECT @@server_id AS id, @@log_bin AS bin, @@binlog_format AS fmt, @@gtid_strict_mode AS strict',
+        'SELECT @@server_id AS id, @@log_bin AS bin, @@binlog_format AS fmt, @@gtid_strict_mode AS strict, @@gtid_binlog_pos AS gtid',
       ),
-    ).toEqual([{ id: 11, bin: 1, fmt: 'ROW', strict: 1 }]);
+      // An empty binlog: setting the password wrote no GTID a replica could clash with.
+    ).toEqual([{ id: 11, bin: 1, fmt: 'ROW', strict: 1, gtid: '' }]);
     await expect(mysqlQuery(engine, 'wrong', 'SELECT 1')).rejects.toThrow(/Access denied/);
     await mysqlQuery(engine, PASSWORD, 'CREATE DATABASE app');
     await mysqlQuery(engine, PASSWORD, 'CREATE TABLE app.t (v text)');

@@ -97,7 +97,9 @@ export function reapStale(root: string): string[] {
     const pids = JSON.parse(readOr(pidsFile, '[]')) as { name: string; pid?: number }[];
     // The children the stack started itself, and whatever else carries its directory: the
     // database engines (and their init containers) that the engine runtime started.
-    const candidates = [...pids, ...carriersOf(stackDir).map((pid) => ({ name: 'engine', pid }))];
+    const known = new Set(pids.map((p) => p.pid));
+    const others = carriersOf(stackDir).filter((pid) => !known.has(pid));
+    const candidates = [...pids, ...others.map((pid) => ({ name: 'engine', pid }))];
     for (const { name: proc, pid } of candidates) {
       if (!pid || !isAlive(pid)) continue;
       if (!readOr(`/proc/${pid}/environ`, '').includes(`DURABLE_STACK_DIR=${stackDir}\0`)) continue;
