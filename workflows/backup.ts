@@ -8,15 +8,15 @@ import {
   getExternalWorkflowHandle,
   isCancellation,
   log,
-  proxyActivities,
   setCurrentDetails,
   sleep,
   workflowInfo,
   WorkflowIdReusePolicy,
   type ActivityOptions,
 } from '@temporalio/workflow';
-import type { BackupRef, DatabaseActivities, DatabaseTarget, EventRecord, JobOutcome } from '../activities';
+import type { BackupRef, DatabaseTarget, EventRecord, JobOutcome } from '../activities';
 import type { ScheduledBackupInput } from '../activities/backup-schedule';
+import { act, quick } from './activity-options';
 import { backupJobName, backupWorkflowId, scheduledBackupName } from './backup-names';
 import { backupSignal, databaseWorkflowId, type BackupNotice } from './signals';
 
@@ -44,25 +44,12 @@ const JOB_WAIT_BUDGET_SECONDS = 60;
 /** The backoff between attempts doubles from spec.backup.backoffSeconds up to this. */
 const MAX_BACKOFF_SECONDS = 3600;
 
-const quick: ActivityOptions = {
-  startToCloseTimeout: '10 seconds',
-  retry: {
-    initialInterval: '1 second',
-    backoffCoefficient: 2,
-    maximumInterval: '30 seconds',
-    maximumAttempts: 8,
-  },
-};
 const waiting: ActivityOptions = {
   startToCloseTimeout: `${JOB_WAIT_BUDGET_SECONDS + 60} seconds`,
   // A dead worker is noticed this soon and the wait resumes on another one (the Job keeps running).
   heartbeatTimeout: '15 seconds',
   retry: quick.retry,
 };
-
-function act(summary: string, options: ActivityOptions = quick): DatabaseActivities {
-  return proxyActivities<DatabaseActivities>({ ...options, summary });
-}
 
 /**
  * One backup run (`backup/<namespace>/<backupName>`): records itself as a DatabaseBackup, runs

@@ -7,7 +7,6 @@ import {
   continueAsNew,
   isCancellation,
   patched,
-  proxyActivities,
   setCurrentDetails,
   setHandler,
   sleep,
@@ -57,6 +56,7 @@ import {
   type SpecUpdate,
   type UpgradeProgress,
 } from './signals';
+import { act, quick } from './activity-options';
 import { checkSpec } from './spec-rules';
 import type { UpgradeInput, UpgradeOutcome, upgradeWorkflow } from './upgrade';
 
@@ -69,16 +69,6 @@ export const READY_WAIT_BUDGET_SECONDS = 60;
 /** Continue as new well before Temporal's limits (51,200 events / 50 MB). */
 const MAX_HISTORY_EVENTS = 2_000;
 
-export const quick: ActivityOptions = {
-  // A Kubernetes API call that takes longer is stuck; a retry (the steps are idempotent) is right.
-  startToCloseTimeout: '10 seconds',
-  retry: {
-    initialInterval: '1 second',
-    backoffCoefficient: 2,
-    maximumInterval: '30 seconds',
-    maximumAttempts: 8,
-  },
-};
 export const waiting: ActivityOptions = {
   startToCloseTimeout: `${READY_WAIT_BUDGET_SECONDS + 60} seconds`,
   heartbeatTimeout: '15 seconds',
@@ -98,11 +88,6 @@ const untilMemberZeroAnswers: ActivityOptions = {
     maximumAttempts: 16,
   },
 };
-
-/** One proxy per call, so that each activity carries a summary naming its object in the UI. */
-export function act(summary: string, options: ActivityOptions = quick): DatabaseActivities {
-  return proxyActivities<DatabaseActivities>({ ...options, summary });
-}
 
 /** As act(), retrying without a limit on attempts (backoff still capped at a minute). */
 export function actUntilDone(summary: string): DatabaseActivities {

@@ -15,14 +15,8 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { DatabaseTarget } from '../activities';
-import {
-  act,
-  describeFailure,
-  quick,
-  READY_WAIT_BUDGET_SECONDS,
-  waiting,
-  type FailureInfo,
-} from './database';
+import { act, quick } from './activity-options';
+import { describeFailure, READY_WAIT_BUDGET_SECONDS, waiting, type FailureInfo } from './database';
 import type { backupWorkflow } from './backup';
 import { BACKUP_WORKFLOW_TYPE, backupWorkflowId, preUpgradeBackupName } from './backup-names';
 import { upgradeProgressSignal, type EngineBuild, type UpgradeCause, type UpgradeProgress } from './signals';
