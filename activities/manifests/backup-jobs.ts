@@ -26,7 +26,7 @@ import {
   s3Script,
   SCRIPT_ENV,
 } from './backup-scripts';
-import { engineProfile } from './engines';
+import { engineProfile, podSecurityContext } from './engines';
 import { objectNames } from './names';
 import { prune } from './prune';
 import { SECRET_KEYS } from './secret';
@@ -327,14 +327,7 @@ function job(
           restartPolicy: 'Never',
           automountServiceAccountToken: false,
           enableServiceLinks: false,
-          securityContext: {
-            runAsNonRoot: true,
-            runAsUser: profile.uid,
-            runAsGroup: profile.uid,
-            fsGroup: profile.uid,
-            fsGroupChangePolicy: 'OnRootMismatch',
-            seccompProfile: { type: 'RuntimeDefault' },
-          },
+          securityContext: podSecurityContext(profile),
           initContainers: initContainers.length ? initContainers : undefined,
           containers,
           volumes: [{ name: TMP_VOLUME, emptyDir: {} }, ...volumes],

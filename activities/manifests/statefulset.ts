@@ -6,7 +6,13 @@ import type {
   V1StatefulSet,
 } from '@kubernetes/client-node';
 import type { DatabaseTarget } from '../types';
-import { engineProfile, POD_INDEX_ENV, REPLICATION_USER, type EngineProfile } from './engines';
+import {
+  engineProfile,
+  podSecurityContext,
+  POD_INDEX_ENV,
+  REPLICATION_USER,
+  type EngineProfile,
+} from './engines';
 import { labelsFor, objectMeta, POD_INDEX_LABEL, selectorLabels } from './labels';
 import {
   CONFIG_HASH_ANNOTATION,
@@ -97,17 +103,7 @@ function podTemplate(target: DatabaseTarget, configHash: string): V1PodTemplateS
       // Service links would inject variables such as POSTGRES_PORT=tcp://… for every Service in
       // the namespace, which collide with the names the images read.
       enableServiceLinks: false,
-      securityContext: {
-        // The official images run their engine as uid/gid 999 and support starting as it
-        // directly; fsGroup makes a fresh volume writable for it.
-        runAsNonRoot: true,
-        runAsUser: profile.uid,
-        runAsGroup: profile.uid,
-        fsGroup: profile.uid,
-        // Skips the recursive chown of a large data volume on every start once ownership is right.
-        fsGroupChangePolicy: 'OnRootMismatch',
-        seccompProfile: { type: 'RuntimeDefault' },
-      },
+      securityContext: podSecurityContext(profile),
       affinity: {
         podAntiAffinity: {
           // Preferred, not required: a one-node cluster must still run several members.
