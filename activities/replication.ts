@@ -2,10 +2,10 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { readCredentials, type EngineCredentials } from '../engines/credentials';
 import { mysqlHealth, reconcileMysqlReplication } from '../engines/mysql';
 import { postgresHealth, reconcilePostgresReplication } from '../engines/postgres';
-import type { EndpointResolver } from '../engines/resolver';
+import { memberHost, type EndpointResolver } from '../engines/resolver';
 import type { MemberHealth, MemberRole, ReplicationInput, ReplicationOutcome } from '../engines/types';
 import type { KubeClients } from './kube-clients';
-import { podName } from './manifests';
+import { engineProfile, podName } from './manifests';
 import type { DatabaseTarget } from './types';
 
 export interface EngineDependencies {
@@ -97,10 +97,10 @@ export async function checkMemberHealth(
   ordinal: number,
 ): Promise<HealthReport> {
   const credentials = await readCredentials(deps.clients, target.namespace, target.name);
-  const endpoint = deps.resolver(member(target, ordinal));
   const name = podName(target.name, ordinal);
   let health: MemberHealth;
   try {
+    const endpoint = await resolveMember(deps.resolver, target, ordinal);
     health =
       target.spec.engine === 'postgres'
         ? await postgresHealth(endpoint, credentials)
@@ -128,23 +128,39 @@ function member(target: DatabaseTarget, ordinal: number) {
   return { namespace: target.namespace, database: target.name, ordinal, engine: target.spec.engine };
 }
 
+/**
+ * A member's address; a name that does not resolve (yet: a pod that is not running has no DNS
+ * record) is trouble that may pass, reported with the member's name.
+ */
+async function resolveMember(resolver: EndpointResolver, target: DatabaseTarget, ordinal: number) {
+  try {
+    return await resolver(member(target, ordinal));
+  } catch (err) {
+    throw ApplicationFailure.retryable(
+      `${podName(target.name, ordinal)} unreachable: ${err instanceof Error ? err.message : String(err)}`,
+      'Transient',
+    );
+  }
+}
+
 async function replicationPass(
   resolver: EndpointResolver,
   target: DatabaseTarget,
   credentials: EngineCredentials,
 ): Promise<ReplicationOutcome> {
-  const primary = resolver(member(target, 0));
   const replicas = target.spec.replicas;
   const input: ReplicationInput = {
-    primary,
-    // Where the replicas dial the primary: the same resolution, so in a cluster the member's DNS
-    // name, and on a local test bed its local address.
-    source: primary,
+    primary: await resolveMember(resolver, target, 0),
+    // Where the replicas dial the primary: its stable DNS name, which they resolve in the
+    // cluster, never the address the operator dialled (a pod's IP changes when it restarts).
+    source: { host: memberHost(member(target, 0)), port: engineProfile(target.spec.engine, '0').port },
     replicas,
-    replicaMembers: Array.from({ length: Math.max(0, replicas - 1) }, (_, i) => ({
-      ordinal: i + 1,
-      endpoint: resolver(member(target, i + 1)),
-    })),
+    replicaMembers: await Promise.all(
+      Array.from({ length: Math.max(0, replicas - 1) }, async (_, i) => ({
+        ordinal: i + 1,
+        endpoint: await resolveMember(resolver, target, i + 1),
+      })),
+    ),
     credentials,
   };
   return target.spec.engine === 'postgres'

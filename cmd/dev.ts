@@ -1,9 +1,9 @@
 /**
- * `npm run dev` — the main job on the embedded local stack: starts Temporal (with its UI) and a
- * Kubernetes control plane with simulated nodes (whose database pods run as local engine processes,
- * see tools/stack/engine-runtime.ts), installs the CRDs, runs the worker and the
- * watcher in this process, applies the Databases in examples/, and prints progress until they are
- * Ready. It keeps running (edit or delete the Databases with kubectl and watch it react) until
+ * `npm run dev` — the main job on the embedded local stack: starts Temporal (with its UI), a
+ * Kubernetes control plane and real nodes (kubelet + containerd, running the images built here),
+ * installs the CRDs, runs the worker and the watcher in this process (their JSON logs go to a
+ * file), applies the Databases in examples/, and prints progress until they are Ready, with the
+ * reason while they are not. It keeps running (edit or delete the Databases with kubectl and watch it react) until
  * Ctrl-C, then stops everything it started.
  */
 import { execFile } from 'node:child_process';
@@ -26,12 +26,18 @@ async function main(): Promise<void> {
     options: {
       persist: { type: 'boolean', default: false },
       examples: { type: 'string', default: path.join(repoRoot, 'examples') },
-      'log-level': { type: 'string', default: 'warn' },
+      'log-level': { type: 'string', default: 'info' },
+      nodes: { type: 'string', default: '3' },
     },
   });
-  say('starting the local stack (Temporal + UI, etcd, kube-apiserver, controller manager, scheduler, kwok)');
-  const stack = await Stack.start({ name: 'dev', persist: values.persist, log: (m) => say(m) });
-  const { kubernetes, temporal, engines } = stack.info;
+  say('starting the local stack (Temporal + UI, etcd, kube-apiserver, controller manager, scheduler, real nodes)');
+  const stack = await Stack.start({
+    name: 'dev',
+    persist: values.persist,
+    realNodes: Number(values.nodes),
+    log: (m) => say(m),
+  });
+  const { kubernetes, temporal, clusterDns } = stack.info;
   const kubectl = (...args: string[]) =>
     run(kubectlPath(), [`--kubeconfig=${kubernetes.kubeconfig}`, ...args]);
 
@@ -59,19 +65,21 @@ async function main(): Promise<void> {
       TEMPORAL_NAMESPACE: temporal.namespace,
       TEMPORAL_UI_URL: temporal.uiUrl,
       KUBECONFIG: kubernetes.operatorKubeconfig,
-      // The pods' engines run as local processes: their DNS names map to local ports.
-      ENGINE_ADDRESS_MAP: engines.addressMap,
+      // This worker runs on the machine, not in a pod: members' names resolve at the cluster's DNS.
+      CLUSTER_DNS: clusterDns,
       LOG_LEVEL: values['log-level'],
       POD_NAME: 'dev',
     });
     say('starting the worker (bundling the workflows takes a few seconds)');
-    const worker = await startWorkerProcess(cfg, createLogger(cfg.LOG_LEVEL, 'worker'));
+    const logFile = path.join(stack.info.dir, 'logs', 'operator.log');
+    say(`operator logs (JSON) go to ${logFile}`);
+    const worker = await startWorkerProcess(cfg, createLogger(cfg.LOG_LEVEL, 'worker', logFile));
     cleanups.push(() => worker.stop());
     say('starting the watcher');
     // Both run in this process: the watcher serves its endpoints on the next port.
     const watcher = await startWatcherProcess(
       { ...cfg, HTTP_PORT: cfg.HTTP_PORT === 0 ? 0 : cfg.HTTP_PORT + 1 },
-      createLogger(cfg.LOG_LEVEL, 'watcher'),
+      createLogger(cfg.LOG_LEVEL, 'watcher', logFile),
     );
     cleanups.push(() => watcher.stop());
 
@@ -84,9 +92,10 @@ async function main(): Promise<void> {
       `metrics       worker ${worker.http.url ?? '(not bound)'}/metrics, watcher ${watcher.http.url ?? '(not bound)'}/metrics`,
     );
     say(
-      `engines       nodes are simulated by kwok; each database pod runs as a local engine process ` +
-        `(PostgreSQL 15, MariaDB for mysql): logs in ${engines.logDir}`,
+      `nodes         ${stack.info.realNodes.map((n) => n.name).join(', ')}: real kubelets; ` +
+        `kubectl logs / exec work on every member`,
     );
+    say(`operator logs ${logFile}`);
     say('');
     await watchProgress(kubernetes.kubeconfig, () => stopping);
   } catch (err) {
@@ -114,11 +123,13 @@ async function watchProgress(kubeconfig: string, stopped: () => boolean): Promis
     for (const db of list.items) {
       const key = `${db.metadata.namespace}/${db.metadata.name}`;
       const st = db.status ?? {};
-      const line = `${st.phase ?? 'Pending'} ${st.readyReplicas ?? 0}/${db.spec.replicas} ready${
-        st.conditions?.find((c) => c.type === 'Progressing' && c.status === 'True')?.message
-          ? ` (${st.conditions.find((c) => c.type === 'Progressing')!.message})`
-          : ''
-      }`;
+      // While not Ready, the Ready condition says why (the last failure, in words).
+      const why =
+        st.phase === 'Ready'
+          ? undefined
+          : (st.conditions?.find((c) => c.type === 'Ready' && c.status !== 'True')?.message ??
+            st.conditions?.find((c) => c.type === 'Progressing' && c.status === 'True')?.message);
+      const line = `${st.phase ?? 'Pending'} ${st.readyReplicas ?? 0}/${db.spec.replicas} ready${why ? ` (${why})` : ''}`;
       if (seen.get(key) !== line) {
         seen.set(key, line);
         say(`${((Date.now() - started) / 1000).toFixed(1).padStart(6)} s  ${DATABASE.kind} ${key}: ${line}`);

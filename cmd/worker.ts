@@ -21,7 +21,7 @@ import { createLogger, type Logger } from '../common/logger';
 import { WorkerMetrics } from '../common/metrics';
 import { connectWorker } from '../common/temporal-connection';
 import { disabledTracingSinks, setupTracing, type Tracing } from '../common/tracing';
-import { addressMapResolver, clusterResolver } from '../engines/resolver';
+import { clusterDnsResolver, clusterResolver } from '../engines/resolver';
 
 const TEMPORAL_LEVELS: Record<string, LogLevel> = {
   trace: 'TRACE',
@@ -161,7 +161,7 @@ export async function createWorker(
       },
       metrics,
       engines: {
-        resolver: cfg.ENGINE_ADDRESS_MAP ? addressMapResolver(cfg.ENGINE_ADDRESS_MAP) : clusterResolver(),
+        resolver: cfg.CLUSTER_DNS ? clusterDnsResolver(cfg.CLUSTER_DNS) : clusterResolver(),
       },
     }),
     // A killed worker's sticky workflow tasks move to another worker after this long.

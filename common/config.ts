@@ -32,11 +32,14 @@ const envSchema = z.object({
   /** Path of a kubeconfig; empty means in-cluster, then ~/.kube/config. */
   KUBECONFIG: z.string().optional(),
   /**
-   * Local-test and development seam only: a JSON file mapping each member's DNS name to a local
-   * `host:port` (engines/resolver.ts addressMapResolver), for engines that run as local processes
-   * rather than in pods. Unset in a cluster, where members are reached by their DNS names.
+   * For a worker that runs outside the cluster (on the local stack's machine): the cluster's DNS
+   * server, `ip` or `ip:port`, where members' names (`<pod>.<db>-headless.<ns>.svc`) are resolved
+   * (engines/resolver.ts). Unset in a pod, whose own resolver knows the cluster's names.
    */
-  ENGINE_ADDRESS_MAP: z.string().optional(),
+  CLUSTER_DNS: z
+    .string()
+    .regex(/^\d{1,3}(\.\d{1,3}){3}(:\d{1,5})?$/, 'expected an IPv4 address, optionally with :port')
+    .optional(),
   /** Namespaces to watch, comma separated; empty means all namespaces. */
   WATCH_NAMESPACES: commaList.default([]),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

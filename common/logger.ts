@@ -4,8 +4,8 @@ import pino from 'pino';
  * JSON logs (pino). Field names that could carry credentials are redacted as a second line of
  * defence: no code path is meant to log them in the first place.
  */
-export function createLogger(level: string, name: string): pino.Logger {
-  return pino({
+export function createLogger(level: string, name: string, file?: string): pino.Logger {
+  const options: pino.LoggerOptions = {
     name,
     level,
     base: { component: name },
@@ -24,7 +24,9 @@ export function createLogger(level: string, name: string): pino.Logger {
       ],
       censor: '[redacted]',
     },
-  });
+  };
+  // A file instead of stdout where a terminal shows progress lines of its own (`npm run dev`).
+  return file ? pino(options, pino.destination({ dest: file, mkdir: true, sync: false })) : pino(options);
 }
 
 export type Logger = pino.Logger;

@@ -1,3 +1,4 @@
+import dgram from 'node:dgram';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,7 +9,7 @@ import { EngineCredentials, redact } from './credentials';
 import { classifyEngineError, EngineFailureTypes } from './errors';
 import { dialectFor, nativePasswordHash, replicaState } from './mysql';
 import { scramVerifier, scramVerifierMatches, slotName } from './postgres';
-import { addressMapResolver, clusterResolver, memberHost, parseAddressMap } from './resolver';
+import { clusterDnsResolver, clusterResolver, memberHost } from './resolver';
 
 const member = (ordinal: number, engine: 'postgres' | 'mysql' = 'postgres') => ({
   namespace: 'shop',
@@ -22,39 +23,27 @@ describe('resolver', () => {
     expect(memberHost(member(2))).toBe('orders-2.orders-headless.shop.svc');
   });
 
-  it('reaches members by DNS name and engine port in a cluster', () => {
+  it('reaches members by DNS name and engine port in a cluster', async () => {
     const resolve = clusterResolver();
-    expect(resolve(member(0))).toEqual({ host: 'orders-0.orders-headless.shop.svc', port: 5432 });
-    expect(resolve(member(1, 'mysql'))).toEqual({ host: 'orders-1.orders-headless.shop.svc', port: 3306 });
+    await expect(resolve(member(0))).resolves.toEqual({ host: 'orders-0.orders-headless.shop.svc', port: 5432 });
+    await expect(resolve(member(1, 'mysql'))).resolves.toEqual({
+      host: 'orders-1.orders-headless.shop.svc',
+      port: 3306,
+    });
   });
 
-  it('reads an address map, follows its changes, and falls back to DNS for absent members', () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'resolver-'));
-    const file = path.join(dir, 'engine-addresses.json');
-    const resolve = addressMapResolver(file);
-    // No file yet: as in a cluster.
-    expect(resolve(member(0))).toEqual(clusterResolver()(member(0)));
-    fs.writeFileSync(file, JSON.stringify({ [memberHost(member(0))]: '127.0.0.1:40001' }));
-    expect(resolve(member(0))).toEqual({ host: '127.0.0.1', port: 40001 });
-    expect(resolve(member(1))).toEqual(clusterResolver()(member(1)));
-    fs.writeFileSync(
-      file,
-      JSON.stringify({
-        [memberHost(member(0))]: '127.0.0.1:40002',
-        [memberHost(member(1))]: '127.0.0.1:40003',
-      }),
-    );
-    // A rewrite within the same mtime tick would go unseen: move the mtime on explicitly.
-    const later = new Date(Date.now() + 5_000);
-    fs.utimesSync(file, later, later);
-    expect(resolve(member(0))).toEqual({ host: '127.0.0.1', port: 40002 });
-    expect(resolve(member(1))).toEqual({ host: '127.0.0.1', port: 40003 });
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
-
-  it('rejects a malformed address map', () => {
-    expect(() => parseAddressMap('[]')).toThrow(/JSON object/);
-    expect(() => parseAddressMap('{"a": "no-port"}')).toThrow(/a: expected/);
+  it('resolves members at the cluster DNS server, fully qualified, and names the member when it cannot', async () => {
+    const dns = await tinyDnsServer({ 'orders-0.orders-headless.shop.svc.cluster.local': '10.88.1.7' });
+    try {
+      const resolve = clusterDnsResolver(`127.0.0.1:${dns.port}`);
+      await expect(resolve(member(0))).resolves.toEqual({ host: '10.88.1.7', port: 5432 });
+      expect(dns.asked).toContain('orders-0.orders-headless.shop.svc.cluster.local');
+      await expect(resolve(member(1))).rejects.toThrow(
+        /cannot resolve orders-1\.orders-headless\.shop\.svc at the cluster DNS 127\.0\.0\.1:\d+: ENOTFOUND/,
+      );
+    } finally {
+      dns.close();
+    }
   });
 });
 
@@ -231,3 +220,43 @@ describe('toReport', () => {
     );
   });
 });
+
+/**
+ * A DNS server on loopback that answers A queries for `records` and NXDOMAIN for every other name
+ * (RFC 1035 wire format, one question per query, as node's resolver sends them).
+ */
+async function tinyDnsServer(records: Record<string, string>) {
+  const socket = dgram.createSocket('udp4');
+  const asked: string[] = [];
+  socket.on('message', (msg, peer) => {
+    const labels: string[] = [];
+    let at = 12;
+    while (msg[at]! > 0) {
+      labels.push(msg.subarray(at + 1, at + 1 + msg[at]!).toString('ascii'));
+      at += msg[at]! + 1;
+    }
+    const questionEnd = at + 5;
+    const name = labels.join('.').toLowerCase();
+    asked.push(name);
+    const address = msg.readUInt16BE(at + 1) === 1 ? records[name] : undefined;
+    const header = Buffer.from(msg.subarray(0, 12));
+    header.writeUInt16BE(0x8180 | (address ? 0 : 3), 2); // response, recursion available, NXDOMAIN
+    header.writeUInt16BE(1, 4);
+    header.writeUInt16BE(address ? 1 : 0, 6);
+    header.writeUInt32BE(0, 8);
+    const parts = [header, msg.subarray(12, questionEnd)];
+    if (address) {
+      const answer = Buffer.alloc(16);
+      answer.writeUInt16BE(0xc00c, 0); // the name: a pointer to the question's
+      answer.writeUInt16BE(1, 2);
+      answer.writeUInt16BE(1, 4);
+      answer.writeUInt32BE(5, 6);
+      answer.writeUInt16BE(4, 10);
+      address.split('.').forEach((octet, k) => answer.writeUInt8(Number(octet), 12 + k));
+      parts.push(answer);
+    }
+    socket.send(Buffer.concat(parts), peer.port, peer.address);
+  });
+  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+  return { port: socket.address().port, asked, close: () => socket.close() };
+}

@@ -1,12 +1,13 @@
-import fs from 'node:fs';
+import { Resolver } from 'node:dns/promises';
 import { engineProfile, memberHost as memberHostName } from '../activities/manifests';
 import type { Engine } from '../crds';
 
 /**
- * The one seam between a cluster and a local test bed: where the operator (and a replica told
- * where its source is) reaches a member's engine. In a cluster that is the member's stable DNS
- * name and the engine's port; on the local stack the members are local processes on free ports,
- * listed in a small JSON file. Nothing else differs.
+ * Where the operator (and a replica told where its source is) reaches a member's engine: the
+ * member's stable DNS name and the engine's port. In a pod of the cluster the name resolves
+ * through the pod's resolv.conf as it is. A worker outside the cluster (on the local stack's
+ * machine, say) names the cluster's DNS server with CLUSTER_DNS (`ip[:port]`), and the member's
+ * name is resolved there: the one setting in which a worker off the cluster differs.
  */
 export interface EngineEndpoint {
   host: string;
@@ -20,63 +21,42 @@ export interface MemberAddress {
   engine: Engine;
 }
 
-export type EndpointResolver = (m: MemberAddress) => EngineEndpoint;
+export type EndpointResolver = (m: MemberAddress) => Promise<EngineEndpoint>;
 
 /** `<database>-<ordinal>.<database>-headless.<namespace>.svc`: the member's stable DNS name. */
 export function memberHost(m: Pick<MemberAddress, 'namespace' | 'database' | 'ordinal'>): string {
   return memberHostName(m);
 }
 
-/** In a cluster: the member's DNS name and the engine's port. */
-export function clusterResolver(): EndpointResolver {
+function enginePort(engine: Engine): number {
   // The port does not depend on the version; any version string gives the same profile port.
-  return (m) => ({ host: memberHost(m), port: engineProfile(m.engine, '0').port });
+  return engineProfile(engine, '0').port;
+}
+
+/** In a cluster: the member's DNS name and the engine's port, resolved by the client. */
+export function clusterResolver(): EndpointResolver {
+  return (m) => Promise.resolve({ host: memberHost(m), port: enginePort(m.engine) });
 }
 
 /**
- * For a local test bed or development: a JSON object `{ "<memberHost>": "<host>:<port>" }`,
- * re-read whenever its mtime changes (members come and go as a test scales). A member absent
- * from the map, or a map that does not exist yet, resolves as in a cluster, so the failure is a
- * plain DNS error naming the member rather than a silent wrong address.
+ * Off the cluster: resolves the member's name at the cluster's DNS server `server` (`ip` or
+ * `ip:port`) and dials the address it answers. Names are fully qualified with the cluster domain,
+ * since a machine's resolver has no cluster search path. A name the server does not know fails
+ * with the DNS error naming the member (ENOTFOUND), as it would in a pod.
  */
-export function addressMapResolver(file: string): EndpointResolver {
-  const fallback = clusterResolver();
-  let loadedMtime = -1;
-  let map = new Map<string, EngineEndpoint>();
-  const load = () => {
-    let mtime: number;
+export function clusterDnsResolver(server: string, clusterDomain = 'cluster.local'): EndpointResolver {
+  const resolver = new Resolver({ timeout: 2_000, tries: 2 });
+  resolver.setServers([server]);
+  return async (m) => {
+    const name = memberHost(m);
+    const fqdn = name.endsWith('.svc') ? `${name}.${clusterDomain}` : name;
+    let addresses: string[];
     try {
-      mtime = fs.statSync(file).mtimeMs;
-    } catch {
-      map = new Map();
-      loadedMtime = -1;
-      return;
+      addresses = await resolver.resolve4(fqdn);
+    } catch (err) {
+      const code = (err as { code?: string }).code ?? 'ESERVFAIL';
+      throw Object.assign(new Error(`cannot resolve ${name} at the cluster DNS ${server}: ${code}`), { code });
     }
-    if (mtime === loadedMtime) return;
-    try {
-      map = parseAddressMap(fs.readFileSync(file, 'utf8'));
-      loadedMtime = mtime;
-    } catch {
-      // Caught mid-write: keep the previous map and read it again next time.
-    }
+    return { host: addresses[0]!, port: enginePort(m.engine) };
   };
-  return (m) => {
-    load();
-    return map.get(memberHost(m)) ?? fallback(m);
-  };
-}
-
-/** Parses the address map; throws on anything but `{ "<name>": "<host>:<port>" }`. */
-export function parseAddressMap(text: string): Map<string, EngineEndpoint> {
-  const raw: unknown = JSON.parse(text);
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
-    throw new Error('address map: expected a JSON object');
-  }
-  const map = new Map<string, EngineEndpoint>();
-  for (const [name, value] of Object.entries(raw)) {
-    const match = typeof value === 'string' ? /^(.+):(\d{1,5})$/.exec(value) : null;
-    if (!match) throw new Error(`address map: ${name}: expected "<host>:<port>"`);
-    map.set(name, { host: match[1]!, port: Number(match[2]) });
-  }
-  return map;
 }

@@ -2,7 +2,9 @@
 # Builds the real components of the local stack from the Go module proxy into .bin/:
 #   temporal (CLI whose `server start-dev` is the Temporal server + UI),
 #   etcd, kube-apiserver, kube-controller-manager, kube-scheduler (tools/k8s wrapper module),
-#   kwok (simulated nodes), helm (renders and lints the chart in deploy/helm).
+#   kubelet, kube-proxy (the real worker nodes, with Debian's containerd, runc and CNI plugins),
+#   CoreDNS (cluster DNS for the real nodes), kwok (simulated nodes for scale tests),
+#   helm (renders and lints the chart in deploy/helm).
 # Each binary is rebuilt only when its pinned version changes: .bin/<name>.version records the
 # version it was built from. Progress goes to stderr; a cold build takes a while on 2 cores.
 set -euo pipefail
@@ -15,6 +17,7 @@ TEMPORAL_CLI_VERSION=v1.5.1
 KWOK_VERSION=v0.7.0
 # helm.sh/helm/v3 v3.22.0 declares `go 1.26.0` and has no `replace` directive.
 HELM_VERSION=v3.22.0
+COREDNS_VERSION=v1.14.7
 # The Kubernetes and etcd versions are those pinned in tools/k8s/go.mod.
 k8s_version=$(awk '$1 == "k8s.io/kubernetes" { print $2 }' "$root/tools/k8s/go.mod")
 etcd_version=$(awk '$1 == "go.etcd.io/etcd/server/v3" { print $2 }' "$root/tools/k8s/go.mod")
@@ -99,11 +102,20 @@ else
   log "helm $HELM_VERSION: up to date"
 fi
 
+if ! up_to_date coredns "$COREDNS_VERSION"; then
+  dir=$(pinned_module coredns github.com/coredns/coredns "$COREDNS_VERSION" github.com/coredns/coredns)
+  build coredns "$COREDNS_VERSION" "$dir" github.com/coredns/coredns
+else
+  log "coredns $COREDNS_VERSION: up to date"
+fi
+
 k8s=$root/tools/k8s
 build etcd "$etcd_version" "$k8s" go.etcd.io/etcd/server/v3
 build kube-apiserver "$k8s_version" "$k8s" k8s.io/kubernetes/cmd/kube-apiserver "$k8s_ldflags"
 build kube-controller-manager "$k8s_version" "$k8s" k8s.io/kubernetes/cmd/kube-controller-manager "$k8s_ldflags"
 build kube-scheduler "$k8s_version" "$k8s" k8s.io/kubernetes/cmd/kube-scheduler "$k8s_ldflags"
+build kubelet "$k8s_version" "$k8s" k8s.io/kubernetes/cmd/kubelet "$k8s_ldflags"
+build kube-proxy "$k8s_version" "$k8s" k8s.io/kubernetes/cmd/kube-proxy "$k8s_ldflags"
 # kubectl is expected on the machine (DESIGN.md); build the matching one only where it is missing.
 if ! command -v kubectl >/dev/null 2>&1; then
   build kubectl "$k8s_version" "$k8s" k8s.io/kubernetes/cmd/kubectl "$k8s_ldflags"

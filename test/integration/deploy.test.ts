@@ -339,8 +339,8 @@ describe.each(variants)('install with $title', (variant) => {
         TEMPORAL_TASK_QUEUE: taskQueue,
         TEMPORAL_UI_URL: temporal.uiUrl,
         KUBECONFIG: await serviceAccountKubeconfig(opNs, sa),
-        // The pods' engines run as local processes: their DNS names resolve through this map.
-        ENGINE_ADDRESS_MAP: stackInfo().engines.addressMap,
+        // The worker runs on the machine, not in a pod: members' names resolve at the cluster's DNS.
+        CLUSTER_DNS: stackInfo().clusterDns,
         WORKFLOW_BUNDLE_PATH: process.env.DURABLE_WORKFLOW_BUNDLE,
         LOG_LEVEL: 'debug',
         ...(variant.scoped ? {} : { WATCH_NAMESPACES: dbNs }),

@@ -1,5 +1,11 @@
 import * as k8s from '@kubernetes/client-node';
-import { createNamespace, deleteNamespace, kubeConfig, kubectl, kubectlOk } from '../support/stack';
+import { S3_CLIENT_IMAGE } from '../../activities/manifests/backup-jobs';
+import { guardDrops } from '../../tools/stack/host';
+import { SIMULATED_NODE_TAINT } from '../../tools/stack/kubernetes';
+import { createNamespace, deleteNamespace, kubeConfig, kubectl, kubectlOk, stackInfo } from '../support/stack';
+
+/** Any image of the stack's serves: the engine images carry a shell, coreutils and getent. */
+const SMOKE_IMAGE = 'postgres:15';
 
 /** Polls `check` until it returns true (the stack's controllers act asynchronously). */
 async function eventually(what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
@@ -10,7 +16,7 @@ async function eventually(what: string, check: () => Promise<boolean>, timeoutMs
   }
 }
 
-describe('Kubernetes control plane with simulated nodes (smoke)', () => {
+describe('Kubernetes control plane with real nodes (smoke)', () => {
   let ns: string;
   let apps: k8s.AppsV1Api;
   let core: k8s.CoreV1Api;
@@ -27,10 +33,15 @@ describe('Kubernetes control plane with simulated nodes (smoke)', () => {
     await deleteNamespace(ns);
   });
 
-  it('schedules a StatefulSet with volume claims on kwok nodes and reaches its ready replica count', async () => {
+  it('runs a StatefulSet with volume claims on real nodes: probes, logs, exec and cluster DNS work', async () => {
     await kubectlOk(
       ['apply', '-n', ns, '-f', '-'],
-      `apiVersion: apps/v1
+      `apiVersion: v1
+kind: Service
+metadata: { name: web }
+spec: { clusterIP: None, selector: { app: web }, publishNotReadyAddresses: true, ports: [{ port: 80 }] }
+---
+apiVersion: apps/v1
 kind: StatefulSet
 metadata: { name: web }
 spec:
@@ -40,10 +51,16 @@ spec:
   template:
     metadata: { labels: { app: web } }
     spec:
+      affinity:
+        podAntiAffinity:
+          preferredDuringSchedulingIgnoredDuringExecution:
+            - weight: 100
+              podAffinityTerm: { labelSelector: { matchLabels: { app: web } }, topologyKey: kubernetes.io/hostname }
       containers:
         - name: web
-          image: registry.example/web:1
-          readinessProbe: { exec: { command: ["true"] } }
+          image: ${SMOKE_IMAGE}
+          command: [sh, -c, 'echo "hello from $(hostname)"; echo written > /data/file; exec sleep 3600']
+          readinessProbe: { exec: { command: [test, -s, /data/file] }, periodSeconds: 1 }
           volumeMounts: [{ name: data, mountPath: /data }]
   volumeClaimTemplates:
     - metadata: { name: data }
@@ -53,25 +70,88 @@ spec:
     await eventually('2 ready replicas', async () => {
       const sts = await apps.readNamespacedStatefulSet({ name: 'web', namespace: ns });
       return sts.status?.readyReplicas === 2;
-    });
+    }, 120_000);
     const pods = await core.listNamespacedPod({ namespace: ns, labelSelector: 'app=web' });
     expect(pods.items).toHaveLength(2);
+    const nodes = new Set<string>();
     for (const pod of pods.items) {
-      expect(pod.spec?.nodeName).toMatch(/^kwok-node-\d+$/);
+      expect(pod.spec?.nodeName).toMatch(/^node-\d+$/);
+      nodes.add(pod.spec!.nodeName!);
       expect(pod.status?.phase).toBe('Running');
+      expect(pod.status?.podIP).toMatch(/^10\.88\.\d+\.\d+$/);
     }
+    // Preferred anti-affinity spreads them while there are nodes enough.
+    if (stackInfo().realNodes.length > 1) expect(nodes.size).toBe(2);
     const claims = await core.listNamespacedPersistentVolumeClaim({ namespace: ns });
     expect(claims.items.map((c) => c.status?.phase)).toEqual(['Bound', 'Bound']);
+
+    // The kubelet serves logs and exec (the API server calls it with its client certificate).
+    expect(await kubectlOk(['logs', '-n', ns, 'web-0'])).toContain('hello from web-0');
+    expect((await kubectlOk(['exec', '-n', ns, 'web-1', '--', 'cat', '/data/file'])).trim()).toBe('written');
+    // Cluster DNS from a pod: a member's stable name resolves to its real address.
+    const web1 = pods.items.find((p) => p.metadata?.name === 'web-1')!;
+    const resolved = await kubectlOk(['exec', '-n', ns, 'web-0', '--', 'getent', 'hosts', `web-1.web.${ns}.svc.cluster.local`]);
+    expect(resolved.split(/\s+/)[0]).toBe(web1.status?.podIP);
+    // Names outside the cluster resolve nowhere: no forwarder, nothing leaves the machine.
+    const outside = await kubectl(['exec', '-n', ns, 'web-0', '--', 'getent', 'hosts', 'deb.debian.org']);
+    expect(outside.code).not.toBe(0);
   });
 
-  it('runs a Job whose pod completes, and the Job turns Complete', async () => {
-    await kubectlOk(['create', 'job', 'once', '-n', ns, '--image=registry.example/once:1', '--', 'true']);
-    await eventually('Job Complete', async () => {
+  it('runs Jobs for real: one completes, one whose script fails ends Failed with its exit code', async () => {
+    await kubectlOk(['create', 'job', 'once', '-n', ns, `--image=${SMOKE_IMAGE}`, '--', 'true']);
+    await kubectlOk(['create', 'job', 'broken', '-n', ns, `--image=${SMOKE_IMAGE}`, '--', 'sh', '-c', 'echo failing >&2; exit 3']);
+    await kubectlOk(['patch', 'job', 'broken', '-n', ns, '--type=merge', '-p', '{"spec":{"backoffLimit":0}}']);
+    await eventually('Job once Complete', async () => {
       const job = await batch.readNamespacedJob({ name: 'once', namespace: ns });
       return (job.status?.conditions ?? []).some((c) => c.type === 'Complete' && c.status === 'True');
+    }, 90_000);
+    await eventually('Job broken Failed', async () => {
+      const job = await batch.readNamespacedJob({ name: 'broken', namespace: ns });
+      return (job.status?.conditions ?? []).some((c) => c.type === 'Failed' && c.status === 'True');
+    }, 90_000);
+    const pods = await core.listNamespacedPod({ namespace: ns, labelSelector: 'job-name=broken' });
+    const terminated = pods.items[0]?.status?.containerStatuses?.[0]?.state?.terminated;
+    expect(terminated?.exitCode).toBe(3);
+  });
+
+  it('lets pods reach the API server as in-cluster clients do (Service, DNS, TLS with the root CA)', async () => {
+    const script = [
+      'import json, ssl, urllib.request',
+      'sa = "/var/run/secrets/kubernetes.io/serviceaccount"',
+      'ctx = ssl.create_default_context(cafile=sa + "/ca.crt")',
+      'req = urllib.request.Request("https://kubernetes.default.svc/version", headers={"Authorization": "Bearer " + open(sa + "/token").read()})',
+      'print(json.load(urllib.request.urlopen(req, context=ctx))["gitVersion"])',
+    ].join('\n');
+    await kubectlOk(['create', 'job', 'incluster', '-n', ns, `--image=${S3_CLIENT_IMAGE}`, '--', 'python3', '-c', script]);
+    await eventually('Job incluster Complete', async () => {
+      const job = await batch.readNamespacedJob({ name: 'incluster', namespace: ns });
+      return (job.status?.conditions ?? []).some((c) => c.type === 'Complete' && c.status === 'True');
+    }, 90_000);
+    expect((await kubectlOk(['logs', '-n', ns, 'job/incluster'])).trim()).toMatch(/^v1\.\d+\.\d+/);
+  });
+
+  it('keeps the simulated nodes for pods that ask for them (tainted, reached by toleration)', async () => {
+    await kubectlOk(
+      ['apply', '-n', ns, '-f', '-'],
+      `apiVersion: v1
+kind: Pod
+metadata: { name: simulated }
+spec:
+  nodeSelector: { type: kwok }
+  tolerations: [{ key: ${SIMULATED_NODE_TAINT.key}, operator: Exists, effect: NoSchedule }]
+  containers: [{ name: c, image: registry.example/anything:1 }]
+`,
+    );
+    await eventually('simulated pod Running', async () => {
+      const pod = await core.readNamespacedPod({ name: 'simulated', namespace: ns });
+      return pod.status?.phase === 'Running';
     });
-    const job = await batch.readNamespacedJob({ name: 'once', namespace: ns });
-    expect(job.status?.succeeded).toBe(1);
+    const pod = await core.readNamespacedPod({ name: 'simulated', namespace: ns });
+    expect(pod.spec?.nodeName).toMatch(/^kwok-node-\d+$/);
+  });
+
+  it('drops nothing at the network guard: no pod or Service traffic tried to leave the machine', () => {
+    expect(guardDrops()).toBe(0);
   });
 
   it('garbage-collects what an owner owns when the owner is deleted', async () => {

@@ -25,7 +25,7 @@ export function operatorConfig(
   taskQueue: string,
   extra: NodeJS.ProcessEnv = {},
 ): OperatorConfig {
-  const { temporal, kubernetes, engines } = stackInfo();
+  const { temporal, kubernetes, clusterDns } = stackInfo();
   return loadConfig({
     TEMPORAL_ADDRESS: temporal.address,
     TEMPORAL_NAMESPACE: temporal.namespace,
@@ -33,8 +33,8 @@ export function operatorConfig(
     TEMPORAL_UI_URL: temporal.uiUrl,
     // The operator's own user: its writes are what the API-server audit log records.
     KUBECONFIG: kubernetes.operatorKubeconfig,
-    // The stack runs each database pod's engine as a local process: pod DNS names → local ports.
-    ENGINE_ADDRESS_MAP: engines.addressMap,
+    // The worker runs on the machine, not in a pod: members' names resolve at the cluster's DNS.
+    CLUSTER_DNS: clusterDns,
     WATCH_NAMESPACES: namespace,
     LEADER_ELECTION_ENABLED: 'false',
     LOG_LEVEL: 'debug',

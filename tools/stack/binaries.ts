@@ -7,7 +7,16 @@ export const repoRoot = path.resolve(__dirname, '..', '..');
 export const binDir = process.env.DURABLE_BIN_DIR ?? path.join(repoRoot, '.bin');
 
 export type Binary =
-  'temporal' | 'etcd' | 'kube-apiserver' | 'kube-controller-manager' | 'kube-scheduler' | 'kwok' | 'helm';
+  | 'temporal'
+  | 'etcd'
+  | 'kube-apiserver'
+  | 'kube-controller-manager'
+  | 'kube-scheduler'
+  | 'kubelet'
+  | 'kube-proxy'
+  | 'coredns'
+  | 'kwok'
+  | 'helm';
 
 export function binary(name: Binary): string {
   const file = path.join(binDir, name);

@@ -1,13 +1,14 @@
 /**
- * Local stack CLI: `npm run stack -- up [--name dev] [--nodes 3] [--persist]` starts Temporal
- * (with UI) and a Kubernetes control plane with simulated nodes, prints how to reach them, and
+ * Local stack CLI: `npm run stack -- up [--name dev] [--nodes 3] [--kwok-nodes 3] [--persist]`
+ * starts Temporal (with UI), a Kubernetes control plane, real nodes (kubelet + containerd; 0..3)
+ * and simulated kwok nodes (tainted, for scale tests), prints how to reach them, and
  * stops everything on Ctrl-C. With --watch-stdin it also stops when its stdin closes, which is
  * how the jest global setup makes sure no process outlives the test run, even a killed one.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { Stack, stacksRoot } from './stack';
+import { MAX_REAL_NODES, Stack, stacksRoot } from './stack';
 
 async function main(): Promise<void> {
   const { positionals, values } = parseArgs({
@@ -15,6 +16,7 @@ async function main(): Promise<void> {
     options: {
       name: { type: 'string', default: 'dev' },
       nodes: { type: 'string', default: '3' },
+      'kwok-nodes': { type: 'string', default: '3' },
       persist: { type: 'boolean', default: false },
       'watch-stdin': { type: 'boolean', default: false },
     },
@@ -23,22 +25,25 @@ async function main(): Promise<void> {
   if (command === 'down') return down(values.name);
   if (command !== 'up') throw new Error(`unknown command ${command}; use "up" or "down"`);
 
-  const nodes = Number(values.nodes);
-  if (!Number.isInteger(nodes) || nodes < 1 || nodes > 50)
-    throw new Error('--nodes must be an integer 1..50');
-  const stack = await Stack.start({ name: values.name, nodes, persist: values.persist });
-  const { kubernetes, temporal, engines, dir } = stack.info;
+  const realNodes = Number(values.nodes);
+  if (!Number.isInteger(realNodes) || realNodes < 0 || realNodes > MAX_REAL_NODES)
+    throw new Error(`--nodes (real nodes) must be an integer 0..${MAX_REAL_NODES}`);
+  const kwokNodes = Number(values['kwok-nodes']);
+  if (!Number.isInteger(kwokNodes) || kwokNodes < 0 || kwokNodes > 50)
+    throw new Error('--kwok-nodes must be an integer 0..50');
+  const stack = await Stack.start({ name: values.name, nodes: kwokNodes, realNodes, persist: values.persist });
+  const { kubernetes, temporal, realNodes: nodes, clusterDns, dir } = stack.info;
   // One machine-readable line on stdout (for the jest global setup); the rest goes to stderr.
   process.stdout.write(`STACK_READY ${path.join(dir, 'stack.json')}\n`);
   process.stderr.write(
     [
       '',
-      `  Kubernetes API   ${kubernetes.server} (${kubernetes.nodes} simulated kwok nodes)`,
+      `  Kubernetes API   ${kubernetes.server}`,
+      `  Nodes            ${nodes.map((n) => `${n.name} (${n.ip})`).join(', ') || 'no real nodes'}; ${kubernetes.nodes} simulated kwok nodes (tainted)`,
       `  kubectl          export KUBECONFIG=${kubernetes.kubeconfig}`,
       `  Temporal         ${temporal.address} (namespace ${temporal.namespace})`,
       `  Temporal UI      ${temporal.uiUrl}`,
-      `  Database pods    run as local engines (PostgreSQL 15, MariaDB for mysql); addresses in ${engines.addressMap}`,
-      `                   logs in ${engines.logDir}, data in ${engines.dataDir}`,
+      ...(clusterDns ? [`  Cluster DNS      ${clusterDns} (export CLUSTER_DNS=${clusterDns} for a worker on this machine)`] : []),
       '',
       '  Ctrl-C stops the stack.',
       '',

@@ -1,13 +1,16 @@
 import { execFile } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import https from 'node:https';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import YAML from 'yaml';
+import { apiRequest, type ApiAccess } from './api';
 import { binary, kubectlPath } from './binaries';
+import { NETWORK } from './host';
 import { writeKubeconfig } from './kubeconfig';
-import { createPki } from './pki';
+import { PROVISIONER } from './local-path-provisioner';
+import type { NodePki } from './node-pki';
+import { createPki, type Pki } from './pki';
 import { freePorts } from './ports';
 import type { ProcessGroup } from './processes';
 import { waitFor } from './wait';
@@ -24,14 +27,30 @@ export interface KubernetesInfo {
    */
   operatorKubeconfig: string;
   auditLog: string;
-  /** Number of simulated (kwok) nodes. */
+  /** Number of simulated (kwok) nodes, tainted (SIMULATED_NODE_TAINT) so ordinary pods avoid them. */
   nodes: number;
 }
 
 export interface KubernetesOptions {
   dir: string;
+  /** Simulated (kwok) nodes. */
   nodes: number;
+  /**
+   * With real nodes, the API server listens on the control-plane bridge (pods reach it, as
+   * in-cluster clients do), authorizes kubelets by the Node authorizer and calls them with a client
+   * certificate of the stack's CA, verifying theirs.
+   */
+  realNodes?: { names: string[]; pki: NodePki };
   log: (msg: string) => void;
+}
+
+/** Taint of the simulated nodes: only pods that tolerate it (scale tests) land there. */
+export const SIMULATED_NODE_TAINT = { key: 'durable.dev/simulated', value: 'true', effect: 'NoSchedule' } as const;
+
+export interface ControlPlane {
+  info: KubernetesInfo;
+  pki: Pki;
+  caFile: string;
 }
 
 // Simulated nodes: kwok manages nodes carrying this annotation, turns their pods Running/Ready
@@ -43,10 +62,10 @@ const KWOK_ANNOTATION = 'kwok.x-k8s.io/node';
  * kube-scheduler and kwok as local processes on free loopback ports, then registers the
  * simulated nodes and a default StorageClass.
  */
-export async function startKubernetes(procs: ProcessGroup, opts: KubernetesOptions): Promise<KubernetesInfo> {
-  const { dir, log } = opts;
+export async function startKubernetes(procs: ProcessGroup, opts: KubernetesOptions): Promise<ControlPlane> {
+  const { dir, log, realNodes } = opts;
   const [etcdPort, etcdPeerPort, apiPort, kcmPort, schedPort, kwokPort] = await freePorts(6);
-  const pki = createPki(path.join(dir, 'pki'));
+  const pki = createPki(path.join(dir, 'pki'), realNodes?.names ?? []);
 
   log(`etcd on 127.0.0.1:${etcdPort}`);
   const etcdUrl = `http://127.0.0.1:${etcdPort}`;
@@ -74,27 +93,39 @@ export async function startKubernetes(procs: ProcessGroup, opts: KubernetesOptio
     { timeoutMs: 30_000 },
   );
 
-  const server = `https://127.0.0.1:${apiPort}`;
+  const apiIp = realNodes ? NETWORK.controlPlaneIp : '127.0.0.1';
+  const server = `https://${apiIp}:${apiPort}`;
+  // Its self-signed certificate names the address it was made for: a new one for each start.
+  fs.rmSync(pki.certDir, { recursive: true, force: true });
   const auditLog = path.join(dir, 'logs', 'audit-operator-writes.log');
   const auditPolicy = path.join(dir, 'audit-policy.yaml');
   fs.writeFileSync(auditPolicy, OPERATOR_WRITES_AUDIT_POLICY);
   log(`kube-apiserver on ${server}`);
   procs.start('kube-apiserver', binary('kube-apiserver'), [
     `--etcd-servers=${etcdUrl}`,
-    '--bind-address=127.0.0.1',
-    '--advertise-address=127.0.0.1',
+    `--bind-address=${apiIp}`,
+    `--advertise-address=${apiIp}`,
     `--secure-port=${apiPort}`,
     `--cert-dir=${pki.certDir}`,
     `--token-auth-file=${pki.tokenFile}`,
-    '--authorization-mode=RBAC',
+    ...(realNodes
+      ? [
+          '--authorization-mode=Node,RBAC',
+          `--kubelet-client-certificate=${realNodes.pki.apiserverKubeletClient.cert}`,
+          `--kubelet-client-key=${realNodes.pki.apiserverKubeletClient.key}`,
+          `--kubelet-certificate-authority=${realNodes.pki.caCert}`,
+          '--kubelet-preferred-address-types=InternalIP',
+        ]
+      : ['--authorization-mode=RBAC']),
     '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
     `--service-account-key-file=${pki.serviceAccountPub}`,
     `--service-account-signing-key-file=${pki.serviceAccountKey}`,
-    '--service-cluster-ip-range=10.96.0.0/16',
+    `--service-cluster-ip-range=${NETWORK.serviceRange}`,
     '--allow-privileged=true',
     // Setting blockOwnerDeletion then needs `update` on the owner's finalizers subresource, as on
     // hardened clusters (OpenShift enables it): a missing RBAC rule fails a test, not a user.
-    '--enable-admission-plugins=OwnerReferencesPermissionEnforcement',
+    // NodeRestriction: a kubelet may change only its own Node and the pods bound to it.
+    `--enable-admission-plugins=OwnerReferencesPermissionEnforcement${realNodes ? ',NodeRestriction' : ''}`,
     // Saves CPU on a 2-core machine; nothing here exercises priority and fairness.
     '--enable-priority-and-fairness=false',
     '--profiling=false',
@@ -131,9 +162,8 @@ export async function startKubernetes(procs: ProcessGroup, opts: KubernetesOptio
     `--cert-dir=${path.join(dir, 'pki', 'kcm')}`,
     '--leader-elect=false',
     // Defaults include the StatefulSet, Job, garbage-collector, namespace and service-account
-    // controllers; the host-path provisioner gives PVCs a volume, as a cloud provisioner would.
+    // controllers. Volumes come from the stack's own provisioner (local-path-provisioner.ts).
     '--controllers=*',
-    '--enable-hostpath-provisioner=true',
     `--service-account-private-key-file=${pki.serviceAccountKey}`,
     `--root-ca-file=${caFile}`,
     '--allocate-node-cidrs=false',
@@ -151,7 +181,7 @@ export async function startKubernetes(procs: ProcessGroup, opts: KubernetesOptio
   ]);
 
   log(`kwok with ${opts.nodes} simulated nodes`);
-  const api = { server, token: pki.adminToken };
+  const api: ApiAccess = { server, token: pki.adminToken };
   await Promise.all([
     applyYaml(kubeconfig, clusterBaseline(opts.nodes)),
     // kwok reads its stages from the API server (--enable-crds=Stage), so that tests can add
@@ -190,7 +220,7 @@ export async function startKubernetes(procs: ProcessGroup, opts: KubernetesOptio
     },
     { timeoutMs: 90_000, intervalMs: 500 },
   );
-  return { server, kubeconfig, operatorKubeconfig, auditLog, nodes: opts.nodes };
+  return { info: { server, kubeconfig, operatorKubeconfig, auditLog, nodes: opts.nodes }, pki, caFile };
 }
 
 /** Records, once completed, each write request of the operator's user, and nothing else. */
@@ -212,7 +242,7 @@ kind: StorageClass
 metadata:
   name: standard
   annotations: { storageclass.kubernetes.io/is-default-class: "true" }
-provisioner: kubernetes.io/host-path
+provisioner: ${PROVISIONER}
 reclaimPolicy: Delete
 volumeBindingMode: WaitForFirstConsumer`,
   ];
@@ -228,6 +258,8 @@ metadata:
     kubernetes.io/arch: amd64
     topology.kubernetes.io/zone: zone-${i % 3}
     type: kwok
+spec:
+  taints: [{ key: ${SIMULATED_NODE_TAINT.key}, value: "${SIMULATED_NODE_TAINT.value}", effect: ${SIMULATED_NODE_TAINT.effect} }]
 status:
   allocatable: { cpu: "16", memory: 64Gi, pods: "110", ephemeral-storage: 100Gi }
   capacity: { cpu: "16", memory: 64Gi, pods: "110", ephemeral-storage: 100Gi }
@@ -254,10 +286,6 @@ export async function applyYaml(kubeconfig: string, yamlText: string): Promise<v
 export const STAGES_PATH = '/apis/kwok.x-k8s.io/v1alpha1/stages';
 const KWOK_DIR = path.join(__dirname, 'kwok');
 
-interface ApiAccess {
-  server: string;
-  token: string;
-}
 
 /** Creates kwok's Stage CRD (copied from kwok v0.7.0) and waits until Stages are served. */
 async function installStageCrd(api: ApiAccess): Promise<void> {
@@ -265,7 +293,7 @@ async function installStageCrd(api: ApiAccess): Promise<void> {
   await apiApply(api, '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd);
   await waitFor(
     'kwok Stage CRD served',
-    async () => (await httpsRequest('GET', api.server + STAGES_PATH, api.token)).status === 200,
+    async () => (await apiRequest('GET', api.server + STAGES_PATH, api.token)).status === 200,
     { timeoutMs: 30_000, intervalMs: 100 },
   );
 }
@@ -290,7 +318,7 @@ interface KubeObject {
  */
 async function apiApply(api: ApiAccess, collectionPath: string, obj: KubeObject): Promise<void> {
   const url = `${api.server}${collectionPath}/${obj.metadata.name}?fieldManager=local-stack&force=true`;
-  const res = await httpsRequest('PATCH', url, api.token, JSON.stringify(obj));
+  const res = await apiRequest('PATCH', url, api.token, JSON.stringify(obj));
   if (res.status !== 200 && res.status !== 201) {
     throw new Error(`apply ${collectionPath}/${obj.metadata.name} answered ${res.status}: ${res.body}`);
   }
@@ -298,30 +326,5 @@ async function apiApply(api: ApiAccess, collectionPath: string, obj: KubeObject)
 
 /** GET without verifying TLS (health endpoints of local components); returns the status. */
 async function httpsGet(url: string, token?: string): Promise<number> {
-  return (await httpsRequest('GET', url, token)).status;
-}
-
-/**
- * A request over TLS without verifying the (local, self-signed) server; status 0 on errors. A
- * body is sent as a server-side apply patch (the only kind of write made here).
- */
-function httpsRequest(
-  method: string,
-  url: string,
-  token?: string,
-  body?: string,
-): Promise<{ status: number; body: string }> {
-  return new Promise((resolve) => {
-    const headers: Record<string, string> = token ? { Authorization: `Bearer ${token}` } : {};
-    if (body !== undefined) headers['Content-Type'] = 'application/apply-patch+yaml';
-    const req = https.request(url, { method, rejectUnauthorized: false, headers, timeout: 5_000 }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (text += chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
-    });
-    req.on('error', (err) => resolve({ status: 0, body: err.message }));
-    req.on('timeout', () => req.destroy());
-    req.end(body);
-  });
+  return (await apiRequest('GET', url, token)).status;
 }

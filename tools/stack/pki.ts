@@ -14,6 +14,10 @@ export interface Pki {
   operatorToken: string;
   /** Directory where kube-apiserver writes its self-signed serving cert (apiserver.crt). */
   certDir: string;
+  /** Each real node's kubelet: user system:node:<name> in group system:nodes (Node authorizer). */
+  nodeTokens: Record<string, string>;
+  /** kube-proxy as system:kube-proxy (bound to system:node-proxier by the default RBAC). */
+  kubeProxyToken: string;
 }
 
 /**
@@ -21,7 +25,7 @@ export interface Pki {
  * the service-account key pair; kube-apiserver generates its own self-signed serving certificate
  * (with its CA appended) in certDir, which the kubeconfig then trusts.
  */
-export function createPki(dir: string): Pki {
+export function createPki(dir: string, nodeNames: string[] = []): Pki {
   fs.mkdirSync(dir, { recursive: true });
   const { privateKey, publicKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
   const serviceAccountKey = path.join(dir, 'sa.key');
@@ -31,6 +35,8 @@ export function createPki(dir: string): Pki {
   const adminToken = crypto.randomBytes(24).toString('hex');
   const controlPlaneToken = crypto.randomBytes(24).toString('hex');
   const operatorToken = crypto.randomBytes(24).toString('hex');
+  const kubeProxyToken = crypto.randomBytes(24).toString('hex');
+  const nodeTokens = Object.fromEntries(nodeNames.map((n) => [n, crypto.randomBytes(24).toString('hex')]));
   const tokenFile = path.join(dir, 'tokens.csv');
   // token,user,uid,"group1,group2"
   fs.writeFileSync(
@@ -39,6 +45,8 @@ export function createPki(dir: string): Pki {
       `${adminToken},admin,admin,"system:masters"`,
       `${controlPlaneToken},system:control-plane,control-plane,"system:masters"`,
       `${operatorToken},durable-db-operator,durable-db-operator,"system:masters"`,
+      `${kubeProxyToken},system:kube-proxy,kube-proxy`,
+      ...nodeNames.map((n) => `${nodeTokens[n]},system:node:${n},node-${n},"system:nodes"`),
     ].join('\n') + '\n',
     { mode: 0o600 },
   );
@@ -50,5 +58,7 @@ export function createPki(dir: string): Pki {
     controlPlaneToken,
     operatorToken,
     certDir: path.join(dir, 'serving'),
+    nodeTokens,
+    kubeProxyToken,
   };
 }

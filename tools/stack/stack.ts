@@ -1,8 +1,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { repoRoot } from './binaries';
-import { EngineRuntime, type EngineRuntimeInfo } from './engine-runtime';
+import { claimRealNodes, cleanHost, cleanStaleClaim, openLedger, setUpNetwork } from './host';
 import { startKubernetes, type KubernetesInfo } from './kubernetes';
+import { LocalPathProvisioner } from './local-path-provisioner';
+import { createNodePki } from './node-pki';
+import { nodeName, startCoreDns, startKubeProxy, startRealNodes, waitNodesReady, type RealNodeInfo } from './nodes';
 import { isAlive, ProcessGroup, reapStale } from './processes';
 import { startTemporal, type TemporalInfo } from './temporal';
 
@@ -11,73 +14,131 @@ export interface StackInfo {
   dir: string;
   kubernetes: KubernetesInfo;
   temporal: TemporalInfo;
-  /** The database pods' engines, run as local processes (see engine-runtime.ts). */
-  engines: EngineRuntimeInfo;
+  /** The real worker nodes (kubelet + containerd each); empty with --nodes 0. */
+  realNodes: RealNodeInfo[];
+  /**
+   * The cluster DNS server (CoreDNS), `ip:53`: what pods use, and what a process on the machine
+   * sets as CLUSTER_DNS to resolve members' names (`<pod>.<db>-headless.<ns>.svc`).
+   */
+  clusterDns?: string;
   startedInMs: number;
 }
 
 export interface StackOptions {
   /** Name of the stack directory under the stacks root (.stack/ by default). */
   name: string;
+  /** Simulated (kwok) nodes, for scale tests; tainted so that ordinary pods avoid them. */
   nodes?: number;
+  /** Real nodes (kubelet + containerd), 0..3. Only one stack per machine may run real nodes. */
+  realNodes?: number;
   persist?: boolean;
   log?: (msg: string) => void;
 }
 
 export const stacksRoot = process.env.DURABLE_STACK_ROOT ?? path.join(repoRoot, '.stack');
+export const MAX_REAL_NODES = 3;
 
 export class Stack {
   private constructor(
     readonly info: StackInfo,
     private readonly procs: ProcessGroup,
-    private readonly engines: EngineRuntime,
+    private readonly provisioner: LocalPathProvisioner,
   ) {}
 
   /**
-   * Starts Temporal and Kubernetes side by side. Leftovers of crashed earlier stacks are reaped
-   * first; if any part fails to start, everything already started is stopped again.
+   * Starts Temporal and Kubernetes side by side, then the real nodes. Leftovers of crashed earlier
+   * stacks (processes, and with real nodes every host change) are cleaned up first; if any part
+   * fails to start, everything already started is stopped and undone again.
    */
   static async start(opts: StackOptions): Promise<Stack> {
     const log = opts.log ?? ((msg: string) => process.stderr.write(`[stack] ${msg}\n`));
     const started = Date.now();
+    const realCount = opts.realNodes ?? MAX_REAL_NODES;
+    if (!Number.isInteger(realCount) || realCount < 0 || realCount > MAX_REAL_NODES) {
+      throw new Error(`real nodes must be 0..${MAX_REAL_NODES}, not ${realCount}`);
+    }
     const reaped = reapStale(stacksRoot);
     if (reaped.length) log(`reaped processes of a crashed earlier stack: ${reaped.join(', ')}`);
+    const staleHost = cleanStaleClaim(isAlive);
+    if (staleHost) log(`undid the host changes of a crashed stack in ${staleHost}`);
 
     const dir = path.join(stacksRoot, opts.name);
     const owner = runningSupervisor(dir);
     if (owner) throw new Error(`a stack named "${opts.name}" is already running (supervisor pid ${owner})`);
+    // Our own leftovers too (mounts under the directory must go before the directory does).
+    cleanHost(dir);
     if (!opts.persist) fs.rmSync(dir, { recursive: true, force: true });
     fs.mkdirSync(dir, { recursive: true });
     fs.writeFileSync(path.join(dir, 'supervisor.pid'), String(process.pid));
     const procs = new ProcessGroup(dir, path.join(dir, 'logs'));
+    const names = Array.from({ length: realCount }, (_, i) => nodeName(i));
     try {
-      const [temporal, kubernetes] = await Promise.all([
+      let nodePki;
+      if (realCount > 0) {
+        claimRealNodes(dir, isAlive);
+        setUpNetwork(openLedger(dir, realCount), realCount);
+        nodePki = createNodePki(path.join(dir, 'pki', 'nodes'));
+      }
+      const [temporal, cp] = await Promise.all([
         startTemporal(procs, { dir, persist: opts.persist ?? false, log }),
-        startKubernetes(procs, { dir, nodes: opts.nodes ?? 3, log }),
+        startKubernetes(procs, {
+          dir,
+          nodes: opts.nodes ?? 3,
+          realNodes: nodePki && { names, pki: nodePki },
+          log,
+        }),
       ]);
-      // Watches the API from here on; it never fails the start, it logs and retries instead.
-      const engines = EngineRuntime.start({ stackDir: dir, kubeconfig: kubernetes.kubeconfig });
+      const kubernetes = cp.info;
+      const api = { server: kubernetes.server, token: cp.pki.adminToken };
+      const provisioner = new LocalPathProvisioner(api, path.join(dir, 'volumes'), log).start();
+      let realNodes: RealNodeInfo[] = [];
+      let clusterDns: string | undefined;
+      if (nodePki) {
+        const dns = await startCoreDns(procs, { dir, kubeconfig: kubernetes.kubeconfig });
+        clusterDns = dns.address;
+        await startKubeProxy(procs, {
+          dir,
+          server: kubernetes.server,
+          caFile: cp.caFile,
+          token: cp.pki.kubeProxyToken,
+        });
+        log(`${realCount} real nodes (containerd + kubelet each), importing the images`);
+        realNodes = await startRealNodes(procs, {
+          dir,
+          count: realCount,
+          server: kubernetes.server,
+          caFile: cp.caFile,
+          nodeTokens: cp.pki.nodeTokens,
+          pki: nodePki,
+          clusterDns: clusterDns.split(':')[0]!,
+          log,
+        });
+        await waitNodesReady(kubernetes.kubeconfig, names, procs);
+      }
       const info: StackInfo = {
         dir,
         temporal,
         kubernetes,
-        engines: engines.info,
+        realNodes,
+        clusterDns,
         startedInMs: Date.now() - started,
       };
       fs.writeFileSync(path.join(dir, 'stack.json'), JSON.stringify(info, null, 2));
       log(`ready in ${(info.startedInMs / 1000).toFixed(1)} s; logs in ${path.join(dir, 'logs')}`);
-      return new Stack(info, procs, engines);
+      return new Stack(info, procs, provisioner);
     } catch (err) {
       log(`start failed, stopping what started: ${err instanceof Error ? err.message : String(err)}`);
       await procs.stopAll(2_000);
+      for (const undone of cleanHost(dir)) log(`host: ${undone}`);
       throw err;
     }
   }
 
   async stop(): Promise<void> {
-    // Engines first, while the API they watch is still there.
-    await this.engines.stop();
+    this.provisioner.stop();
+    // Kubelets and containerds first (reverse start order), then what they leave on the host.
     await this.procs.stopAll();
+    for (const undone of cleanHost(this.info.dir)) process.stderr.write(`[stack] host: ${undone}\n`);
     fs.rmSync(path.join(this.info.dir, 'stack.json'), { force: true });
   }
 }
