@@ -5,6 +5,7 @@ import type {
   V1Probe,
   V1StatefulSet,
 } from '@kubernetes/client-node';
+import { unknownEngine } from '../../crds';
 import type { DatabaseTarget } from '../types';
 import {
   engineProfile,
@@ -24,6 +25,7 @@ import {
   PORT_NAME,
 } from './names';
 import { prune } from './prune';
+import { memberScheduling } from './scheduling';
 import { resourcesFor } from './resources';
 import { SECRET_KEYS } from './secret';
 
@@ -62,7 +64,7 @@ export function renderStatefulSet(
         // it and its data soon cannot catch up any more; scaling up again clones it anew from a
         // fresh volume. MySQL: a returning member catches up from the binlog by GTID, so its data
         // is kept and reused.
-        whenScaled: spec.engine === 'postgres' ? 'Delete' : 'Retain',
+        whenScaled: whenScaled(spec.engine),
       },
       template: podTemplate(target, configHash),
       volumeClaimTemplates: [
@@ -78,6 +80,18 @@ export function renderStatefulSet(
       ],
     },
   });
+}
+
+function whenScaled(engine: DatabaseTarget['spec']['engine']): 'Delete' | 'Retain' {
+  switch (engine) {
+    case 'postgres':
+      return 'Delete';
+    case 'mariadb':
+    case 'mysql':
+      return 'Retain';
+    default:
+      return unknownEngine(engine);
+  }
 }
 
 /**
@@ -104,20 +118,8 @@ function podTemplate(target: DatabaseTarget, configHash: string): V1PodTemplateS
       // the namespace, which collide with the names the images read.
       enableServiceLinks: false,
       securityContext: podSecurityContext(profile),
-      affinity: {
-        podAntiAffinity: {
-          // Preferred, not required: a one-node cluster must still run several members.
-          preferredDuringSchedulingIgnoredDuringExecution: [
-            {
-              weight: 100,
-              podAffinityTerm: {
-                labelSelector: { matchLabels: selectorLabels(target) },
-                topologyKey: 'kubernetes.io/hostname',
-              },
-            },
-          ],
-        },
-      },
+      // spec.scheduling, with the members spread across nodes by default.
+      ...memberScheduling(target),
       ...(profile.engine === 'postgres' && { initContainers: [bootstrapReplica(target, profile)] }),
       containers: [container(target, profile)],
       volumes: [{ name: CONFIG_VOLUME, configMap: { name: names.configMap } }],
