@@ -37,6 +37,22 @@ export function majorOf(engine: DatabaseSpec['engine'], version: string): string
 }
 
 /**
+ * Whether a new major can run on the old one's data directory: MariaDB and MySQL upgrade their
+ * data files in place (the server itself at start, or mariadb-upgrade); PostgreSQL cannot.
+ */
+export function majorUpgradeInPlace(engine: DatabaseSpec['engine']): boolean {
+  switch (engine) {
+    case 'postgres':
+      return false;
+    case 'mariadb':
+    case 'mysql':
+      return true;
+    default:
+      return unknownEngine(engine);
+  }
+}
+
+/**
  * Whether the version an engine reports (`SELECT VERSION()`: `17.6 (Debian 17.6-1.pgdg12+1)`,
  * `11.8.3-MariaDB-0+deb13u1`, `8.4.2`) is the version the spec asks for: the spec's dotted
  * version is a prefix of the reported one (`11.8` matches `11.8.3`, not `11.80.1`). With
@@ -91,9 +107,10 @@ export function checkSpec(spec: unknown, runningVersion?: string): Verdict & { s
         message: `cannot downgrade ${s.engine} from ${runningVersion} to ${s.version}: restore a backup into a new Database instead`,
       };
     }
-    // MariaDB and MySQL upgrade their data files in place across majors (mariadb-upgrade or the
-    // server itself at start); PostgreSQL cannot.
-    if (majorOf(s.engine, s.version) !== majorOf(s.engine, runningVersion) && s.engine === 'postgres') {
+    if (
+      majorOf(s.engine, s.version) !== majorOf(s.engine, runningVersion) &&
+      !majorUpgradeInPlace(s.engine)
+    ) {
       return {
         ok: false,
         reason: 'MajorUpgradeNotAllowed',

@@ -80,7 +80,7 @@ export function renderConfigMap(target: DatabaseTarget): V1ConfigMap {
     metadata: objectMeta(target, objectNames(target.name).configMap, 'config'),
     data: {
       [profile.configFileName]: renderConfigFile(target),
-      ...(profile.engine === 'postgres' && { [PG_HBA_FILE_NAME]: renderPgHba() }),
+      ...(profile.hbaFile && { [PG_HBA_FILE_NAME]: renderPgHba() }),
     },
   };
 }

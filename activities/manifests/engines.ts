@@ -29,6 +29,19 @@ export interface EngineProfile {
   uid: number;
   readinessCommand: string[];
   livenessCommand: string[];
+  /**
+   * How a replica gets its data: `clone` (PostgreSQL: an init container copies member 0 with
+   * pg_basebackup before the engine starts), `replicate` (MariaDB, MySQL: it starts empty and the
+   * operator points it at member 0, which sends everything from its binlog).
+   */
+  replicaBootstrap: 'clone' | 'replicate';
+  /**
+   * How the ConfigMap appears: `directory` (PostgreSQL: its own directory, config_file points
+   * there) or `file` (MariaDB, MySQL: one file in conf.d, next to the image's own files).
+   */
+  configMount: 'directory' | 'file';
+  /** Extra files of the ConfigMap beside the config file (PostgreSQL: pg_hba.conf). */
+  hbaFile: boolean;
 }
 
 export const REPLICATION_USER = 'replicator';
@@ -73,19 +86,33 @@ export function engineProfile(engine: Engine, version: string, imageOverride?: s
         uid: 999,
         readinessCommand: isReady,
         livenessCommand: isReady,
+        replicaBootstrap: 'clone',
+        configMount: 'directory',
+        hbaFile: true,
       };
     }
     case 'mariadb':
       // mariadb-admin exists under that name in 10.11 and 11.x; the 11.x images have no
       // mysqladmin. MARIADB_ROOT_PASSWORD is the image's own name (MYSQL_ROOT_PASSWORD an alias).
+      // MARIADB_AUTO_UPGRADE: after a major upgrade (10.11 → 11.8) the entrypoint runs
+      // mariadb-upgrade on the old data directory before serving; a no-op otherwise.
       return mysqlFamily(
         engine,
         imageOverride ?? `mariadb:${version}`,
         'mariadb-admin',
         'MARIADB_ROOT_PASSWORD',
+        {
+          MARIADB_AUTO_UPGRADE: '1',
+        },
       );
     case 'mysql':
-      return mysqlFamily(engine, imageOverride ?? `mysql:${version}`, 'mysqladmin', 'MYSQL_ROOT_PASSWORD');
+      return mysqlFamily(
+        engine,
+        imageOverride ?? `mysql:${version}`,
+        'mysqladmin',
+        'MYSQL_ROOT_PASSWORD',
+        {},
+      );
     default:
       return unknownEngine(engine);
   }
@@ -97,6 +124,7 @@ function mysqlFamily(
   image: string,
   admin: 'mariadb-admin' | 'mysqladmin',
   passwordEnv: string,
+  env: Record<string, string>,
 ): EngineProfile {
   const port = 3306;
   // The admin tool reads MYSQL_PWD (both engines). It is set for the probe only: in the
@@ -121,12 +149,15 @@ function mysqlFamily(
     // would make a source refuse replicas; the kubelet can concatenate but not add.
     args: [`--server-id=1$(${POD_INDEX_ENV})`],
     passwordEnv,
-    env: {},
+    env,
     fieldEnv: { [POD_INDEX_ENV]: `metadata.labels['${POD_INDEX_LABEL}']` },
     superuser: 'root',
     uid: 999,
     readinessCommand: ping,
     livenessCommand: ping,
+    replicaBootstrap: 'replicate',
+    configMount: 'file',
+    hbaFile: false,
   };
 }
 

@@ -5,7 +5,6 @@ import type {
   V1Probe,
   V1StatefulSet,
 } from '@kubernetes/client-node';
-import { unknownEngine } from '../../crds';
 import type { DatabaseTarget } from '../types';
 import {
   engineProfile,
@@ -64,7 +63,8 @@ export function renderStatefulSet(
         // it and its data soon cannot catch up any more; scaling up again clones it anew from a
         // fresh volume. MySQL: a returning member catches up from the binlog by GTID, so its data
         // is kept and reused.
-        whenScaled: whenScaled(spec.engine),
+        whenScaled:
+          engineProfile(spec.engine, spec.version).replicaBootstrap === 'clone' ? 'Delete' : 'Retain',
       },
       template: podTemplate(target, configHash),
       volumeClaimTemplates: [
@@ -80,18 +80,6 @@ export function renderStatefulSet(
       ],
     },
   });
-}
-
-function whenScaled(engine: DatabaseTarget['spec']['engine']): 'Delete' | 'Retain' {
-  switch (engine) {
-    case 'postgres':
-      return 'Delete';
-    case 'mariadb':
-    case 'mysql':
-      return 'Retain';
-    default:
-      return unknownEngine(engine);
-  }
 }
 
 /**
@@ -120,7 +108,7 @@ function podTemplate(target: DatabaseTarget, configHash: string): V1PodTemplateS
       securityContext: podSecurityContext(profile),
       // spec.scheduling, with the members spread across nodes by default.
       ...memberScheduling(target),
-      ...(profile.engine === 'postgres' && { initContainers: [bootstrapReplica(target, profile)] }),
+      ...(profile.replicaBootstrap === 'clone' && { initContainers: [bootstrapReplica(target, profile)] }),
       containers: [container(target, profile)],
       volumes: [{ name: CONFIG_VOLUME, configMap: { name: names.configMap } }],
     },
@@ -131,7 +119,7 @@ function container(target: DatabaseTarget, profile: EngineProfile): V1Container 
   const { spec } = target;
   const names = objectNames(target.name);
   const configMount =
-    profile.engine === 'postgres'
+    profile.configMount === 'directory'
       ? { name: CONFIG_VOLUME, mountPath: profile.configMountPath, readOnly: true }
       : // A single file, so the image's own files in conf.d stay visible next to it.
         {

@@ -323,7 +323,7 @@ describe('MariaDB GTID replication (engine functions, real engines)', () => {
   });
 
   const pass = (replicas: number): Promise<ReplicationOutcome> =>
-    reconcileMysqlReplication({
+    reconcileMysqlReplication('mariadb', {
       primary: members.get(0)!,
       source: members.get(0)!,
       replicas,
@@ -413,12 +413,12 @@ describe('MariaDB GTID replication (engine functions, real engines)', () => {
       query<{ item: string }>(2, 'SELECT item FROM shop.orders ORDER BY id'),
     );
     expect(rows.map((r) => r.item)).toEqual(['tea', 'milk']);
-    expect(await mysqlHealth(members.get(2)!, credentials)).toMatchObject({
+    expect(await mysqlHealth('mariadb', members.get(2)!, credentials)).toMatchObject({
       role: 'replica',
       replicating: true,
       serverVersion: expect.stringMatching(/MariaDB/),
     });
-    expect(await mysqlHealth(members.get(0)!, credentials)).toMatchObject({ role: 'primary' });
+    expect(await mysqlHealth('mariadb', members.get(0)!, credentials)).toMatchObject({ role: 'primary' });
   });
 
   it('scales down: the remaining members keep replicating', async () => {
@@ -433,7 +433,7 @@ describe('MariaDB GTID replication (engine functions, real engines)', () => {
   });
 
   it('reports an unreachable replica as not ready instead of failing', async () => {
-    const outcome = await reconcileMysqlReplication({
+    const outcome = await reconcileMysqlReplication('mariadb', {
       primary: members.get(0)!,
       source: members.get(0)!,
       replicas: 2,
