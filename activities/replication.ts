@@ -2,8 +2,10 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { readCredentials, type EngineCredentials } from '../engines/credentials';
 import { mysqlHealth, reconcileMysqlReplication } from '../engines/mysql';
 import { postgresHealth, reconcilePostgresReplication } from '../engines/postgres';
-import { memberHost, type EndpointResolver } from '../engines/resolver';
+import { memberHost, type EndpointResolver, type EngineEndpoint } from '../engines/resolver';
 import type { MemberHealth, MemberRole, ReplicationInput, ReplicationOutcome } from '../engines/types';
+import { unknownEngine, type Engine } from '../crds';
+import { reportedVersionMatches } from '../workflows/spec-rules';
 import type { KubeClients } from './kube-clients';
 import { engineProfile, podName } from './manifests';
 import type { DatabaseTarget } from './types';
@@ -101,10 +103,7 @@ export async function checkMemberHealth(
   let health: MemberHealth;
   try {
     const endpoint = await resolveMember(deps.resolver, target, ordinal);
-    health =
-      target.spec.engine === 'postgres'
-        ? await postgresHealth(endpoint, credentials)
-        : await mysqlHealth(endpoint, credentials);
+    health = await engineHealth(target.spec.engine, endpoint, credentials);
   } catch (err) {
     if (err instanceof ApplicationFailure && !err.nonRetryable) {
       return { healthy: false, message: `${name}: ${err.message}` };
@@ -112,16 +111,37 @@ export async function checkMemberHealth(
     throw err;
   }
   const expected: MemberRole = ordinal === 0 ? 'primary' : 'replica';
-  const healthy = health.role === expected && (expected === 'primary' || health.replicating === true);
+  // The upgrade gate: the member must run the version the spec asks for (with spec.image, its
+  // major), as the engine itself reports it: a pod Ready on a stale image is not upgraded.
+  const versionOk = reportedVersionMatches(target.spec, health.serverVersion);
+  const healthy =
+    versionOk && health.role === expected && (expected === 'primary' || health.replicating === true);
   return {
     healthy,
     role: health.role,
     serverVersion: health.serverVersion,
-    message:
-      health.role === expected
+    message: !versionOk
+      ? `${name}: runs ${target.spec.engine} ${health.serverVersion.slice(0, 64)}, expected ${target.spec.version}${target.spec.image ? ` (major ${target.spec.version.split('.')[0]} from ${target.spec.image})` : ''}`
+      : health.role === expected
         ? `${name}: ${health.detail}`
         : `${name}: is a ${health.role}, expected a ${expected}`,
   };
+}
+
+function engineHealth(
+  engine: Engine,
+  endpoint: EngineEndpoint,
+  credentials: EngineCredentials,
+): Promise<MemberHealth> {
+  switch (engine) {
+    case 'postgres':
+      return postgresHealth(endpoint, credentials);
+    case 'mariadb':
+    case 'mysql':
+      return mysqlHealth(engine, endpoint, credentials);
+    default:
+      return unknownEngine(engine);
+  }
 }
 
 function member(target: DatabaseTarget, ordinal: number) {
@@ -163,9 +183,16 @@ async function replicationPass(
     ),
     credentials,
   };
-  return target.spec.engine === 'postgres'
-    ? reconcilePostgresReplication(input)
-    : reconcileMysqlReplication(input);
+  const engine = target.spec.engine;
+  switch (engine) {
+    case 'postgres':
+      return reconcilePostgresReplication(input);
+    case 'mariadb':
+    case 'mysql':
+      return reconcileMysqlReplication(engine, input);
+    default:
+      return unknownEngine(engine);
+  }
 }
 
 /** Names the members and sums the state up in one line for the condition's message. */

@@ -14,8 +14,20 @@ import type { ObjectMeta } from './meta';
  * repeat a default.
  */
 
-export const ENGINES = ['postgres', 'mysql'] as const;
+/**
+ * `mariadb` is MariaDB (10.11, 11.x: its own SQL dialect, config options and command names);
+ * `mysql` is Oracle MySQL 8.0 / 8.4. They share a wire protocol and a client, not a dialect.
+ */
+export const ENGINES = ['postgres', 'mariadb', 'mysql'] as const;
 export type Engine = (typeof ENGINES)[number];
+
+/**
+ * The `default` of every `switch` on the engine: with `engine: never` there, adding an engine
+ * makes the compiler point at each switch that does not handle it yet.
+ */
+export function unknownEngine(engine: never): never {
+  throw new Error(`unknown engine ${String(engine)}`);
+}
 
 export const SIZE_TIERS = ['small', 'medium', 'large'] as const;
 export type SizeTier = (typeof SIZE_TIERS)[number];
@@ -56,6 +68,9 @@ const MESSAGES = {
   scheduleRequired: 'backup.schedule is required when backup.enabled is true',
   oneTarget: 'backup.target must set at most one of pvc and s3',
   engineImmutable: 'engine is immutable',
+  tolerationExists: 'a toleration with operator Exists must not set a value',
+  tolerationKey: 'a toleration without a key must use operator Exists',
+  tolerationSeconds: 'tolerationSeconds is only valid with effect NoExecute',
 } as const;
 
 const cpuAndMemory = () =>
@@ -139,10 +154,137 @@ const backupSchema = withCel(
   ],
 );
 
+/** Label keys and values as Kubernetes accepts them (qualified names, at most 63 characters a value). */
+const LABEL_KEY_PATTERN =
+  /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
+const LABEL_VALUE_PATTERN = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
+/** Bounds of the scheduling lists: far above any real use, low enough for CEL's cost estimates. */
+export const MAX_SCHEDULING_ITEMS = 16;
+
+const labelKey = () => z.string().min(1).max(317).regex(LABEL_KEY_PATTERN);
+const labelValue = () => z.string().max(63).regex(LABEL_VALUE_PATTERN);
+const labelMap = () => z.record(labelKey(), labelValue()).meta({ maxProperties: 32 });
+const bounded = <T extends z.ZodType>(item: T) => z.array(item).max(MAX_SCHEDULING_ITEMS);
+
+const nodeSelectorRequirement = z.object({
+  key: labelKey(),
+  operator: z.enum(['In', 'NotIn', 'Exists', 'DoesNotExist', 'Gt', 'Lt']),
+  values: bounded(z.string().max(63)).optional(),
+});
+const nodeSelectorTerm = z.object({
+  matchExpressions: bounded(nodeSelectorRequirement).optional(),
+  matchFields: bounded(nodeSelectorRequirement).optional(),
+});
+const labelSelector = z.object({
+  matchLabels: labelMap().optional(),
+  matchExpressions: bounded(
+    z.object({
+      key: labelKey(),
+      operator: z.enum(['In', 'NotIn', 'Exists', 'DoesNotExist']),
+      values: bounded(z.string().max(63)).optional(),
+    }),
+  ).optional(),
+});
+const podAffinityTerm = z.object({
+  labelSelector: labelSelector.optional(),
+  namespaceSelector: labelSelector.optional(),
+  namespaces: bounded(objectName()).optional(),
+  topologyKey: labelKey(),
+  matchLabelKeys: bounded(labelKey()).optional(),
+  mismatchLabelKeys: bounded(labelKey()).optional(),
+});
+const weight = () => z.int().min(1).max(100);
+const podAffinity = z.object({
+  requiredDuringSchedulingIgnoredDuringExecution: bounded(podAffinityTerm).optional(),
+  preferredDuringSchedulingIgnoredDuringExecution: bounded(
+    z.object({ weight: weight(), podAffinityTerm }),
+  ).optional(),
+});
+
+/**
+ * Kubernetes' Affinity, typed field by field (no unknown fields preserved): what reaches a pod
+ * spec is what this schema knows. The API server checks the rest (operator/values pairing) when
+ * the operator applies the StatefulSet or a Job.
+ */
+const affinitySchema = z
+  .object({
+    nodeAffinity: z
+      .object({
+        requiredDuringSchedulingIgnoredDuringExecution: z
+          .object({ nodeSelectorTerms: bounded(nodeSelectorTerm).min(1) })
+          .optional(),
+        preferredDuringSchedulingIgnoredDuringExecution: bounded(
+          z.object({ weight: weight(), preference: nodeSelectorTerm }),
+        ).optional(),
+      })
+      .optional(),
+    podAffinity: podAffinity.optional(),
+    podAntiAffinity: podAffinity.optional(),
+  })
+  .describe(
+    'Kubernetes Affinity of the members. Without podAntiAffinity, members prefer distinct nodes (kubernetes.io/hostname).',
+  );
+
+const tolerationSchema = withCel(
+  z.object({
+    key: labelKey().optional(),
+    operator: z.enum(['Exists', 'Equal']).default('Equal'),
+    value: labelValue().optional(),
+    effect: z.enum(['NoSchedule', 'PreferNoSchedule', 'NoExecute']).optional(),
+    tolerationSeconds: z.int().optional(),
+  }),
+  [
+    {
+      rule: "self.operator != 'Exists' || !has(self.value) || self.value == ''",
+      message: MESSAGES.tolerationExists,
+      check: (t) => t.operator !== 'Exists' || !t.value,
+    },
+    {
+      rule: "has(self.key) || self.operator == 'Exists'",
+      message: MESSAGES.tolerationKey,
+      check: (t) => t.key !== undefined || t.operator === 'Exists',
+    },
+    {
+      rule: "!has(self.tolerationSeconds) || (has(self.effect) && self.effect == 'NoExecute')",
+      message: MESSAGES.tolerationSeconds,
+      check: (t) => t.tolerationSeconds === undefined || t.effect === 'NoExecute',
+    },
+  ],
+);
+
+const topologySpreadSchema = z.object({
+  maxSkew: z.int().min(1).max(100),
+  topologyKey: labelKey(),
+  whenUnsatisfiable: z.enum(['DoNotSchedule', 'ScheduleAnyway']),
+  labelSelector: labelSelector.optional().describe("Default: the Database's members."),
+  minDomains: z.int().min(1).max(1000).optional(),
+  nodeAffinityPolicy: z.enum(['Honor', 'Ignore']).optional(),
+  nodeTaintsPolicy: z.enum(['Honor', 'Ignore']).optional(),
+  matchLabelKeys: bounded(labelKey()).optional(),
+});
+
+const schedulingSchema = z
+  .object({
+    nodeSelector: labelMap().optional(),
+    tolerations: bounded(tolerationSchema).optional(),
+    affinity: affinitySchema.optional(),
+    topologySpreadConstraints: bounded(topologySpreadSchema)
+      .optional()
+      .describe('Members only. labelSelector defaults to the members of this Database.'),
+  })
+  .describe(
+    'Where the pods run: members get all of it; backup, restore and delete Jobs get nodeSelector, tolerations and nodeAffinity.',
+  );
+export type DatabaseScheduling = z.output<typeof schedulingSchema>;
+
 export const databaseSpecSchema = withCel(
   z.object({
     engine: withCel(z.enum(ENGINES), [{ rule: 'self == oldSelf', message: MESSAGES.engineImmutable }]),
-    version: z.string().max(32).regex(VERSION_PATTERN).describe('Engine version, e.g. 15, 15.4, 8.0.36.'),
+    version: z
+      .string()
+      .max(32)
+      .regex(VERSION_PATTERN)
+      .describe('Engine version, e.g. 17, 15.4, 11.8, 8.0.36.'),
     image: z
       .string()
       .max(512)
@@ -161,6 +303,7 @@ export const databaseSpecSchema = withCel(
           .optional(),
       })
       .optional(),
+    scheduling: schedulingSchema.optional(),
     deletionPolicy: z
       .enum(DELETION_POLICIES)
       .default('Delete')

@@ -37,6 +37,7 @@ export interface InvalidExample<Spec = DatabaseSpecInput> {
 
 const pg = { engine: 'postgres', version: '15' } as const;
 const my = { engine: 'mysql', version: '8.0' } as const;
+const maria = { engine: 'mariadb', version: '11.8' } as const;
 
 /** `count` parameters named p0, p1, … */
 function manyParameters(count: number): Record<string, string> {
@@ -49,7 +50,67 @@ export const validDatabaseExamples: ValidExample[] = [
   { name: 'minimal-postgres', spec: { ...pg } },
   { name: 'minimal-mysql', spec: { ...my } },
   { name: 'postgres-minor-version', spec: { engine: 'postgres', version: '15.4' } },
-  { name: 'mariadb-patch-version', spec: { engine: 'mysql', version: '11.4.2' } },
+  { name: 'minimal-mariadb', spec: { ...maria } },
+  { name: 'mariadb-patch-version', spec: { engine: 'mariadb', version: '10.11.9' } },
+  { name: 'mariadb-replicas-small', spec: { ...maria, replicas: 3, size: 'small' } },
+  {
+    name: 'mariadb-parameters',
+    spec: { ...maria, parameters: { innodb_buffer_pool_size: '128M', gtid_domain_id: '0' } },
+  },
+  {
+    name: 'scheduling-node-selector-tolerations',
+    spec: {
+      ...maria,
+      scheduling: {
+        nodeSelector: { 'node-role.example.com/db': 'true', 'kubernetes.io/os': 'linux' },
+        tolerations: [
+          { key: 'dedicated', operator: 'Equal', value: 'db', effect: 'NoSchedule' },
+          {
+            key: 'node.kubernetes.io/unreachable',
+            operator: 'Exists',
+            effect: 'NoExecute',
+            tolerationSeconds: 30,
+          },
+          { operator: 'Exists' },
+        ],
+      },
+    },
+  },
+  {
+    name: 'scheduling-affinity',
+    spec: {
+      ...pg,
+      scheduling: {
+        affinity: {
+          nodeAffinity: {
+            requiredDuringSchedulingIgnoredDuringExecution: {
+              nodeSelectorTerms: [
+                {
+                  matchExpressions: [
+                    { key: 'topology.kubernetes.io/zone', operator: 'In', values: ['a', 'b'] },
+                  ],
+                },
+              ],
+            },
+            preferredDuringSchedulingIgnoredDuringExecution: [
+              { weight: 50, preference: { matchExpressions: [{ key: 'disk', operator: 'Exists' }] } },
+            ],
+          },
+          podAntiAffinity: {
+            requiredDuringSchedulingIgnoredDuringExecution: [
+              {
+                labelSelector: { matchLabels: { 'app.kubernetes.io/instance': 'orders-db' } },
+                topologyKey: 'kubernetes.io/hostname',
+              },
+            ],
+          },
+        },
+        topologySpreadConstraints: [
+          { maxSkew: 1, topologyKey: 'topology.kubernetes.io/zone', whenUnsatisfiable: 'ScheduleAnyway' },
+        ],
+      },
+    },
+  },
   { name: 'image-override', spec: { ...pg, image: 'registry.example.com/postgres:15.4-alpine' } },
   {
     name: 'three-replicas',
@@ -120,7 +181,7 @@ export const invalidDatabaseExamples: InvalidExample[] = [
     name: 'unknown-engine',
     spec: { engine: 'oracle', version: '19' },
     field: 'spec.engine',
-    expect: 'Unsupported value: "oracle": supported values: "postgres", "mysql"',
+    expect: 'Unsupported value: "oracle": supported values: "postgres", "mariadb", "mysql"',
   },
   { name: 'missing-version', spec: { engine: 'postgres' }, field: 'spec.version', expect: 'Required value' },
   {
@@ -321,6 +382,109 @@ export const invalidDatabaseExamples: InvalidExample[] = [
     spec: { ...my },
     field: 'spec.engine',
     expect: 'engine is immutable',
+  },
+  {
+    name: 'engine-change-mysql-to-mariadb',
+    from: { ...my },
+    spec: { ...maria },
+    field: 'spec.engine',
+    expect: 'engine is immutable',
+  },
+  {
+    name: 'mariadb-version-in-words',
+    spec: { ...maria, version: '11.8-lts' },
+    field: 'spec.version',
+    expect: 'should match',
+  },
+  {
+    name: 'node-selector-value-with-space',
+    spec: { ...maria, scheduling: { nodeSelector: { disk: 'fast ssd' } } },
+    field: 'spec.scheduling.nodeSelector.disk',
+    expect: 'should match',
+  },
+  {
+    name: 'toleration-unknown-operator',
+    spec: { ...pg, scheduling: { tolerations: [{ key: 'dedicated', operator: 'NotEqual', value: 'db' }] } },
+    field: 'spec.scheduling.tolerations[0].operator',
+    expect: 'Unsupported value: "NotEqual": supported values: "Exists", "Equal"',
+  },
+  {
+    name: 'toleration-unknown-effect',
+    spec: { ...pg, scheduling: { tolerations: [{ key: 'dedicated', value: 'db', effect: 'NoRun' }] } },
+    field: 'spec.scheduling.tolerations[0].effect',
+    expect: 'Unsupported value: "NoRun"',
+  },
+  {
+    name: 'toleration-exists-with-value',
+    spec: { ...pg, scheduling: { tolerations: [{ key: 'dedicated', operator: 'Exists', value: 'db' }] } },
+    field: 'spec.scheduling.tolerations[0]',
+    expect: 'a toleration with operator Exists must not set a value',
+  },
+  {
+    name: 'toleration-seconds-without-noexecute',
+    spec: {
+      ...pg,
+      scheduling: {
+        tolerations: [{ key: 'dedicated', value: 'db', effect: 'NoSchedule', tolerationSeconds: 10 }],
+      },
+    },
+    field: 'spec.scheduling.tolerations[0]',
+    expect: 'tolerationSeconds is only valid with effect NoExecute',
+  },
+  {
+    name: 'toleration-seconds-in-words',
+    spec: {
+      ...pg,
+      scheduling: {
+        tolerations: [{ key: 'k', operator: 'Exists', effect: 'NoExecute', tolerationSeconds: '30s' }],
+      },
+    },
+    field: 'spec.scheduling.tolerations[0].tolerationSeconds',
+    expect: 'must be of type integer: "string"',
+  },
+  {
+    name: 'affinity-weight-too-high',
+    spec: {
+      ...pg,
+      scheduling: {
+        affinity: {
+          nodeAffinity: {
+            preferredDuringSchedulingIgnoredDuringExecution: [
+              { weight: 101, preference: { matchExpressions: [{ key: 'disk', operator: 'Exists' }] } },
+            ],
+          },
+        },
+      },
+    },
+    field: 'spec.scheduling.affinity.nodeAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].weight',
+    expect: 'should be less than or equal to 100',
+  },
+  {
+    name: 'affinity-term-without-topology-key',
+    spec: {
+      ...pg,
+      scheduling: {
+        affinity: {
+          podAntiAffinity: {
+            requiredDuringSchedulingIgnoredDuringExecution: [{ labelSelector: { matchLabels: { a: 'b' } } }],
+          },
+        },
+      },
+    },
+    field:
+      'spec.scheduling.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].topologyKey',
+    expect: 'Required value',
+  },
+  {
+    name: 'too-many-tolerations',
+    spec: {
+      ...pg,
+      scheduling: {
+        tolerations: Array.from({ length: 17 }, (_, i) => ({ key: `k${i}`, operator: 'Exists' })),
+      },
+    },
+    field: 'spec.scheduling.tolerations',
+    expect: 'must have at most 16 items',
   },
 ];
 

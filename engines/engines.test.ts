@@ -7,7 +7,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { toReport } from '../activities/replication';
 import { EngineCredentials, redact } from './credentials';
 import { classifyEngineError, EngineFailureTypes } from './errors';
-import { dialectFor, nativePasswordHash, replicaState } from './mysql';
+import { checkedDialect, dialectFor, nativePasswordHash, replicaState } from './mysql';
 import { scramVerifier, scramVerifierMatches, slotName } from './postgres';
 import { clusterDnsResolver, clusterResolver, memberHost } from './resolver';
 
@@ -127,13 +127,13 @@ describe('SCRAM-SHA-256 verifier', () => {
 
 describe('MySQL dialects', () => {
   it('tells MariaDB, modern MySQL and older MySQL 8 apart', () => {
-    expect(dialectFor('10.11.6-MariaDB-0+deb12u1')).toMatchObject({
+    expect(dialectFor('mariadb', '10.11.6-MariaDB-0+deb12u1')).toMatchObject({
       flavor: 'mariadb',
       showStatus: 'SHOW SLAVE STATUS',
       start: 'START SLAVE',
     });
-    expect(dialectFor('10.11.6-MariaDB').change).toContain('MASTER_USE_GTID = slave_pos');
-    const modern = dialectFor('8.0.36');
+    expect(dialectFor('mariadb', '10.11.6-MariaDB').change).toContain('MASTER_USE_GTID = slave_pos');
+    const modern = dialectFor('mysql', '8.0.36');
     expect(modern).toMatchObject({
       flavor: 'mysql',
       showStatus: 'SHOW REPLICA STATUS',
@@ -142,30 +142,60 @@ describe('MySQL dialects', () => {
     expect(modern.change).toContain('CHANGE REPLICATION SOURCE TO');
     expect(modern.change).toContain('SOURCE_AUTO_POSITION = 1');
     expect(modern.readOnly).toEqual(['SET PERSIST read_only = ON', 'SET PERSIST super_read_only = ON']);
-    expect(dialectFor('8.4.2').start).toBe('START REPLICA');
-    const old = dialectFor('8.0.20');
+    expect(dialectFor('mysql', '8.4.2').start).toBe('START REPLICA');
+    const old = dialectFor('mysql', '8.0.20');
     expect(old.change).toContain('CHANGE MASTER TO');
     expect(old.change).toContain('MASTER_AUTO_POSITION = 1');
+  });
+
+  it('speaks MariaDB for engine: mariadb (10.11 and 11.8), whatever MySQL-like version it sees', () => {
+    for (const version of ['10.11.19-MariaDB-0+deb12u1', '11.8.3-MariaDB-0+deb13u1']) {
+      const d = checkedDialect('mariadb', version);
+      expect(d.flavor).toBe('mariadb');
+      expect(d.change).toContain('MASTER_USE_GTID = slave_pos');
+      expect(d.readOnly).toEqual(['SET GLOBAL read_only = ON']);
+    }
+    // By construction: the engine decides the dialect, the version only MySQL's wording.
+    expect(dialectFor('mariadb', '8.0.36').flavor).toBe('mariadb');
+    expect(dialectFor('mysql', '8.4.2').change).toContain('SOURCE_AUTO_POSITION = 1');
+  });
+
+  it('refuses, in words and for good, a server of the other engine', () => {
+    expect(() => checkedDialect('mariadb', '8.4.2')).toThrow(
+      /engine: mariadb, but the server is not MariaDB/,
+    );
+    expect(() => checkedDialect('mysql', '11.8.3-MariaDB')).toThrow(
+      /server is MariaDB 11\.8\.3-MariaDB: use engine: mariadb/,
+    );
+    try {
+      checkedDialect('mysql', '10.11.19-MariaDB');
+    } catch (err) {
+      expect(err).toMatchObject({ nonRetryable: true, type: 'EngineMismatch' });
+    }
+    expect.assertions(3);
   });
 
   it('hands MariaDB a password hash, MySQL (which hashes binlogged passwords itself) the password', () => {
     // The well-known PASSWORD('password') of mysql_native_password.
     expect(nativePasswordHash('password')).toBe('*2470C0C06DEE42FD1618BB99005ADCA2EC9D1E19');
-    expect(dialectFor('10.11.6-MariaDB').identifiedBy('password')).toEqual({
+    expect(dialectFor('mariadb', '10.11.6-MariaDB').identifiedBy('password')).toEqual({
       clause: 'IDENTIFIED BY PASSWORD ?',
       value: '*2470C0C06DEE42FD1618BB99005ADCA2EC9D1E19',
     });
-    expect(dialectFor('8.0.36').identifiedBy('pw')).toEqual({ clause: 'IDENTIFIED BY ?', value: 'pw' });
+    expect(dialectFor('mysql', '8.0.36').identifiedBy('pw')).toEqual({
+      clause: 'IDENTIFIED BY ?',
+      value: 'pw',
+    });
   });
 
   it('reads replica state from a status row', () => {
-    const maria = dialectFor('10.11.6-MariaDB');
+    const maria = dialectFor('mariadb', '10.11.6-MariaDB');
     expect(replicaState(maria, undefined)).toEqual({ state: 'not configured', streaming: false });
     expect(replicaState(maria, { Slave_IO_Running: 'Yes', Slave_SQL_Running: 'Yes' } as never)).toEqual({
       state: 'streaming',
       streaming: true,
     });
-    const broken = replicaState(dialectFor('8.0.36'), {
+    const broken = replicaState(dialectFor('mysql', '8.0.36'), {
       Replica_IO_Running: 'Connecting',
       Replica_SQL_Running: 'Yes',
       Last_IO_Error: "error connecting to source 'replicator@orders-0:3306'",

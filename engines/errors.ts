@@ -12,6 +12,8 @@ export const EngineFailureTypes = {
   AuthFailed: 'EngineAuthFailed',
   /** The engine rejects the statement itself (syntax, privilege): retrying cannot help. */
   Rejected: 'EngineRejected',
+  /** The server is another engine than the spec says (a MySQL server for engine: mariadb). */
+  Mismatch: 'EngineMismatch',
 } as const;
 
 /** PostgreSQL SQLSTATEs (classes or codes) that are the statement's fault. */

@@ -3,6 +3,7 @@ import mysql, { type Connection, type RowDataPacket } from 'mysql2/promise';
 import type { EngineCredentials } from './credentials';
 import { ApplicationFailure } from '@temporalio/activity';
 import { classifyEngineError, EngineFailureTypes } from './errors';
+import { unknownEngine } from '../crds';
 import type { EngineEndpoint } from './resolver';
 import type { MemberHealth, MemberState, ReplicationInput, ReplicationOutcome } from './types';
 
@@ -44,29 +45,71 @@ export interface Dialect {
   identifiedBy(password: string): { clause: string; value: string };
 }
 
-/** Picks the dialect from `SELECT VERSION()`, e.g. `8.0.36`, `10.11.6-MariaDB-0+deb12u1`. */
-export function dialectFor(version: string): Dialect {
-  if (/mariadb/i.test(version)) {
-    return {
-      flavor: 'mariadb',
-      version,
-      showStatus: 'SHOW SLAVE STATUS',
-      stop: 'STOP SLAVE',
-      start: 'START SLAVE',
-      col: legacyColumns,
-      usesGtid: (row) => String(row.Using_Gtid ?? '').toLowerCase() === 'slave_pos',
-      change:
-        'CHANGE MASTER TO MASTER_HOST = ?, MASTER_PORT = ?, MASTER_USER = ?, MASTER_PASSWORD = ?, MASTER_USE_GTID = slave_pos',
-      // MariaDB has no SET PERSIST: the activity sets it again after a restart (it runs at every
-      // reconcile), and until then the replica applies changes but accepts writes.
-      readOnly: ['SET GLOBAL read_only = ON'],
-      readOnlyCheck: 'SELECT @@GLOBAL.read_only AS ro',
-      identifiedBy: (password) => ({
-        clause: 'IDENTIFIED BY PASSWORD ?',
-        value: nativePasswordHash(password),
-      }),
-    };
+/** The engines this client speaks to: MariaDB and MySQL 8. */
+export type MysqlFamily = 'mariadb' | 'mysql';
+
+/**
+ * The dialect of `engine` (the Database's spec.engine): MariaDB's for `mariadb`, MySQL 8's for
+ * `mysql`, by construction. `version` (`SELECT VERSION()`, e.g. `11.8.3-MariaDB-0+deb13u1`,
+ * `8.0.36`) only picks MySQL's wording before and after 8.0.23; `checkedDialect` first makes sure
+ * the server is the engine the spec says.
+ */
+export function dialectFor(engine: MysqlFamily, version: string): Dialect {
+  switch (engine) {
+    case 'mariadb':
+      return mariadbDialect(version);
+    case 'mysql':
+      return mysqlDialect(version);
+    default:
+      return unknownEngine(engine);
   }
+}
+
+/**
+ * The dialect of `engine`, after checking that the server answering is that engine: a MariaDB
+ * Database answered by a MySQL server (or the other way round: a spec.image of the other engine)
+ * would get statements in the wrong dialect. Not retryable: the image has to change.
+ */
+export function checkedDialect(engine: MysqlFamily, version: string): Dialect {
+  const isMariadb = /mariadb/i.test(version);
+  if (engine === 'mariadb' && !isMariadb) {
+    throw ApplicationFailure.nonRetryable(
+      `engine: mariadb, but the server is not MariaDB (it reports version ${version.slice(0, 64) || 'nothing'}): use a MariaDB image, or engine: mysql for MySQL`,
+      EngineFailureTypes.Mismatch,
+    );
+  }
+  if (engine === 'mysql' && isMariadb) {
+    throw ApplicationFailure.nonRetryable(
+      `engine: mysql is MySQL 8.0/8.4, but the server is MariaDB ${version.slice(0, 64)}: use engine: mariadb`,
+      EngineFailureTypes.Mismatch,
+    );
+  }
+  return dialectFor(engine, version);
+}
+
+function mariadbDialect(version: string): Dialect {
+  return {
+    flavor: 'mariadb',
+    version,
+    showStatus: 'SHOW SLAVE STATUS',
+    stop: 'STOP SLAVE',
+    start: 'START SLAVE',
+    col: legacyColumns,
+    usesGtid: (row) => String(row.Using_Gtid ?? '').toLowerCase() === 'slave_pos',
+    change:
+      'CHANGE MASTER TO MASTER_HOST = ?, MASTER_PORT = ?, MASTER_USER = ?, MASTER_PASSWORD = ?, MASTER_USE_GTID = slave_pos',
+    // MariaDB has no SET PERSIST: the activity sets it again after a restart (it runs at every
+    // reconcile), and until then the replica applies changes but accepts writes.
+    readOnly: ['SET GLOBAL read_only = ON'],
+    readOnlyCheck: 'SELECT @@GLOBAL.read_only AS ro',
+    identifiedBy: (password) => ({
+      clause: 'IDENTIFIED BY PASSWORD ?',
+      value: nativePasswordHash(password),
+    }),
+  };
+}
+
+function mysqlDialect(version: string): Dialect {
   const [major = 0, minor = 0, patch = 0] = version.split(/[.-]/).map((n) => Number.parseInt(n, 10) || 0);
   const modern = major > 8 || (major === 8 && (minor > 0 || patch >= 23));
   const readOnly = [
@@ -135,6 +178,7 @@ const legacyColumns: Dialect['col'] = {
 
 /** A connection as the superuser with the dialect of its server; always closed. */
 export async function withMysql<T>(
+  engine: MysqlFamily,
   endpoint: EngineEndpoint,
   credentials: EngineCredentials,
   what: string,
@@ -155,7 +199,7 @@ export async function withMysql<T>(
     conn.on('error', () => undefined);
     const session = new MysqlSession(conn);
     const [row] = await session.rows('SELECT VERSION() AS version');
-    session.dialect = dialectFor(String(row?.version ?? ''));
+    session.dialect = checkedDialect(engine, String(row?.version ?? ''));
     return await fn(session);
   } catch (err) {
     throw classifyEngineError(err, `${what} (${endpoint.host}:${endpoint.port})`, credentials.secrets());
@@ -189,13 +233,17 @@ export class MysqlSession {
  * source is left alone. A replica that cannot be reached yet is reported, not fatal: the
  * workflow calls again (its pod may still be starting).
  */
-export async function reconcileMysqlReplication(input: ReplicationInput): Promise<ReplicationOutcome> {
+export async function reconcileMysqlReplication(
+  engine: MysqlFamily,
+  input: ReplicationInput,
+): Promise<ReplicationOutcome> {
   const { credentials } = input;
   const outcome: ReplicationOutcome = { members: [], pending: [], changes: [], removed: [] };
   if (input.replicas > 1) {
     // Whether the replication user logs in with the Secret's password, tried for real: MySQL
     // offers no way to compare a password with the stored hash.
     const loginWorks = await withMysql(
+      engine,
       input.primary,
       credentials,
       'log in to member 0 as the replication user',
@@ -205,16 +253,24 @@ export async function reconcileMysqlReplication(input: ReplicationInput): Promis
       if (err instanceof ApplicationFailure && err.type === EngineFailureTypes.AuthFailed) return false;
       throw err;
     });
-    const user = await withMysql(input.primary, credentials, 'ensure the replication user on member 0', (s) =>
-      ensureReplicationUser(s, credentials, loginWorks),
+    const user = await withMysql(
+      engine,
+      input.primary,
+      credentials,
+      'ensure the replication user on member 0',
+      (s) => ensureReplicationUser(s, credentials, loginWorks),
     );
     if (user !== 'unchanged') outcome.changes.push(`${user} user ${credentials.replicationUser}`);
   }
   outcome.members.push({ ordinal: 0, role: 'primary', state: 'writable', streaming: true });
   for (const member of input.replicaMembers) {
     try {
-      const state = await withMysql(member.endpoint, credentials, `configure member ${member.ordinal}`, (s) =>
-        configureReplica(s, input, outcome.changes, member.ordinal),
+      const state = await withMysql(
+        engine,
+        member.endpoint,
+        credentials,
+        `configure member ${member.ordinal}`,
+        (s) => configureReplica(s, input, outcome.changes, member.ordinal),
       );
       outcome.members.push(state);
     } catch (err) {
@@ -318,10 +374,11 @@ export function replicaState(
 
 /** Role and health of one member: it answers; a replica says whether it replicates. */
 export async function mysqlHealth(
+  engine: MysqlFamily,
   endpoint: EngineEndpoint,
   credentials: EngineCredentials,
 ): Promise<MemberHealth> {
-  return withMysql(endpoint, credentials, 'check health', async (s) => {
+  return withMysql(engine, endpoint, credentials, 'check health', async (s) => {
     const row = await s.replicaStatus();
     const version = s.dialect.version;
     if (!row) return { role: 'primary', serverVersion: version, detail: 'accepts writes' };

@@ -58,6 +58,7 @@ import {
 } from './signals';
 import { act, quick } from './activity-options';
 import { checkSpec } from './spec-rules';
+import { statusText } from './status-text';
 import type { UpgradeInput, UpgradeOutcome, upgradeWorkflow } from './upgrade';
 
 /** Re-ensure everything this often even when nothing was signalled (level-triggered safety net). */
@@ -622,6 +623,22 @@ export async function databaseWorkflow(input: DatabaseWorkflowInput): Promise<vo
     try {
       const first = !state.applied;
       const scaling = !!state.applied && state.applied.replicas !== target.spec.replicas;
+      /**
+       * While a new generation is not Ready, its Ready condition says why, in the words of the
+       * newest failure or wait (member 0 refusing connections, a pod in CrashLoopBackOff, a
+       * replica not streaming), not only "reconciling". Written at once, and only when the text
+       * changes; statusText blanks anything credential-like and bounds the length.
+       */
+      const whyNotReady = async (why: string) => {
+        if (mode !== 'generation' || !patched('status-why-v1')) return;
+        mark(
+          ConditionTypes.Ready,
+          'False',
+          first ? 'Provisioning' : 'Updating',
+          statusText(`reconciling generation ${update.generation}: ${why}`),
+        );
+        await report();
+      };
       if (mode === 'generation') {
         phase(first ? 'Provisioning' : 'Updating');
         mark(
@@ -728,6 +745,7 @@ export async function databaseWorkflow(input: DatabaseWorkflowInput): Promise<vo
           await absorbReplication(early, false);
         } catch (err) {
           if (isCancellation(err) || describeFailure(err).permanent) throw err;
+          await whyNotReady(describeFailure(err).message);
         }
         return true;
       };
@@ -752,11 +770,13 @@ export async function databaseWorkflow(input: DatabaseWorkflowInput): Promise<vo
           break;
         }
         mark(ConditionTypes.StatefulSetReady, 'False', 'PodsNotReady', ready.message);
+        const podsWhy = ready.reason ? `${ready.message}; ${ready.reason}` : ready.message;
         if (!configured && !(await configureEarly())) return;
         if (mode !== 'generation') {
-          await degrade('PodsNotReady', ready.message);
+          await degrade('PodsNotReady', statusText(podsWhy));
           return;
         }
+        await whyNotReady(podsWhy);
         await report();
       }
 
@@ -778,6 +798,7 @@ export async function databaseWorkflow(input: DatabaseWorkflowInput): Promise<vo
             await degrade('ReplicationNotReady', rep.message);
             return;
           }
+          await whyNotReady(`replication not ready: ${rep.message}`);
           await report();
         }
       }
@@ -842,8 +863,10 @@ export async function databaseWorkflow(input: DatabaseWorkflowInput): Promise<vo
   }
 
   /** Reports a generation that cannot be reconciled now: Ready=False with the reason, an Event. */
-  async function fail(update: SpecUpdate, reason: string, message: string) {
+  async function fail(update: SpecUpdate, reason: string, failure: string) {
     const ref = { namespace, name, uid: update.uid };
+    // Conditions and Events are read by anyone who can read the Database: no credential in them.
+    const message = statusText(failure, 1024);
     const now = new Date();
     const permanent = !state.retryPending;
     state.status.phase = permanent ? 'Failed' : 'Degraded';

@@ -1,4 +1,4 @@
-import { parseDatabaseSpec, type DatabaseSpec } from '../crds';
+import { parseDatabaseSpec, unknownEngine, type DatabaseSpec } from '../crds';
 
 /**
  * Rules a spec must satisfy beyond the schema: what the API server cannot know (supported engine
@@ -11,16 +11,63 @@ export interface Verdict {
   message?: string;
 }
 
-/** Major versions the operator knows how to run (official images postgres:<v>, mysql:<v>). */
+/**
+ * Major versions the operator knows how to run (official images postgres:<v>, mariadb:<v>,
+ * mysql:<v>). MariaDB: the long-term releases 10.11, 11.4 and 11.8.
+ */
 export const SUPPORTED_MAJORS: Record<DatabaseSpec['engine'], readonly string[]> = {
   postgres: ['13', '14', '15', '16', '17'],
+  mariadb: ['10.11', '11.4', '11.8'],
   mysql: ['8.0', '8.4'],
 };
 
 export function majorOf(engine: DatabaseSpec['engine'], version: string): string {
   const parts = version.split('.');
-  // PostgreSQL majors are one number since 10; MySQL's are two (8.0, 8.4).
-  return engine === 'postgres' ? parts[0]! : parts.slice(0, 2).join('.');
+  switch (engine) {
+    // PostgreSQL majors are one number since 10.
+    case 'postgres':
+      return parts[0]!;
+    // MariaDB's and MySQL's are two (10.11, 11.8; 8.0, 8.4).
+    case 'mariadb':
+    case 'mysql':
+      return parts.slice(0, 2).join('.');
+    default:
+      return unknownEngine(engine);
+  }
+}
+
+/**
+ * Whether a new major can run on the old one's data directory: MariaDB and MySQL upgrade their
+ * data files in place (the server itself at start, or mariadb-upgrade); PostgreSQL cannot.
+ */
+export function majorUpgradeInPlace(engine: DatabaseSpec['engine']): boolean {
+  switch (engine) {
+    case 'postgres':
+      return false;
+    case 'mariadb':
+    case 'mysql':
+      return true;
+    default:
+      return unknownEngine(engine);
+  }
+}
+
+/**
+ * Whether the version an engine reports (`SELECT VERSION()`: `17.6 (Debian 17.6-1.pgdg12+1)`,
+ * `11.8.3-MariaDB-0+deb13u1`, `8.4.2`) is the version the spec asks for: the spec's dotted
+ * version is a prefix of the reported one (`11.8` matches `11.8.3`, not `11.80.1`). With
+ * spec.image the build is the user's choice; then only the major must match.
+ */
+export function reportedVersionMatches(
+  spec: Pick<DatabaseSpec, 'engine' | 'version' | 'image'>,
+  reported: string,
+): boolean {
+  const numeric = /^\d+(\.\d+)*/.exec(reported.trim())?.[0];
+  if (!numeric) return false;
+  const wanted = spec.image ? majorOf(spec.engine, spec.version) : spec.version;
+  const want = wanted.split('.');
+  const got = numeric.split('.');
+  return want.every((part, i) => got[i] !== undefined && Number(got[i]) === Number(part));
 }
 
 /** Compares dotted versions numerically; a missing part counts as 0. */
@@ -60,7 +107,10 @@ export function checkSpec(spec: unknown, runningVersion?: string): Verdict & { s
         message: `cannot downgrade ${s.engine} from ${runningVersion} to ${s.version}: restore a backup into a new Database instead`,
       };
     }
-    if (majorOf(s.engine, s.version) !== majorOf(s.engine, runningVersion) && s.engine === 'postgres') {
+    if (
+      majorOf(s.engine, s.version) !== majorOf(s.engine, runningVersion) &&
+      !majorUpgradeInPlace(s.engine)
+    ) {
       return {
         ok: false,
         reason: 'MajorUpgradeNotAllowed',

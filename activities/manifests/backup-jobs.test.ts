@@ -105,6 +105,28 @@ describe('backup Job', () => {
     expect(j.spec!.activeDeadlineSeconds).toBe(600);
   });
 
+  it('mariadb: the mariadb image with MYSQL_PWD and the mariadb-* tools only', () => {
+    const maria = target({ engine: 'mariadb', version: '11.8' });
+    const j = renderBackupJob({ db: maria, jobName: 'x-1', owner }, 'x');
+    const [c] = j.spec!.template.spec!.containers;
+    expect(c!.image).toBe('mariadb:11.8');
+    expect(c!.command).toEqual(['sh', '-c', backupScript('mariadb')]);
+    expect(envOf(c!).MYSQL_PWD).toEqual({ secretKeyRef: { name: 'orders-credentials', key: 'password' } });
+    const r = renderRestoreJob({ db: maria, jobName: 'r', owner }, 'pvc://orders-backups/orders/x.sql.gz');
+    expect(r.spec!.template.spec!.containers[0]!.command).toEqual(['sh', '-c', restoreScript('mariadb')]);
+  });
+
+  it('scripts: mariadb-dump/mariadb for mariadb (11.x has no mysql* names), mysqldump/mysql for mysql', () => {
+    const words = (script: string) => new Set(script.match(/\b(mariadb-dump|mariadb|mysqldump|mysql)(?= )/g));
+    expect(words(backupScript('mariadb'))).toEqual(new Set(['mariadb', 'mariadb-dump']));
+    expect(words(restoreScript('mariadb'))).toEqual(new Set(['mariadb']));
+    expect(backupScript('mariadb')).not.toMatch(/\bmysql(dump|admin)?\s+\$conn/);
+    expect(words(backupScript('mysql'))).toEqual(new Set(['mysql', 'mysqldump']));
+    expect(words(restoreScript('mysql'))).toEqual(new Set(['mysql']));
+    expect(backupScript('mysql')).toContain('--set-gtid-purged=OFF');
+    expect(backupScript('mariadb')).not.toContain('gtid-purged');
+  });
+
   it('S3: the engine container dumps to scratch, the S3 client uploads with keys from the credentials Secret', () => {
     const j = renderBackupJob({ db: target({ backup: { target: s3Target } }), jobName: 'b-1', owner }, 'b');
     const [dump] = j.spec!.template.spec!.initContainers!;

@@ -29,6 +29,7 @@ import {
 import { engineProfile, podSecurityContext } from './engines';
 import { objectNames } from './names';
 import { prune } from './prune';
+import { jobScheduling } from './scheduling';
 import { SECRET_KEYS } from './secret';
 
 /**
@@ -43,7 +44,7 @@ import { SECRET_KEYS } from './secret';
  */
 
 /** S3 client image for the S3 target (`aws s3 cp`). */
-export const S3_CLIENT_IMAGE = 'amazon/aws-cli:2.22.35';
+export const S3_CLIENT_IMAGE = 'amazon/aws-cli:2.9.19';
 /** Where a backup target is mounted in the Job's containers. */
 export const BACKUP_MOUNT = '/backups';
 const TMP_VOLUME = 'tmp';
@@ -328,6 +329,8 @@ function job(
           automountServiceAccountToken: false,
           enableServiceLinks: false,
           securityContext: podSecurityContext(profile),
+          // Where the Database's pods may run (a tainted node pool, a zone): the Jobs too.
+          ...jobScheduling(db.spec),
           initContainers: initContainers.length ? initContainers : undefined,
           containers,
           volumes: [{ name: TMP_VOLUME, emptyDir: {} }, ...volumes],

@@ -4,8 +4,8 @@ import type { Engine } from '../../crds';
  * The shell scripts the backup, restore and delete-data Jobs run, in one place: the Job renderers
  * put them in `command: ['sh', '-c', script]`, and the engine-level test (test/engines/
  * dump-restore.test.ts) runs exactly these strings against local engines, changing only the
- * environment (host, port, paths). POSIX sh only: the official postgres and mysql images run
- * them with their /bin/sh.
+ * environment (host, port, paths). POSIX sh only: the official postgres, mariadb and mysql
+ * images run them with their /bin/sh.
  *
  * Everything variable comes from the environment, never from the script text:
  * - DB_HOST, DB_PORT, DB_USER and the password (PGPASSWORD, or MYSQL_PWD, which the clients read
@@ -29,8 +29,26 @@ export const SCRIPT_ENV = {
   s3Endpoint: 'S3_ENDPOINT',
 } as const;
 
-/** Password variable each engine's client reads by itself. */
-export const PASSWORD_ENV: Record<Engine, string> = { postgres: 'PGPASSWORD', mysql: 'MYSQL_PWD' };
+/** Password variable each engine's client reads by itself (MariaDB's clients read MYSQL_PWD too). */
+export const PASSWORD_ENV: Record<Engine, string> = {
+  postgres: 'PGPASSWORD',
+  mariadb: 'MYSQL_PWD',
+  mysql: 'MYSQL_PWD',
+};
+
+/**
+ * The command-line client and dump tool of the MySQL family. The mariadb 11.x images have only
+ * the `mariadb*` names (no mysql, mysqldump); 10.11 has both. MySQL has only the `mysql*` ones.
+ */
+export const MYSQL_FAMILY_TOOLS = {
+  mariadb: { client: 'mariadb', dump: 'mariadb-dump' },
+  mysql: { client: 'mysql', dump: 'mysqldump' },
+} as const;
+
+/** Every database but the system schemas. */
+const USER_SCHEMAS_SQL =
+  "SELECT schema_name FROM information_schema.schemata WHERE schema_name NOT IN ('mysql','information_schema','performance_schema','sys') ORDER BY 1";
+const DUMP_OPTIONS = '--single-transaction --routines --triggers --events --add-drop-database --databases';
 
 /** Report helpers shared by every script: `fail` ends the Job with a readable termination message. */
 const PRELUDE = `set -eu
@@ -64,21 +82,27 @@ const DUMP: Record<Engine, string> = {
     pg_dump $conn -d "$db" --create --clean --if-exists --no-owner --no-privileges || return 1
   done
 }`,
+  mariadb: `dump() {
+  conn="-h $DB_HOST -P $DB_PORT -u $DB_USER"
+  dbs="$(${MYSQL_FAMILY_TOOLS.mariadb.client} $conn -N -B -e "${USER_SCHEMAS_SQL}")" || return 1
+  [ -n "$dbs" ] || { echo '-- no user databases'; return 0; }
+  # MariaDB writes no GTID statement a restore into another server would refuse.
+  ${MYSQL_FAMILY_TOOLS.mariadb.dump} $conn ${DUMP_OPTIONS} $dbs
+}`,
   mysql: `dump() {
   conn="-h $DB_HOST -P $DB_PORT -u $DB_USER"
-  dbs="$(mysql $conn -N -B -e "SELECT schema_name FROM information_schema.schemata WHERE schema_name NOT IN ('mysql','information_schema','performance_schema','sys') ORDER BY 1")" || return 1
+  dbs="$(${MYSQL_FAMILY_TOOLS.mysql.client} $conn -N -B -e "${USER_SCHEMAS_SQL}")" || return 1
   [ -n "$dbs" ] || { echo '-- no user databases'; return 0; }
   # MySQL with GTIDs would otherwise write SET GTID_PURGED, which a restore into another server
-  # refuses; MariaDB's mysqldump has no such option (and writes no such statement).
-  gtid=""
-  if mysqldump --help 2>/dev/null | grep -q 'set-gtid-purged'; then gtid="--set-gtid-purged=OFF"; fi
-  mysqldump $conn $gtid --single-transaction --routines --triggers --events --add-drop-database --databases $dbs
+  # refuses.
+  ${MYSQL_FAMILY_TOOLS.mysql.dump} $conn --set-gtid-purged=OFF ${DUMP_OPTIONS} $dbs
 }`,
 };
 
 const RESTORE_CLIENT: Record<Engine, string> = {
   postgres: 'psql -h "$DB_HOST" -p "$DB_PORT" -U "$DB_USER" -d postgres -X -q -v ON_ERROR_STOP=1',
-  mysql: 'mysql -h "$DB_HOST" -P "$DB_PORT" -u "$DB_USER"',
+  mariadb: `${MYSQL_FAMILY_TOOLS.mariadb.client} -h "$DB_HOST" -P "$DB_PORT" -u "$DB_USER"`,
+  mysql: `${MYSQL_FAMILY_TOOLS.mysql.client} -h "$DB_HOST" -P "$DB_PORT" -u "$DB_USER"`,
 };
 
 /**

@@ -44,6 +44,24 @@ describe('engineProfile', () => {
     expect(p.readinessCommand.join(' ')).toContain('$MYSQL_ROOT_PASSWORD');
   });
 
+  it('knows the official mariadb image: mariadb-admin and MARIADB_ROOT_PASSWORD', () => {
+    for (const version of ['10.11', '11.8']) {
+      const p = engineProfile('mariadb', version);
+      expect(p.image).toBe(`mariadb:${version}`);
+      expect(p.port).toBe(3306);
+      expect(p.dataDir).toBe('/var/lib/mysql/data');
+      expect(p.configMountPath).toBe('/etc/mysql/conf.d');
+      expect(p.passwordEnv).toBe('MARIADB_ROOT_PASSWORD');
+      expect(p.uid).toBe(999);
+      const probe = p.readinessCommand.join(' ');
+      // 11.x images have no mysql* command names.
+      expect(probe).toContain('exec mariadb-admin ping');
+      expect(probe).not.toMatch(/\bmysql/);
+      expect(probe).toContain('MYSQL_PWD="$MARIADB_ROOT_PASSWORD"');
+      expect(p.livenessCommand).toEqual(p.readinessCommand);
+    }
+  });
+
   it('lets spec.image replace the image only', () => {
     const p = engineProfile('postgres', '16', 'registry.local/postgres:16-custom');
     expect(p.image).toBe('registry.local/postgres:16-custom');
@@ -226,6 +244,67 @@ describe('renderConfigMap for mysql', () => {
     expect(s.get('datadir')).toBe('/var/lib/mysql/data');
     expect(s.get('wait_timeout')).toBe('60');
     expect(ignoredParameters(t.spec)).toEqual(['bind_address', 'datadir', 'port', 'server_id']);
+  });
+});
+
+describe('renderConfigMap for mariadb', () => {
+  const mariadb = (extra: Parameters<typeof target>[0] = {}) =>
+    target({ engine: 'mariadb', version: '11.8', ...extra });
+  /**
+   * Options MariaDB 10.11 and 11.x know (their server system variables): MariaDB refuses to start
+   * on any other, so the base config may use only these.
+   */
+  const MARIADB_OPTIONS = new Set([
+    'bind_address',
+    'port',
+    'datadir',
+    'max_connections',
+    'innodb_buffer_pool_size',
+    'log_bin',
+    'binlog_format',
+    'log_slave_updates',
+    'gtid_strict_mode',
+  ]);
+
+  it('renders only options MariaDB accepts: GTIDs are always on, no gtid_mode', () => {
+    for (const size of [undefined, 'small', 'large'] as const) {
+      const file = renderConfigFile(mariadb(size ? { size } : {}));
+      expect(file).toMatch(/^\[mysqld\]$/m);
+      const s = settings(file);
+      for (const name of s.keys()) expect(MARIADB_OPTIONS).toContain(name);
+      expect(s.has('gtid_mode')).toBe(false);
+      expect(s.has('enforce_gtid_consistency')).toBe(false);
+      expect(Object.fromEntries(s)).toMatchObject({
+        log_bin: 'binlog',
+        binlog_format: 'ROW',
+        log_slave_updates: 'ON',
+        gtid_strict_mode: 'ON',
+        datadir: '/var/lib/mysql/data',
+        bind_address: '0.0.0.0',
+      });
+    }
+    expect(settings(renderConfigFile(mariadb({ size: 'small' }))).get('innodb_buffer_pool_size')).toBe(
+      '256M',
+    );
+  });
+
+  it('keeps the wiring for the operator and passes other parameters', () => {
+    const t = mariadb({ parameters: { port: '3307', server_id: '3', Gtid_Domain_Id: '1' } });
+    const s = settings(renderConfigFile(t));
+    expect(s.get('port')).toBe('3306');
+    expect(s.has('server_id')).toBe(false);
+    expect(s.get('gtid_domain_id')).toBe('1');
+    expect(ignoredParameters(t.spec)).toEqual(['port', 'server_id']);
+    expect(Object.keys(renderConfigMap(t).data ?? {})).toEqual(['my.cnf']);
+  });
+
+  it('keeps gtid_mode for MySQL only', () => {
+    expect(settings(renderConfigFile(target({ engine: 'mysql', version: '8.4' }))).get('gtid_mode')).toBe(
+      'ON',
+    );
+    expect(
+      settings(renderConfigFile(target({ engine: 'mysql', version: '8.4' }))).has('gtid_strict_mode'),
+    ).toBe(false);
   });
 });
 

@@ -1,6 +1,12 @@
 import { createHash } from 'node:crypto';
 import type { V1ConfigMap } from '@kubernetes/client-node';
-import { PARAMETER_NAME_PATTERN, type DatabaseSpec, type Engine, type SizeTier } from '../../crds';
+import {
+  PARAMETER_NAME_PATTERN,
+  unknownEngine,
+  type DatabaseSpec,
+  type Engine,
+  type SizeTier,
+} from '../../crds';
 import type { DatabaseTarget } from '../types';
 import { engineProfile, REPLICATION_USER } from './engines';
 import { objectMeta } from './labels';
@@ -25,6 +31,7 @@ export const RESERVED_PARAMETERS: Readonly<Record<Engine, readonly string[]>> = 
     'listen_addresses',
     'port',
   ],
+  mariadb: ['bind_address', 'datadir', 'port', 'server_id', 'socket'],
   mysql: ['bind_address', 'datadir', 'port', 'server_id', 'socket'],
 };
 
@@ -73,7 +80,7 @@ export function renderConfigMap(target: DatabaseTarget): V1ConfigMap {
     metadata: objectMeta(target, objectNames(target.name).configMap, 'config'),
     data: {
       [profile.configFileName]: renderConfigFile(target),
-      ...(target.spec.engine === 'postgres' && { [PG_HBA_FILE_NAME]: renderPgHba() }),
+      ...(profile.hbaFile && { [PG_HBA_FILE_NAME]: renderPgHba() }),
     },
   };
 }
@@ -125,15 +132,22 @@ export function renderConfigFile(target: DatabaseTarget): string {
     else lines.push('# a spec.parameters entry with an invalid name is ignored.');
   }
 
-  if (spec.engine === 'postgres') {
-    for (const name of names) lines.push(`${name} = ${postgresValue(settings.get(name) ?? '')}`);
-  } else {
-    lines.push(
-      '# server_id is not here: it must differ per member, so each pod passes',
-      '# --server-id=1<ordinal> on the command line (see the StatefulSet).',
-      '[mysqld]',
-    );
-    for (const name of names) lines.push(mysqlLine(name, settings.get(name) ?? ''));
+  switch (spec.engine) {
+    case 'postgres':
+      for (const name of names) lines.push(`${name} = ${postgresValue(settings.get(name) ?? '')}`);
+      break;
+    case 'mariadb':
+    case 'mysql':
+      lines.push(
+        '# server_id is not here: it must differ per member, so each pod passes',
+        '# --server-id=1<ordinal> on the command line (see the StatefulSet).',
+        // Both servers read [mysqld]; MariaDB also reads [mariadb].
+        '[mysqld]',
+      );
+      for (const name of names) lines.push(mysqlLine(name, settings.get(name) ?? ''));
+      break;
+    default:
+      return unknownEngine(spec.engine);
   }
   return `${lines.join('\n')}\n`;
 }
@@ -142,35 +156,60 @@ function baseSettings(spec: DatabaseSpec): Record<string, string> {
   const profile = engineProfile(spec.engine, spec.version);
   const port = String(profile.port);
   const tuning = spec.size === undefined ? undefined : SIZE_TIER_TUNING[spec.size];
-  if (spec.engine === 'postgres') {
-    return {
-      listen_addresses: '*',
-      port,
-      max_connections: String(tuning?.maxConnections ?? 100),
-      ...(tuning && { shared_buffers: tuning.sharedBuffers }),
-      // The ConfigMap's pg_hba.conf, not the one initdb wrote into PGDATA (which a replica's
-      // clone would copy from the primary anyway).
-      hba_file: `${profile.configMountPath}/${PG_HBA_FILE_NAME}`,
-      // These need a restart to change: set from the start so adding a replica never restarts
-      // the primary.
-      wal_level: 'replica',
-      max_wal_senders: '10',
-      max_replication_slots: '10',
-      hot_standby: 'on',
-    };
+  switch (spec.engine) {
+    case 'postgres':
+      return {
+        listen_addresses: '*',
+        port,
+        max_connections: String(tuning?.maxConnections ?? 100),
+        ...(tuning && { shared_buffers: tuning.sharedBuffers }),
+        // The ConfigMap's pg_hba.conf, not the one initdb wrote into PGDATA (which a replica's
+        // clone would copy from the primary anyway).
+        hba_file: `${profile.configMountPath}/${PG_HBA_FILE_NAME}`,
+        // These need a restart to change: set from the start so adding a replica never restarts
+        // the primary.
+        wal_level: 'replica',
+        max_wal_senders: '10',
+        max_replication_slots: '10',
+        hot_standby: 'on',
+      };
+    case 'mariadb':
+      // MariaDB refuses to start on an option it does not know, and it has no gtid_mode or
+      // enforce_gtid_consistency: its GTIDs are always on. Only options 10.11 and 11.x accept.
+      return {
+        ...mysqlFamilyCommon(port, profile.dataDir, tuning),
+        // A replica logs what it applies, so that any member can serve as a source later.
+        log_slave_updates: 'ON',
+        // A GTID out of order (a write on a replica) stops replication instead of diverging.
+        gtid_strict_mode: 'ON',
+      };
+    case 'mysql':
+      return {
+        ...mysqlFamilyCommon(port, profile.dataDir, tuning),
+        // GTIDs from the first start, so a replica can be added without a restart of the primary
+        // or a rewrite of its binlogs.
+        gtid_mode: 'ON',
+        enforce_gtid_consistency: 'ON',
+      };
+    default:
+      return unknownEngine(spec.engine);
   }
+}
+
+/** What MariaDB and MySQL both accept: the wiring, the tier, row-based binlogs from the start. */
+function mysqlFamilyCommon(
+  port: string,
+  dataDir: string,
+  tuning: TierTuning | undefined,
+): Record<string, string> {
   return {
     bind_address: '0.0.0.0',
     port,
-    datadir: profile.dataDir,
+    datadir: dataDir,
     ...(tuning && {
       max_connections: String(tuning.maxConnections),
       innodb_buffer_pool_size: tuning.innodbBufferPoolSize,
     }),
-    // GTIDs and row-based binlogs from the first start, so a replica can be added without a
-    // restart of the primary or a rewrite of its binlogs.
-    gtid_mode: 'ON',
-    enforce_gtid_consistency: 'ON',
     // A fixed basename: the default derives from the host name in older versions.
     log_bin: 'binlog',
     binlog_format: 'ROW',

@@ -1,5 +1,5 @@
 import type { V1PodSecurityContext } from '@kubernetes/client-node';
-import type { Engine } from '../../crds';
+import { unknownEngine, type Engine } from '../../crds';
 import { POD_INDEX_LABEL } from './labels';
 
 /** What differs between the engines when rendering their objects. */
@@ -29,6 +29,19 @@ export interface EngineProfile {
   uid: number;
   readinessCommand: string[];
   livenessCommand: string[];
+  /**
+   * How a replica gets its data: `clone` (PostgreSQL: an init container copies member 0 with
+   * pg_basebackup before the engine starts), `replicate` (MariaDB, MySQL: it starts empty and the
+   * operator points it at member 0, which sends everything from its binlog).
+   */
+  replicaBootstrap: 'clone' | 'replicate';
+  /**
+   * How the ConfigMap appears: `directory` (PostgreSQL: its own directory, config_file points
+   * there) or `file` (MariaDB, MySQL: one file in conf.d, next to the image's own files).
+   */
+  configMount: 'directory' | 'file';
+  /** Extra files of the ConfigMap beside the config file (PostgreSQL: pg_hba.conf). */
+  hbaFile: boolean;
 }
 
 export const REPLICATION_USER = 'replicator';
@@ -46,7 +59,7 @@ const MYSQL_DATA_MOUNT = '/var/lib/mysql';
 const MYSQL_CONFIG_DIR = '/etc/mysql/conf.d';
 
 /**
- * Facts about the official `postgres` and `mysql` images. `imageOverride` (spec.image) replaces only
+ * Facts about the official `postgres`, `mariadb` and `mysql` images. `imageOverride` (spec.image) replaces only
  * the image: a replacement must keep the official image's entrypoint, users and paths.
  */
 export function engineProfile(engine: Engine, version: string, imageOverride?: string): EngineProfile {
@@ -73,40 +86,79 @@ export function engineProfile(engine: Engine, version: string, imageOverride?: s
         uid: 999,
         readinessCommand: isReady,
         livenessCommand: isReady,
+        replicaBootstrap: 'clone',
+        configMount: 'directory',
+        hbaFile: true,
       };
     }
-    case 'mysql': {
-      const port = 3306;
-      // mysqladmin reads MYSQL_PWD. It is set for the probe only: in the container's own env it
-      // would break the entrypoint's first, password-less connection while it initializes.
-      const ping = [
-        'sh',
-        '-c',
-        `MYSQL_PWD="$MYSQL_ROOT_PASSWORD" exec mysqladmin ping --silent -u root -h 127.0.0.1 -P ${port}`,
-      ];
-      return {
+    case 'mariadb':
+      // mariadb-admin exists under that name in 10.11 and 11.x; the 11.x images have no
+      // mysqladmin. MARIADB_ROOT_PASSWORD is the image's own name (MYSQL_ROOT_PASSWORD an alias).
+      // MARIADB_AUTO_UPGRADE: after a major upgrade (10.11 → 11.8) the entrypoint runs
+      // mariadb-upgrade on the old data directory before serving; a no-op otherwise.
+      return mysqlFamily(
         engine,
-        image: imageOverride ?? `mysql:${version}`,
-        port,
-        dataMountPath: MYSQL_DATA_MOUNT,
-        // A subdirectory for the same reason as PGDATA: `mysqld --initialize` aborts on a data
-        // directory holding lost+found. my.cnf sets datadir, which the entrypoint reads too.
-        dataDir: `${MYSQL_DATA_MOUNT}/data`,
-        configMountPath: MYSQL_CONFIG_DIR,
-        configFileName: 'my.cnf',
-        // server_id = "1" followed by the ordinal (10, 11, …): unique per member and never 0, which
-        // would make a source refuse replicas; the kubelet can concatenate but not add.
-        args: [`--server-id=1$(${POD_INDEX_ENV})`],
-        passwordEnv: 'MYSQL_ROOT_PASSWORD',
-        env: {},
-        fieldEnv: { [POD_INDEX_ENV]: `metadata.labels['${POD_INDEX_LABEL}']` },
-        superuser: 'root',
-        uid: 999,
-        readinessCommand: ping,
-        livenessCommand: ping,
-      };
-    }
+        imageOverride ?? `mariadb:${version}`,
+        'mariadb-admin',
+        'MARIADB_ROOT_PASSWORD',
+        {
+          MARIADB_AUTO_UPGRADE: '1',
+        },
+      );
+    case 'mysql':
+      return mysqlFamily(
+        engine,
+        imageOverride ?? `mysql:${version}`,
+        'mysqladmin',
+        'MYSQL_ROOT_PASSWORD',
+        {},
+      );
+    default:
+      return unknownEngine(engine);
   }
+}
+
+/** MariaDB and MySQL images share the entrypoint contract, paths and uid; names differ. */
+function mysqlFamily(
+  engine: 'mariadb' | 'mysql',
+  image: string,
+  admin: 'mariadb-admin' | 'mysqladmin',
+  passwordEnv: string,
+  env: Record<string, string>,
+): EngineProfile {
+  const port = 3306;
+  // The admin tool reads MYSQL_PWD (both engines). It is set for the probe only: in the
+  // container's own env it would break the entrypoint's first, password-less connection while
+  // it initializes.
+  const ping = [
+    'sh',
+    '-c',
+    `MYSQL_PWD="$${passwordEnv}" exec ${admin} ping --silent -u root -h 127.0.0.1 -P ${port}`,
+  ];
+  return {
+    engine,
+    image,
+    port,
+    dataMountPath: MYSQL_DATA_MOUNT,
+    // A subdirectory for the same reason as PGDATA: initializing aborts on a data directory
+    // holding lost+found. The config file sets datadir, which the entrypoint reads too.
+    dataDir: `${MYSQL_DATA_MOUNT}/data`,
+    configMountPath: MYSQL_CONFIG_DIR,
+    configFileName: 'my.cnf',
+    // server_id = "1" followed by the ordinal (10, 11, …): unique per member and never 0, which
+    // would make a source refuse replicas; the kubelet can concatenate but not add.
+    args: [`--server-id=1$(${POD_INDEX_ENV})`],
+    passwordEnv,
+    env,
+    fieldEnv: { [POD_INDEX_ENV]: `metadata.labels['${POD_INDEX_LABEL}']` },
+    superuser: 'root',
+    uid: 999,
+    readinessCommand: ping,
+    livenessCommand: ping,
+    replicaBootstrap: 'replicate',
+    configMount: 'file',
+    hbaFile: false,
+  };
 }
 
 /**

@@ -8,6 +8,7 @@ export * from './labels';
 export * from './names';
 export * from './prune';
 export * from './resources';
+export * from './scheduling';
 export * from './secret';
 export * from './services';
 export * from './statefulset';

@@ -24,6 +24,7 @@ import {
   PORT_NAME,
 } from './names';
 import { prune } from './prune';
+import { memberScheduling } from './scheduling';
 import { resourcesFor } from './resources';
 import { SECRET_KEYS } from './secret';
 
@@ -62,7 +63,8 @@ export function renderStatefulSet(
         // it and its data soon cannot catch up any more; scaling up again clones it anew from a
         // fresh volume. MySQL: a returning member catches up from the binlog by GTID, so its data
         // is kept and reused.
-        whenScaled: spec.engine === 'postgres' ? 'Delete' : 'Retain',
+        whenScaled:
+          engineProfile(spec.engine, spec.version).replicaBootstrap === 'clone' ? 'Delete' : 'Retain',
       },
       template: podTemplate(target, configHash),
       volumeClaimTemplates: [
@@ -104,21 +106,9 @@ function podTemplate(target: DatabaseTarget, configHash: string): V1PodTemplateS
       // the namespace, which collide with the names the images read.
       enableServiceLinks: false,
       securityContext: podSecurityContext(profile),
-      affinity: {
-        podAntiAffinity: {
-          // Preferred, not required: a one-node cluster must still run several members.
-          preferredDuringSchedulingIgnoredDuringExecution: [
-            {
-              weight: 100,
-              podAffinityTerm: {
-                labelSelector: { matchLabels: selectorLabels(target) },
-                topologyKey: 'kubernetes.io/hostname',
-              },
-            },
-          ],
-        },
-      },
-      ...(profile.engine === 'postgres' && { initContainers: [bootstrapReplica(target, profile)] }),
+      // spec.scheduling, with the members spread across nodes by default.
+      ...memberScheduling(target),
+      ...(profile.replicaBootstrap === 'clone' && { initContainers: [bootstrapReplica(target, profile)] }),
       containers: [container(target, profile)],
       volumes: [{ name: CONFIG_VOLUME, configMap: { name: names.configMap } }],
     },
@@ -129,7 +119,7 @@ function container(target: DatabaseTarget, profile: EngineProfile): V1Container 
   const { spec } = target;
   const names = objectNames(target.name);
   const configMount =
-    profile.engine === 'postgres'
+    profile.configMount === 'directory'
       ? { name: CONFIG_VOLUME, mountPath: profile.configMountPath, readOnly: true }
       : // A single file, so the image's own files in conf.d stay visible next to it.
         {

@@ -1,0 +1,17 @@
+/**
+ * The register of `patched()` ids (DESIGN.md rule 7): every id the workflows use, with what it
+ * guards. A shipped workflow changes only behind a new id; an id is never reused or renamed, and
+ * is removed only once no open workflow can have history from before it
+ * (test/static/patches.test.ts keeps this list and the code in step).
+ */
+export const PATCHES = {
+  'replication-v1': 'databaseWorkflow: replication configured and awaited on the engines',
+  'upgrade-v1': 'databaseWorkflow: a version or image change runs the upgrade child workflow',
+  'restore-v1': 'databaseWorkflow: spec.bootstrap.fromBackup restored before the first Ready',
+  'backup-schedule-v1':
+    'databaseWorkflow: backup Schedule kept in line; last backup reported; Schedule deleted with the Database',
+  'status-why-v1':
+    "databaseWorkflow: while a generation is not Ready, the Ready condition's message carries the newest failure or wait reason",
+} as const;
+
+export type PatchId = keyof typeof PATCHES;
