@@ -245,11 +245,15 @@ async function startKubelet(
   ]);
 }
 
-/** kube-proxy in iptables mode: one per host, since it owns the host's KUBE-* chains. */
+/**
+ * kube-proxy in iptables mode: one per host, since it owns the host's KUBE-* chains. It waits for
+ * its Node object (node-0) before it serves health: await the returned `ready` once the nodes
+ * registered.
+ */
 export async function startKubeProxy(
   procs: ProcessGroup,
   opts: { dir: string; server: string; caFile: string; token: string },
-): Promise<void> {
+): Promise<{ ready: () => Promise<void> }> {
   const [metricsPort, healthzPort] = await freePorts(2);
   const kubeconfig = path.join(opts.dir, 'kube-proxy.kubeconfig');
   writeKubeconfig(kubeconfig, opts.server, opts.caFile, 'system:kube-proxy', opts.token);
@@ -274,15 +278,17 @@ export async function startKubeProxy(
     }),
   );
   procs.start('kube-proxy', binary('kube-proxy'), [`--config=${config}`, '--v=1']);
-  await waitFor(
-    'kube-proxy healthz',
-    async () => {
-      procs.assertRunning('kube-proxy');
-      const res = await fetch(`http://127.0.0.1:${healthzPort}/healthz`);
-      return res.ok;
-    },
-    { timeoutMs: 30_000, intervalMs: 250 },
-  );
+  const ready = () =>
+    waitFor(
+      'kube-proxy healthz',
+      async () => {
+        procs.assertRunning('kube-proxy');
+        const res = await fetch(`http://127.0.0.1:${healthzPort}/healthz`);
+        return res.ok;
+      },
+      { timeoutMs: 60_000, intervalMs: 250 },
+    ).then(() => undefined);
+  return { ready };
 }
 
 /**

@@ -96,7 +96,7 @@ export class Stack {
       if (nodePki) {
         const dns = await startCoreDns(procs, { dir, kubeconfig: kubernetes.kubeconfig });
         clusterDns = dns.address;
-        await startKubeProxy(procs, {
+        const proxy = await startKubeProxy(procs, {
           dir,
           server: kubernetes.server,
           caFile: cp.caFile,
@@ -114,6 +114,7 @@ export class Stack {
           log,
         });
         await waitNodesReady(kubernetes.kubeconfig, names, procs);
+        await proxy.ready();
       }
       const info: StackInfo = {
         dir,
