@@ -30,7 +30,9 @@ async function main(): Promise<void> {
       nodes: { type: 'string', default: '3' },
     },
   });
-  say('starting the local stack (Temporal + UI, etcd, kube-apiserver, controller manager, scheduler, real nodes)');
+  say(
+    'starting the local stack (Temporal + UI, etcd, kube-apiserver, controller manager, scheduler, real nodes)',
+  );
   const stack = await Stack.start({
     name: 'dev',
     persist: values.persist,

@@ -1,7 +1,4 @@
 import dgram from 'node:dgram';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { inspect } from 'node:util';
 import { ApplicationFailure } from '@temporalio/activity';
 import { toReport } from '../activities/replication';
@@ -25,7 +22,10 @@ describe('resolver', () => {
 
   it('reaches members by DNS name and engine port in a cluster', async () => {
     const resolve = clusterResolver();
-    await expect(resolve(member(0))).resolves.toEqual({ host: 'orders-0.orders-headless.shop.svc', port: 5432 });
+    await expect(resolve(member(0))).resolves.toEqual({
+      host: 'orders-0.orders-headless.shop.svc',
+      port: 5432,
+    });
     await expect(resolve(member(1, 'mysql'))).resolves.toEqual({
       host: 'orders-1.orders-headless.shop.svc',
       port: 3306,

@@ -55,7 +55,9 @@ export function clusterDnsResolver(server: string, clusterDomain = 'cluster.loca
       addresses = await resolver.resolve4(fqdn);
     } catch (err) {
       const code = (err as { code?: string }).code ?? 'ESERVFAIL';
-      throw Object.assign(new Error(`cannot resolve ${name} at the cluster DNS ${server}: ${code}`), { code });
+      throw Object.assign(new Error(`cannot resolve ${name} at the cluster DNS ${server}: ${code}`), {
+        code,
+      });
     }
     return { host: addresses[0]!, port: enginePort(m.engine) };
   };

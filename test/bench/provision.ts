@@ -28,7 +28,7 @@ async function main(): Promise<void> {
     const rows: { ns: string; ms: number; historyEvents: number }[] = [];
     for (const ns of namespaces) {
       const t0 = performance.now();
-      await applyDatabase(ns, 'db', { engine: 'postgres', version: '16', replicas: 1 });
+      await applyDatabase(ns, 'db', { engine: 'postgres', version: '15', replicas: 1 });
       await waitForPhase(ns, 'db', 'Ready', { timeoutMs: 120_000 });
       const ms = performance.now() - t0;
       const history = await client.workflow.getHandle(databaseWorkflowId(ns, 'db')).fetchHistory();

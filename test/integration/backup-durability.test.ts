@@ -22,8 +22,8 @@ describe('backup durability', () => {
   const db = 'vault';
   // The Database itself is provisioned by an in-process operator on its own task queue.
   const bed = withReadyDatabase('bakcrash', db, {
-    engine: 'mysql',
-    version: '8.4',
+    engine: 'mariadb',
+    version: '11.8',
     backup: { backoffSeconds: 1 },
   });
   const children = new Set<ChildProcess>();

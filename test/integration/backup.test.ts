@@ -32,7 +32,7 @@ describe('backups', () => {
   // Names unique per run: fault stages match Jobs by name in every namespace of the stack.
   const run = uniqueName('r').slice(2);
   const backupSpec = { enabled: false, maxAttempts: 3, backoffSeconds: 1, retention: { count: 2 } };
-  const spec = { engine: 'postgres' as const, version: '16', backup: backupSpec };
+  const spec = { engine: 'postgres' as const, version: '15', backup: backupSpec };
   const bed = withReadyDatabase('bak', db, spec);
   let ns: string;
   beforeAll(() => {
@@ -263,7 +263,7 @@ describe('backups', () => {
     expect(source).not.toBe('');
     await applyDatabase(ns, 'shop-copy', {
       engine: 'postgres',
-      version: '16',
+      version: '15',
       bootstrap: { fromBackup: { name: source } },
     });
     const copy = await waitForPhase(ns, 'shop-copy', 'Ready', { timeoutMs: 120_000 });
@@ -287,7 +287,7 @@ describe('backups', () => {
 
     await applyDatabase(ns, 'shop-nope', {
       engine: 'postgres',
-      version: '16',
+      version: '15',
       bootstrap: { fromBackup: { name: 'no-such-backup' } },
     });
     const nope = await waitForPhase(ns, 'shop-nope', 'Failed');

@@ -70,7 +70,7 @@ describe('Database lifecycle', () => {
   it('apply → Ready with every owned object, owner references, labels, status and Events', async () => {
     await applyDatabase(ns, name, {
       engine: 'postgres',
-      version: '16',
+      version: '15',
       replicas: 1,
       parameters: { work_mem: '8MB' },
     });
@@ -78,7 +78,7 @@ describe('Database lifecycle', () => {
     firstUid = db.metadata.uid!;
     const status = db.status!;
     expect(status.observedGeneration).toBe(1);
-    expect(status.currentVersion).toBe('16');
+    expect(status.currentVersion).toBe('15');
     expect(status.readyReplicas).toBe(1);
     expect(status.secretName).toBe(`${name}-credentials`);
     expect(status.endpoints).toEqual({
@@ -149,7 +149,7 @@ describe('Database lifecycle', () => {
     const before = await apps.readNamespacedStatefulSet({ name, namespace: ns });
     await applyDatabase(ns, name, {
       engine: 'postgres',
-      version: '16',
+      version: '15',
       replicas: 1,
       parameters: { work_mem: '16MB' },
     });
@@ -171,7 +171,7 @@ describe('Database lifecycle', () => {
     ] as const) {
       await applyDatabase(ns, name, {
         engine: 'postgres',
-        version: '16',
+        version: '15',
         replicas,
         parameters: { work_mem: '16MB' },
       });
@@ -260,7 +260,7 @@ describe('Database lifecycle', () => {
     const described = await client.workflow.getHandle(databaseWorkflowId(ns, name), firstRun).describe();
     expect(described.status.name).toBe('COMPLETED');
 
-    await applyDatabase(ns, name, { engine: 'postgres', version: '16', replicas: 1 });
+    await applyDatabase(ns, name, { engine: 'postgres', version: '15', replicas: 1 });
     const again: Database = await waitForPhase(ns, name, 'Ready');
     expect(again.metadata.uid).not.toBe(firstUid);
     expect(again.status?.workflow?.runId).not.toBe(firstRun);
@@ -269,8 +269,8 @@ describe('Database lifecycle', () => {
   it('ends the workflow of a Database deleted around its finalizer, leaving the data alone', async () => {
     const ghost = 'ghost';
     await applyDatabase(ns, ghost, {
-      engine: 'mysql',
-      version: '8.0',
+      engine: 'mariadb',
+      version: '10.11',
       replicas: 1,
       deletionPolicy: 'Retain',
     });

@@ -375,7 +375,7 @@ describe.each(variants)('install with $title', (variant) => {
     const name = 'orders';
     const spec: DatabaseSpecInput = {
       engine: 'postgres',
-      version: '16',
+      version: '15',
       replicas: 1,
       // Makes the worker read the StorageClass (the only cluster-scoped read).
       storage: { size: '1Gi', storageClassName: 'standard' },

@@ -51,7 +51,7 @@ describe('durability', () => {
     const taskQueue = uniqueName('crash');
     const cfg = operatorConfig(ns, taskQueue);
     let watcher = start('watcher', cfg, `watcher-${taskQueue}-0`);
-    await applyDatabase(ns, name, { engine: 'mysql', version: '8.4', replicas: 2 });
+    await applyDatabase(ns, name, { engine: 'mariadb', version: '11.8', replicas: 2 });
 
     const kills: string[] = [];
     const advances: number[] = [];
@@ -125,7 +125,7 @@ describe('durability', () => {
 
     // The watcher SIGKILLed: a change made while no watcher runs is picked up by the next one.
     await kill(watcher);
-    await applyDatabase(ns, name, { engine: 'mysql', version: '8.4', replicas: 3 });
+    await applyDatabase(ns, name, { engine: 'mariadb', version: '11.8', replicas: 3 });
     watcher = start('watcher', cfg, `watcher-${taskQueue}-1`);
     const scaled = await waitForPhase(ns, name, 'Ready', { generation: 2 });
     expect(scaled.status?.readyReplicas).toBe(3);

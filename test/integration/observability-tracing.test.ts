@@ -155,7 +155,7 @@ describe('observability: OpenTelemetry tracing through the Temporal interceptors
     });
     worker = await startWorkerProcess(cfg, fileLogger(`worker-${taskQueue}`));
     watcher = await startWatcherProcess(cfg, fileLogger(`watcher-${taskQueue}`));
-    await applyDatabase(ns, name, { engine: 'mysql', version: '8.0', replicas: 1 });
+    await applyDatabase(ns, name, { engine: 'mariadb', version: '11.8', replicas: 1 });
     await waitForPhase(ns, name, 'Ready', { timeoutMs: 120_000 });
 
     // Spans leave in batches (every 5 s).

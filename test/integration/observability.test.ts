@@ -124,7 +124,7 @@ describe('observability: metrics, probes and logs of the worker and the watcher'
   });
 
   it('a Database provisioned to Ready shows in the metrics of both processes', async () => {
-    await applyDatabase(ns, name, { engine: 'postgres', version: '16', replicas: 1 });
+    await applyDatabase(ns, name, { engine: 'postgres', version: '15', replicas: 1 });
     await waitForPhase(ns, name, 'Ready', { timeoutMs: 120_000 });
 
     // The watcher sees the Ready status shortly after the API server has it.
@@ -188,7 +188,7 @@ describe('observability: metrics, probes and logs of the worker and the watcher'
   it('counts a reconcile that fails, with its reason and the failing activity', async () => {
     await applyDatabase(ns, 'unsatisfied', {
       engine: 'postgres',
-      version: '16',
+      version: '15',
       storage: { size: '1Gi', storageClassName: 'no-such-class' },
     });
     await waitForPhase(ns, 'unsatisfied', 'Failed', { timeoutMs: 90_000 });

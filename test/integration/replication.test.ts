@@ -8,7 +8,7 @@ import * as k8s from '@kubernetes/client-node';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
 import type { Database } from '../../crds';
-import { addressMapResolver, type EngineEndpoint } from '../../engines/resolver';
+import { clusterDnsResolver, type EngineEndpoint } from '../../engines/resolver';
 import { waitFor } from '../../tools/stack/wait';
 import {
   applyDatabase,
@@ -29,7 +29,8 @@ describe('replication on the real stack', () => {
   let ns: string;
   let op: RunningOperator;
   let core: k8s.CoreV1Api;
-  const resolve = addressMapResolver(stackInfo().engines.addressMap);
+  // Members by their cluster DNS names, resolved at the stack's CoreDNS, as the worker does.
+  const resolve = clusterDnsResolver(stackInfo().clusterDns!);
 
   beforeAll(async () => {
     ns = await createNamespace('repl');
@@ -37,7 +38,7 @@ describe('replication on the real stack', () => {
     core = kubeConfig().makeApiClient(k8s.CoreV1Api);
     // Both at once: they come up side by side, as two teams' Databases would.
     await applyDatabase(ns, 'pgdb', { engine: 'postgres', version: '15', replicas: 3 });
-    await applyDatabase(ns, 'mydb', { engine: 'mysql', version: '8.0', replicas: 3 });
+    await applyDatabase(ns, 'mydb', { engine: 'mariadb', version: '11.8', replicas: 3 });
   });
   afterAll(async () => {
     await op?.stop();
@@ -50,11 +51,11 @@ describe('replication on the real stack', () => {
     return Buffer.from(secret.data!.password!, 'base64').toString('utf8');
   }
 
-  const member = (db: string, ordinal: number, engine: 'postgres' | 'mysql'): EngineEndpoint =>
+  const member = (db: string, ordinal: number, engine: 'postgres' | 'mariadb'): Promise<EngineEndpoint> =>
     resolve({ namespace: ns, database: db, ordinal, engine });
 
   async function pgQuery<T>(db: string, ordinal: number, sql: string): Promise<T[]> {
-    const e = member(db, ordinal, 'postgres');
+    const e = await member(db, ordinal, 'postgres');
     const client = new pg.Client({
       host: e.host,
       port: e.port,
@@ -73,7 +74,7 @@ describe('replication on the real stack', () => {
   }
 
   async function myQuery<T>(db: string, ordinal: number, sql: string): Promise<T[]> {
-    const e = member(db, ordinal, 'mysql');
+    const e = await member(db, ordinal, 'mariadb');
     const conn = await mysql.createConnection({
       host: e.host,
       port: e.port,
@@ -132,7 +133,7 @@ describe('replication on the real stack', () => {
     }
   });
 
-  it('mysql with 3 replicas goes Ready; a row written through member 0 is read from members 1 and 2', async () => {
+  it('mariadb with 3 replicas goes Ready; a row written through member 0 is read from members 1 and 2', async () => {
     const db = await waitForPhase(ns, 'mydb', 'Ready', { timeoutMs: READY_TIMEOUT_MS });
     expectReplicated(db, 'mydb');
     await myQuery('mydb', 0, 'CREATE DATABASE shop');

@@ -2,7 +2,14 @@ import * as k8s from '@kubernetes/client-node';
 import { S3_CLIENT_IMAGE } from '../../activities/manifests/backup-jobs';
 import { guardDrops } from '../../tools/stack/host';
 import { SIMULATED_NODE_TAINT } from '../../tools/stack/kubernetes';
-import { createNamespace, deleteNamespace, kubeConfig, kubectl, kubectlOk, stackInfo } from '../support/stack';
+import {
+  createNamespace,
+  deleteNamespace,
+  kubeConfig,
+  kubectl,
+  kubectlOk,
+  stackInfo,
+} from '../support/stack';
 
 /** Any image of the stack's serves: the engine images carry a shell, coreutils and getent. */
 const SMOKE_IMAGE = 'postgres:15';
@@ -67,10 +74,14 @@ spec:
       spec: { accessModes: [ReadWriteOnce], resources: { requests: { storage: 1Gi } } }
 `,
     );
-    await eventually('2 ready replicas', async () => {
-      const sts = await apps.readNamespacedStatefulSet({ name: 'web', namespace: ns });
-      return sts.status?.readyReplicas === 2;
-    }, 120_000);
+    await eventually(
+      '2 ready replicas',
+      async () => {
+        const sts = await apps.readNamespacedStatefulSet({ name: 'web', namespace: ns });
+        return sts.status?.readyReplicas === 2;
+      },
+      120_000,
+    );
     const pods = await core.listNamespacedPod({ namespace: ns, labelSelector: 'app=web' });
     expect(pods.items).toHaveLength(2);
     const nodes = new Set<string>();
@@ -90,7 +101,16 @@ spec:
     expect((await kubectlOk(['exec', '-n', ns, 'web-1', '--', 'cat', '/data/file'])).trim()).toBe('written');
     // Cluster DNS from a pod: a member's stable name resolves to its real address.
     const web1 = pods.items.find((p) => p.metadata?.name === 'web-1')!;
-    const resolved = await kubectlOk(['exec', '-n', ns, 'web-0', '--', 'getent', 'hosts', `web-1.web.${ns}.svc.cluster.local`]);
+    const resolved = await kubectlOk([
+      'exec',
+      '-n',
+      ns,
+      'web-0',
+      '--',
+      'getent',
+      'hosts',
+      `web-1.web.${ns}.svc.cluster.local`,
+    ]);
     expect(resolved.split(/\s+/)[0]).toBe(web1.status?.podIP);
     // Names outside the cluster resolve nowhere: no forwarder, nothing leaves the machine.
     const outside = await kubectl(['exec', '-n', ns, 'web-0', '--', 'getent', 'hosts', 'deb.debian.org']);
@@ -99,16 +119,44 @@ spec:
 
   it('runs Jobs for real: one completes, one whose script fails ends Failed with its exit code', async () => {
     await kubectlOk(['create', 'job', 'once', '-n', ns, `--image=${SMOKE_IMAGE}`, '--', 'true']);
-    await kubectlOk(['create', 'job', 'broken', '-n', ns, `--image=${SMOKE_IMAGE}`, '--', 'sh', '-c', 'echo failing >&2; exit 3']);
-    await kubectlOk(['patch', 'job', 'broken', '-n', ns, '--type=merge', '-p', '{"spec":{"backoffLimit":0}}']);
-    await eventually('Job once Complete', async () => {
-      const job = await batch.readNamespacedJob({ name: 'once', namespace: ns });
-      return (job.status?.conditions ?? []).some((c) => c.type === 'Complete' && c.status === 'True');
-    }, 90_000);
-    await eventually('Job broken Failed', async () => {
-      const job = await batch.readNamespacedJob({ name: 'broken', namespace: ns });
-      return (job.status?.conditions ?? []).some((c) => c.type === 'Failed' && c.status === 'True');
-    }, 90_000);
+    await kubectlOk([
+      'create',
+      'job',
+      'broken',
+      '-n',
+      ns,
+      `--image=${SMOKE_IMAGE}`,
+      '--',
+      'sh',
+      '-c',
+      'echo failing >&2; exit 3',
+    ]);
+    await kubectlOk([
+      'patch',
+      'job',
+      'broken',
+      '-n',
+      ns,
+      '--type=merge',
+      '-p',
+      '{"spec":{"backoffLimit":0}}',
+    ]);
+    await eventually(
+      'Job once Complete',
+      async () => {
+        const job = await batch.readNamespacedJob({ name: 'once', namespace: ns });
+        return (job.status?.conditions ?? []).some((c) => c.type === 'Complete' && c.status === 'True');
+      },
+      90_000,
+    );
+    await eventually(
+      'Job broken Failed',
+      async () => {
+        const job = await batch.readNamespacedJob({ name: 'broken', namespace: ns });
+        return (job.status?.conditions ?? []).some((c) => c.type === 'Failed' && c.status === 'True');
+      },
+      90_000,
+    );
     const pods = await core.listNamespacedPod({ namespace: ns, labelSelector: 'job-name=broken' });
     const terminated = pods.items[0]?.status?.containerStatuses?.[0]?.state?.terminated;
     expect(terminated?.exitCode).toBe(3);
@@ -122,11 +170,26 @@ spec:
       'req = urllib.request.Request("https://kubernetes.default.svc/version", headers={"Authorization": "Bearer " + open(sa + "/token").read()})',
       'print(json.load(urllib.request.urlopen(req, context=ctx))["gitVersion"])',
     ].join('\n');
-    await kubectlOk(['create', 'job', 'incluster', '-n', ns, `--image=${S3_CLIENT_IMAGE}`, '--', 'python3', '-c', script]);
-    await eventually('Job incluster Complete', async () => {
-      const job = await batch.readNamespacedJob({ name: 'incluster', namespace: ns });
-      return (job.status?.conditions ?? []).some((c) => c.type === 'Complete' && c.status === 'True');
-    }, 90_000);
+    await kubectlOk([
+      'create',
+      'job',
+      'incluster',
+      '-n',
+      ns,
+      `--image=${S3_CLIENT_IMAGE}`,
+      '--',
+      'python3',
+      '-c',
+      script,
+    ]);
+    await eventually(
+      'Job incluster Complete',
+      async () => {
+        const job = await batch.readNamespacedJob({ name: 'incluster', namespace: ns });
+        return (job.status?.conditions ?? []).some((c) => c.type === 'Complete' && c.status === 'True');
+      },
+      90_000,
+    );
     expect((await kubectlOk(['logs', '-n', ns, 'job/incluster'])).trim()).toMatch(/^v1\.\d+\.\d+/);
   });
 

@@ -31,7 +31,12 @@ async function main(): Promise<void> {
   const kwokNodes = Number(values['kwok-nodes']);
   if (!Number.isInteger(kwokNodes) || kwokNodes < 0 || kwokNodes > 50)
     throw new Error('--kwok-nodes must be an integer 0..50');
-  const stack = await Stack.start({ name: values.name, nodes: kwokNodes, realNodes, persist: values.persist });
+  const stack = await Stack.start({
+    name: values.name,
+    nodes: kwokNodes,
+    realNodes,
+    persist: values.persist,
+  });
   const { kubernetes, temporal, realNodes: nodes, clusterDns, dir } = stack.info;
   // One machine-readable line on stdout (for the jest global setup); the rest goes to stderr.
   process.stdout.write(`STACK_READY ${path.join(dir, 'stack.json')}\n`);
@@ -43,7 +48,9 @@ async function main(): Promise<void> {
       `  kubectl          export KUBECONFIG=${kubernetes.kubeconfig}`,
       `  Temporal         ${temporal.address} (namespace ${temporal.namespace})`,
       `  Temporal UI      ${temporal.uiUrl}`,
-      ...(clusterDns ? [`  Cluster DNS      ${clusterDns} (export CLUSTER_DNS=${clusterDns} for a worker on this machine)`] : []),
+      ...(clusterDns
+        ? [`  Cluster DNS      ${clusterDns} (export CLUSTER_DNS=${clusterDns} for a worker on this machine)`]
+        : []),
       '',
       '  Ctrl-C stops the stack.',
       '',

@@ -42,6 +42,8 @@ const CGROUP_BASE = '/sys/fs/cgroup';
 
 export interface HostLedger {
   stackDir: string;
+  /** Directories under which the nodes mount (the stack's own, and the kept containerd roots). */
+  mountRoots: string[];
   sysctls: Record<string, string>;
   cgroupRoots: string[];
   links: string[];
@@ -85,7 +87,7 @@ export function cleanStaleClaim(isAlive: (pid: number) => boolean): string | und
 }
 
 /** Records the host state before the nodes change it; re-entrant (keeps the first values). */
-export function openLedger(stackDir: string, nodes: number): HostLedger {
+export function openLedger(stackDir: string, nodes: number, otherMountRoots: string[] = []): HostLedger {
   const previous = readJson<HostLedger>(ledgerFile(stackDir));
   const sysctls: Record<string, string> = previous?.sysctls ?? {};
   for (const name of SYSCTLS) {
@@ -96,6 +98,7 @@ export function openLedger(stackDir: string, nodes: number): HostLedger {
   }
   const ledger: HostLedger = {
     stackDir,
+    mountRoots: [stackDir, ...otherMountRoots],
     sysctls,
     cgroupRoots: Array.from({ length: nodes }, (_, i) => `durable-n${i}`),
     links: [NETWORK.controlPlaneBridge, ...Array.from({ length: nodes }, (_, i) => NETWORK.nodeBridge(i))],
@@ -119,12 +122,21 @@ export function setUpNetwork(ledger: HostLedger, nodes: number): void {
     writeSysctl('net/bridge/bridge-nf-call-iptables', '1');
   bridge(NETWORK.controlPlaneBridge, `${NETWORK.controlPlaneIp}/32`);
   for (let i = 0; i < nodes; i++) bridge(NETWORK.nodeBridge(i), `${NETWORK.nodeIp(i)}/24`);
-  ip(['route', 'replace', NETWORK.serviceRange, 'dev', NETWORK.controlPlaneBridge, 'src', NETWORK.controlPlaneIp]);
+  ip([
+    'route',
+    'replace',
+    NETWORK.serviceRange,
+    'dev',
+    NETWORK.controlPlaneBridge,
+    'src',
+    NETWORK.controlPlaneIp,
+  ]);
 
   const chain = NETWORK.guardChain;
   iptablesTry(['-N', chain]);
   iptables(['-F', chain]);
-  for (const out of ['lo', `${NETWORK.linkPrefix}+`, 'veth+']) iptables(['-A', chain, '-o', out, '-j', 'RETURN']);
+  for (const out of ['lo', `${NETWORK.linkPrefix}+`, 'veth+'])
+    iptables(['-A', chain, '-o', out, '-j', 'RETURN']);
   iptables(['-A', chain, '-s', NETWORK.podRange, '-j', 'DROP']);
   iptables(['-A', chain, '-d', NETWORK.podRange, '-j', 'DROP']);
   iptables(['-A', chain, '-d', NETWORK.serviceRange, '-j', 'DROP']);
@@ -177,7 +189,8 @@ export function cleanHost(stackDir: string): string[] {
   if (shims) done.push(`killed ${shims} containerd shims`);
   const killed = killCgroupProcesses(roots);
   if (killed) done.push(`killed ${killed} container processes`);
-  const unmounted = unmountUnder(stackDir);
+  let unmounted = 0;
+  for (const root of new Set([stackDir, ...(ledger?.mountRoots ?? [])])) unmounted += unmountUnder(root);
   if (unmounted) done.push(`unmounted ${unmounted} mounts`);
   const removed = removeCgroups(roots);
   if (removed) done.push(`removed ${removed} cgroups`);
@@ -207,9 +220,9 @@ export function cleanHost(stackDir: string): string[] {
  * What is left of a stack's host changes (a test asserts nothing): mounts under its directory,
  * node cgroups, links, chains and changed sysctls.
  */
-export function hostLeftovers(stackDir: string, sysctlsBefore: Record<string, string>): string[] {
+export function hostLeftovers(mountRoots: string[], sysctlsBefore: Record<string, string>): string[] {
   const left: string[] = [];
-  for (const m of mountsUnder(stackDir)) left.push(`mount ${m}`);
+  for (const root of mountRoots) for (const m of mountsUnder(root)) left.push(`mount ${m}`);
   for (const controller of cgroupControllers()) {
     for (const entry of safeReaddir(path.join(CGROUP_BASE, controller))) {
       if (entry.startsWith('durable-n')) left.push(`cgroup ${controller}/${entry}`);
@@ -256,7 +269,8 @@ function removeLinks(links: string[]): number {
   const out = spawnSync('ip', ['-o', 'link', 'show', 'type', 'veth'], { encoding: 'utf8' }).stdout ?? '';
   for (const line of out.split('\n')) {
     const m = /^\d+:\s+([^:@\s]+)[^]*\bmaster (\S+)/.exec(line);
-    if (m && m[2]!.startsWith(NETWORK.linkPrefix) && spawnSync('ip', ['link', 'del', m[1]!]).status === 0) n++;
+    if (m && m[2]!.startsWith(NETWORK.linkPrefix) && spawnSync('ip', ['link', 'del', m[1]!]).status === 0)
+      n++;
   }
   for (const link of new Set([...links, ...all.filter((l) => l.startsWith(NETWORK.linkPrefix))])) {
     if (all.includes(link) && spawnSync('ip', ['link', 'del', link]).status === 0) n++;
@@ -293,7 +307,9 @@ function removeChains(): number {
   for (const v6 of [false, true]) {
     const cmd = v6 ? 'ip6tables' : 'iptables';
     for (const table of ['filter', 'nat', 'mangle']) {
-      const rules = (spawnSync(cmd, ['-w', '-t', table, '-S'], { encoding: 'utf8' }).stdout ?? '').split('\n');
+      const rules = (spawnSync(cmd, ['-w', '-t', table, '-S'], { encoding: 'utf8' }).stdout ?? '').split(
+        '\n',
+      );
       for (const rule of rules) {
         const m = /^-A (INPUT|OUTPUT|FORWARD|PREROUTING|POSTROUTING) (.*-j (KUBE|DURABLE)-\S+.*)$/.exec(rule);
         if (m) spawnSync(cmd, ['-w', '-t', table, '-D', m[1]!, ...splitRule(m[2]!)], { stdio: 'ignore' });
@@ -314,7 +330,9 @@ function splitRule(rule: string): string[] {
 }
 
 function cgroupControllers(): string[] {
-  return safeReaddir(CGROUP_BASE).filter((c) => c !== 'unified' && fs.existsSync(path.join(CGROUP_BASE, c, 'tasks')));
+  return safeReaddir(CGROUP_BASE).filter(
+    (c) => c !== 'unified' && fs.existsSync(path.join(CGROUP_BASE, c, 'tasks')),
+  );
 }
 
 /** The nodes' containerd shims, which outlive their containerd: found by its socket path. */
@@ -323,7 +341,8 @@ function killShims(stackDir: string): number {
   for (const entry of safeReaddir('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     const cmdline = (readOr(`/proc/${entry}/cmdline`) ?? '').split('\0');
-    if (!cmdline[0]?.includes('containerd-shim') || !cmdline.some((a) => a.startsWith(`${stackDir}/`))) continue;
+    if (!cmdline[0]?.includes('containerd-shim') || !cmdline.some((a) => a.startsWith(`${stackDir}/`)))
+      continue;
     try {
       process.kill(Number(entry), 'SIGKILL');
       n++;
@@ -340,7 +359,8 @@ function killCgroupProcesses(roots: string[]): number {
   for (const root of roots) {
     for (const controller of ['memory', 'pids', 'cpu']) {
       walk(path.join(CGROUP_BASE, controller, root), (dir) => {
-        for (const pid of (readOr(path.join(dir, 'cgroup.procs')) ?? '').split('\n')) if (pid) pids.add(Number(pid));
+        for (const pid of (readOr(path.join(dir, 'cgroup.procs')) ?? '').split('\n'))
+          if (pid) pids.add(Number(pid));
       });
     }
   }

@@ -45,7 +45,11 @@ export interface KubernetesOptions {
 }
 
 /** Taint of the simulated nodes: only pods that tolerate it (scale tests) land there. */
-export const SIMULATED_NODE_TAINT = { key: 'durable.dev/simulated', value: 'true', effect: 'NoSchedule' } as const;
+export const SIMULATED_NODE_TAINT = {
+  key: 'durable.dev/simulated',
+  value: 'true',
+  effect: 'NoSchedule',
+} as const;
 
 export interface ControlPlane {
   info: KubernetesInfo;
@@ -285,7 +289,6 @@ export async function applyYaml(kubeconfig: string, yamlText: string): Promise<v
 /** Where the API server serves kwok's Stages (cluster-scoped). */
 export const STAGES_PATH = '/apis/kwok.x-k8s.io/v1alpha1/stages';
 const KWOK_DIR = path.join(__dirname, 'kwok');
-
 
 /** Creates kwok's Stage CRD (copied from kwok v0.7.0) and waits until Stages are served. */
 async function installStageCrd(api: ApiAccess): Promise<void> {

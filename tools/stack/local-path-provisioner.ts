@@ -60,9 +60,12 @@ export class LocalPathProvisioner {
     if (this.running) return;
     this.running = true;
     try {
-      const claims = (await apiGet<{ items: Claim[] }>(this.api, '/api/v1/persistentvolumeclaims'))?.items ?? [];
+      const claims =
+        (await apiGet<{ items: Claim[] }>(this.api, '/api/v1/persistentvolumeclaims'))?.items ?? [];
       const volumes = (await apiGet<{ items: Volume[] }>(this.api, '/api/v1/persistentvolumes'))?.items ?? [];
-      const ours = volumes.filter((v) => v.metadata.annotations?.['pv.kubernetes.io/provisioned-by'] === PROVISIONER);
+      const ours = volumes.filter(
+        (v) => v.metadata.annotations?.['pv.kubernetes.io/provisioned-by'] === PROVISIONER,
+      );
       const claimed = new Set(ours.map((v) => v.spec.claimRef?.uid));
       for (const claim of claims) {
         const node = claim.metadata.annotations?.['volume.kubernetes.io/selected-node'];
@@ -76,7 +79,8 @@ export class LocalPathProvisioner {
         }
       }
       for (const volume of ours) {
-        if (volume.status?.phase === 'Released' || volume.status?.phase === 'Failed') await this.remove(volume);
+        if (volume.status?.phase === 'Released' || volume.status?.phase === 'Failed')
+          await this.remove(volume);
       }
     } catch (err) {
       this.log(`local-path provisioner: ${err instanceof Error ? err.message : String(err)}`);
@@ -87,7 +91,10 @@ export class LocalPathProvisioner {
 
   private async provision(claim: Claim, node: string): Promise<void> {
     const name = `pvc-${claim.metadata.uid}`;
-    const dir = path.join(this.volumesDir, `${claim.metadata.namespace}_${claim.metadata.name}_${claim.metadata.uid}`);
+    const dir = path.join(
+      this.volumesDir,
+      `${claim.metadata.namespace}_${claim.metadata.name}_${claim.metadata.uid}`,
+    );
     fs.mkdirSync(dir, { recursive: true });
     fs.chmodSync(dir, 0o777);
     const pv = {
@@ -124,7 +131,8 @@ export class LocalPathProvisioner {
       JSON.stringify(pv),
       'application/json',
     );
-    if (res.status !== 201 && res.status !== 409) throw new Error(`create ${name}: ${res.status} ${res.body}`);
+    if (res.status !== 201 && res.status !== 409)
+      throw new Error(`create ${name}: ${res.status} ${res.body}`);
   }
 
   private async remove(volume: Volume): Promise<void> {

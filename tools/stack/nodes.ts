@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import YAML from 'yaml';
-import { builtImages } from '../images';
+import { builtImages, type ImageArchive } from '../images';
 import { binary, kubectlPath } from './binaries';
 import { makeCgroupRoot, NETWORK } from './host';
 import { writeKubeconfig } from './kubeconfig';
@@ -38,6 +38,11 @@ export interface RealNodesOptions {
   nodeTokens: Record<string, string>;
   pki: NodePki;
   clusterDns: string;
+  /**
+   * Where each node's containerd keeps its root (images, snapshots): outside the stack directory,
+   * so that the images imported once stay for the next stack.
+   */
+  imageCacheDir: string;
   log: (msg: string) => void;
 }
 
@@ -56,14 +61,20 @@ export async function startRealNodes(procs: ProcessGroup, opts: RealNodesOptions
       const name = nodeName(i);
       const dir = path.join(opts.dir, 'nodes', name);
       fs.mkdirSync(dir, { recursive: true });
-      const socket = await startContainerd(procs, dir, i);
-      const started = Date.now();
-      for (const image of images) {
-        await run('ctr', ['--address', socket, '-n', 'k8s.io', 'images', 'import', image.file], {
-          maxBuffer: 16 * 1024 * 1024,
-        });
+      const root = path.join(opts.imageCacheDir, name, 'containerd');
+      let socket = await startContainerd(procs, dir, root, i);
+      // The root (images) outlives the stack; the containers of an earlier stack on it do not.
+      if (await pruneContainers(socket)) {
+        await procs.stop(`containerd-${name}`);
+        socket = await startContainerd(procs, dir, root, i);
       }
-      opts.log(`${name}: ${images.length} images imported in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+      const started = Date.now();
+      const imported = await importImages(socket, path.join(root, '..', 'imported.json'), images);
+      if (imported.length) {
+        opts.log(
+          `${name}: imported ${imported.join(', ')} in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+        );
+      }
       await startKubelet(procs, opts, dir, i, socket);
       nodes[i] = {
         name,
@@ -77,9 +88,49 @@ export async function startRealNodes(procs: ProcessGroup, opts: RealNodesOptions
   return nodes;
 }
 
-async function startContainerd(procs: ProcessGroup, dir: string, i: number): Promise<string> {
+/**
+ * Imports the images whose archive changed since the last import into this root (by the build's
+ * content key), so that a warm start imports nothing; the record is written after each import.
+ */
+async function importImages(socket: string, recordFile: string, images: ImageArchive[]): Promise<string[]> {
+  let record: Record<string, string> = {};
+  try {
+    record = JSON.parse(fs.readFileSync(recordFile, 'utf8')) as Record<string, string>;
+  } catch {
+    // First import into this root.
+  }
+  const { stdout } = await run('ctr', ['--address', socket, '-n', 'k8s.io', 'images', 'ls', '-q']);
+  const present = new Set(stdout.split('\n'));
+  const done: string[] = [];
+  for (const image of images) {
+    if (record[image.file] === image.key && image.refs.every((r) => present.has(r))) continue;
+    await run('ctr', ['--address', socket, '-n', 'k8s.io', 'images', 'import', image.file], {
+      maxBuffer: 16 * 1024 * 1024,
+    });
+    record[image.file] = image.key;
+    fs.writeFileSync(recordFile, JSON.stringify(record, null, 2));
+    done.push(path.basename(image.file, '.tar'));
+  }
+  return done;
+}
+
+/**
+ * Removes the containers (pod sandboxes included) an earlier stack left in a kept containerd root;
+ * true when there were any (containerd's CRI then needs a restart to forget them).
+ */
+async function pruneContainers(socket: string): Promise<boolean> {
+  const ctr = (...args: string[]) => run('ctr', ['--address', socket, '-n', 'k8s.io', ...args]);
+  const ids = (await ctr('containers', 'ls', '-q')).stdout.split('\n').filter(Boolean);
+  for (const id of ids) {
+    await ctr('tasks', 'kill', '-s', 'SIGKILL', id).catch(() => undefined);
+    await ctr('tasks', 'rm', '-f', id).catch(() => undefined);
+    await ctr('containers', 'rm', id).catch(() => undefined);
+  }
+  return ids.length > 0;
+}
+
+async function startContainerd(procs: ProcessGroup, dir: string, root: string, i: number): Promise<string> {
   const name = nodeName(i);
-  const root = path.join(dir, 'containerd');
   const state = path.join(dir, 'containerd-state');
   const cniConf = path.join(dir, 'cni');
   const socket = path.join(dir, 'containerd.sock');
@@ -229,6 +280,8 @@ async function startKubelet(
       syncFrequency: '10s',
       fileCheckFrequency: '20s',
       maxPods: 60,
+      // Pod logs under the node's directory, not the host's /var/log/pods.
+      podLogsDir: path.join(dir, 'pod-logs'),
       containerLogMaxSize: '10Mi',
       containerLogMaxFiles: 2,
       shutdownGracePeriod: '0s',
@@ -336,7 +389,11 @@ export async function startCoreDns(
 }
 
 /** Waits until every real node reports Ready. */
-export async function waitNodesReady(kubeconfig: string, names: string[], procs: ProcessGroup): Promise<void> {
+export async function waitNodesReady(
+  kubeconfig: string,
+  names: string[],
+  procs: ProcessGroup,
+): Promise<void> {
   await waitFor(
     `real nodes ${names.join(', ')} Ready`,
     async () => {

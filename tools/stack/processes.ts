@@ -52,6 +52,15 @@ export class ProcessGroup {
     }
   }
 
+  /** Stops one child (SIGTERM, then SIGKILL after the grace period) and forgets it. */
+  async stop(name: string, graceMs = 8_000): Promise<void> {
+    const entry = this.children.find((c) => c.name === name);
+    if (!entry) return;
+    await stopChild(entry.child, graceMs);
+    this.children.splice(this.children.indexOf(entry), 1);
+    this.writePids();
+  }
+
   /** Stops children in reverse start order: SIGTERM, then SIGKILL after the grace period. */
   async stopAll(graceMs = 8_000): Promise<void> {
     for (const { child } of [...this.children].reverse()) {

@@ -5,7 +5,14 @@ import { claimRealNodes, cleanHost, cleanStaleClaim, openLedger, setUpNetwork } 
 import { startKubernetes, type KubernetesInfo } from './kubernetes';
 import { LocalPathProvisioner } from './local-path-provisioner';
 import { createNodePki } from './node-pki';
-import { nodeName, startCoreDns, startKubeProxy, startRealNodes, waitNodesReady, type RealNodeInfo } from './nodes';
+import {
+  nodeName,
+  startCoreDns,
+  startKubeProxy,
+  startRealNodes,
+  waitNodesReady,
+  type RealNodeInfo,
+} from './nodes';
 import { isAlive, ProcessGroup, reapStale } from './processes';
 import { startTemporal, type TemporalInfo } from './temporal';
 
@@ -37,6 +44,8 @@ export interface StackOptions {
 
 export const stacksRoot = process.env.DURABLE_STACK_ROOT ?? path.join(repoRoot, '.stack');
 export const MAX_REAL_NODES = 3;
+/** The real nodes' containerd roots, kept across stacks so that images are imported once. */
+const nodeImagesDir = path.join(stacksRoot, '.node-images');
 
 export class Stack {
   private constructor(
@@ -76,7 +85,7 @@ export class Stack {
       let nodePki;
       if (realCount > 0) {
         claimRealNodes(dir, isAlive);
-        setUpNetwork(openLedger(dir, realCount), realCount);
+        setUpNetwork(openLedger(dir, realCount, [nodeImagesDir]), realCount);
         nodePki = createNodePki(path.join(dir, 'pki', 'nodes'));
       }
       const [temporal, cp] = await Promise.all([
@@ -111,6 +120,7 @@ export class Stack {
           nodeTokens: cp.pki.nodeTokens,
           pki: nodePki,
           clusterDns: clusterDns.split(':')[0]!,
+          imageCacheDir: nodeImagesDir,
           log,
         });
         await waitNodesReady(kubernetes.kubeconfig, names, procs);
