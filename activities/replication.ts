@@ -148,6 +148,11 @@ function member(target: DatabaseTarget, ordinal: number) {
   return { namespace: target.namespace, database: target.name, ordinal, engine: target.spec.engine };
 }
 
+/** A member's stable DNS name and the engine's port, unresolved. */
+function clusterAddress(target: DatabaseTarget, ordinal: number): EngineEndpoint {
+  return { host: memberHost(member(target, ordinal)), port: engineProfile(target.spec.engine, '0').port };
+}
+
 /**
  * A member's address; a name that does not resolve (yet: a pod that is not running has no DNS
  * record) is trouble that may pass, reported with the member's name.
@@ -173,13 +178,21 @@ async function replicationPass(
     primary: await resolveMember(resolver, target, 0),
     // Where the replicas dial the primary: its stable DNS name, which they resolve in the
     // cluster, never the address the operator dialled (a pod's IP changes when it restarts).
-    source: { host: memberHost(member(target, 0)), port: engineProfile(target.spec.engine, '0').port },
+    source: clusterAddress(target, 0),
     replicas,
+    // A replica whose name does not resolve yet (its pod is not there: members start one after
+    // another) is reported unreachable, not dialled, rather than failing the pass that the
+    // primary's setup (role, slots) depends on.
     replicaMembers: await Promise.all(
-      Array.from({ length: Math.max(0, replicas - 1) }, async (_, i) => ({
-        ordinal: i + 1,
-        endpoint: await resolveMember(resolver, target, i + 1),
-      })),
+      Array.from({ length: Math.max(0, replicas - 1) }, async (_, i) => {
+        const ordinal = i + 1;
+        try {
+          return { ordinal, endpoint: await resolver(member(target, ordinal)) };
+        } catch (err) {
+          const reason = err instanceof Error ? err.message : String(err);
+          return { ordinal, endpoint: clusterAddress(target, ordinal), unreachable: reason };
+        }
+      }),
     ),
     credentials,
   };

@@ -264,6 +264,16 @@ export async function reconcileMysqlReplication(
   }
   outcome.members.push({ ordinal: 0, role: 'primary', state: 'writable', streaming: true });
   for (const member of input.replicaMembers) {
+    if (member.unreachable) {
+      outcome.members.push({
+        ordinal: member.ordinal,
+        role: 'replica',
+        state: 'unreachable',
+        streaming: false,
+      });
+      outcome.pending.push(`member ${member.ordinal}: ${member.unreachable}`);
+      continue;
+    }
     try {
       const state = await withMysql(
         engine,

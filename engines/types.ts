@@ -36,6 +36,11 @@ export interface MemberHealth {
 export interface EngineMember {
   ordinal: number;
   endpoint: EngineEndpoint;
+  /**
+   * Set when the member could not even be addressed (its name does not resolve: the pod is not
+   * there yet): it is reported unreachable with this reason and never dialled.
+   */
+  unreachable?: string;
 }
 
 export interface ReplicationInput {
