@@ -321,7 +321,7 @@ describe('watcher: spec signals and drift', () => {
           selector: { matchLabels: { app: 'gamma-db' } },
           template: {
             metadata: { labels: { app: 'gamma-db' } },
-            spec: { containers: [{ name: 'db', image: 'registry.example/postgres:15' }] },
+            spec: { containers: [{ name: 'db', image: 'postgres:15', command: ['sleep', '3600'] }] },
           },
         },
       });

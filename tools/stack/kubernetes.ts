@@ -112,6 +112,14 @@ export async function startKubernetes(procs: ProcessGroup, opts: KubernetesOptio
     `--secure-port=${apiPort}`,
     `--cert-dir=${pki.certDir}`,
     `--token-auth-file=${pki.tokenFile}`,
+    // With real nodes, a serving certificate from the stack's CA (pods and a loopback proxy alike
+    // verify it); without, the API server makes its own for the address it listens on.
+    ...(realNodes
+      ? [
+          `--tls-cert-file=${realNodes.pki.apiserverServing.cert}`,
+          `--tls-private-key-file=${realNodes.pki.apiserverServing.key}`,
+        ]
+      : []),
     ...(realNodes
       ? [
           '--authorization-mode=Node,RBAC',
@@ -138,7 +146,7 @@ export async function startKubernetes(procs: ProcessGroup, opts: KubernetesOptio
     '--audit-log-maxsize=100',
     '--v=1',
   ]);
-  const caFile = path.join(pki.certDir, 'apiserver.crt');
+  const caFile = realNodes ? realNodes.pki.caCert : path.join(pki.certDir, 'apiserver.crt');
   await waitFor(
     'kube-apiserver /readyz',
     async () => {

@@ -14,9 +14,14 @@ export interface NodePki {
   caKey: string;
   /** The API server's client certificate towards the kubelets (group system:masters). */
   apiserverKubeletClient: { cert: string; key: string };
+  /**
+   * The API server's serving certificate: for the address it listens on, loopback (tests put a
+   * proxy there), and its in-cluster names and Service IP, as pods dial it.
+   */
+  apiserverServing: { cert: string; key: string };
 }
 
-export function createNodePki(dir: string): NodePki {
+export function createNodePki(dir: string, apiserverIps: string[]): NodePki {
   fs.mkdirSync(dir, { recursive: true });
   const caCert = path.join(dir, 'ca.crt');
   const caKey = path.join(dir, 'ca.key');
@@ -40,7 +45,22 @@ export function createNodePki(dir: string): NodePki {
     extendedKeyUsage: 'clientAuth',
     ca: { cert: caCert, key: caKey },
   });
-  return { caCert, caKey, apiserverKubeletClient: client };
+  const serving = signed(dir, 'apiserver', {
+    subject: '/CN=kube-apiserver',
+    extendedKeyUsage: 'serverAuth',
+    subjectAltName: [
+      ...[
+        'kubernetes',
+        'kubernetes.default',
+        'kubernetes.default.svc',
+        'kubernetes.default.svc.cluster.local',
+        'localhost',
+      ].map((n) => `DNS:${n}`),
+      ...[...new Set([...apiserverIps, '127.0.0.1'])].map((ip) => `IP:${ip}`),
+    ].join(','),
+    ca: { cert: caCert, key: caKey },
+  });
+  return { caCert, caKey, apiserverKubeletClient: client, apiserverServing: serving };
 }
 
 /** A kubelet's serving certificate for its node name and IP. */

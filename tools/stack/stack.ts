@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { repoRoot } from './binaries';
-import { claimRealNodes, cleanHost, cleanStaleClaim, openLedger, setUpNetwork } from './host';
+import { claimRealNodes, cleanHost, cleanStaleClaim, NETWORK, openLedger, setUpNetwork } from './host';
 import { startKubernetes, type KubernetesInfo } from './kubernetes';
 import { LocalPathProvisioner } from './local-path-provisioner';
 import { createNodePki } from './node-pki';
@@ -86,7 +86,7 @@ export class Stack {
       if (realCount > 0) {
         claimRealNodes(dir, isAlive);
         setUpNetwork(openLedger(dir, realCount, [nodeImagesDir]), realCount);
-        nodePki = createNodePki(path.join(dir, 'pki', 'nodes'));
+        nodePki = createNodePki(path.join(dir, 'pki', 'nodes'), [NETWORK.controlPlaneIp, '10.96.0.1']);
       }
       const [temporal, cp] = await Promise.all([
         startTemporal(procs, { dir, persist: opts.persist ?? false, log }),
