@@ -184,19 +184,22 @@ export function makeCgroupRoot(name: string): void {
 export function cleanHost(stackDir: string): string[] {
   const done: string[] = [];
   const ledger = readJson<HostLedger>(ledgerFile(stackDir));
-  const roots = ledger?.cgroupRoots ?? [];
+  // No ledger: this stack never ran real nodes (or is clean already). The host-wide parts
+  // (chains, links) may then belong to another stack that does: leave them alone.
+  if (!ledger) return done;
+  const roots = ledger.cgroupRoots;
   const shims = killShims(stackDir);
   if (shims) done.push(`killed ${shims} containerd shims`);
   const killed = killCgroupProcesses(roots);
   if (killed) done.push(`killed ${killed} container processes`);
   let unmounted = 0;
-  for (const root of new Set([stackDir, ...(ledger?.mountRoots ?? [])])) unmounted += unmountUnder(root);
+  for (const root of new Set([stackDir, ...ledger.mountRoots])) unmounted += unmountUnder(root);
   if (unmounted) done.push(`unmounted ${unmounted} mounts`);
   const removed = removeCgroups(roots);
   if (removed) done.push(`removed ${removed} cgroups`);
   const chains = removeChains();
   if (chains) done.push(`removed ${chains} iptables chains`);
-  const links = removeLinks(ledger?.links ?? []);
+  const links = removeLinks(ledger.links);
   if (links) done.push(`removed ${links} links`);
   // Connections of pods and Services the kernel still tracks would outlive the stack.
   for (const flag of ['-s', '-d']) {
@@ -204,7 +207,7 @@ export function cleanHost(stackDir: string): string[] {
       spawnSync('conntrack', ['-D', flag, range], { stdio: 'ignore' });
     }
   }
-  for (const [name, value] of Object.entries(ledger?.sysctls ?? {})) {
+  for (const [name, value] of Object.entries(ledger.sysctls)) {
     if (readOr(`/proc/sys/${name}`)?.trim() !== value) {
       writeSysctl(name, value);
       done.push(`restored ${name.replace(/\//g, '.')}=${value}`);
