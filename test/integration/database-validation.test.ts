@@ -78,7 +78,7 @@ describe('Databases that pass the schema but cannot be satisfied', () => {
     },
     {
       name: 'no-such-class',
-      spec: { engine: 'mysql', version: '8.0', storage: { size: '5Gi', storageClassName: 'gold-nvme' } },
+      spec: { engine: 'mariadb', version: '11.8', storage: { size: '5Gi', storageClassName: 'gold-nvme' } },
       reason: 'Unsatisfiable',
       message: 'StorageClass "gold-nvme" does not exist',
     },
@@ -106,7 +106,7 @@ describe('Databases that pass the schema but cannot be satisfied', () => {
 
       // Nothing is lost: fixing the spec converges, on the same workflow.
       const fixed =
-        c.name === 'old-postgres' ? { ...c.spec, version: '16' } : { engine: 'mysql', version: '8.0' };
+        c.name === 'old-postgres' ? { ...c.spec, version: '15' } : { engine: 'mariadb', version: '11.8' };
       await applyDatabase(ns, c.name, fixed as never);
       const db = await waitForPhase(ns, c.name, 'Ready', { generation: 2 });
       expect(db.status?.conditions?.find((x) => x.type === 'Ready')?.status).toBe('True');
