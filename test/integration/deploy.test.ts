@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Worker } from '@temporalio/worker';
 import pino from 'pino';
+import { SIMULATED_NODE_TAINT } from '../../tools/stack/kubernetes';
 import { createWatcher } from '../../cmd/watcher';
 import { createWorker } from '../../cmd/worker';
 import { loadConfig, type OperatorConfig } from '../../common/config';
@@ -204,7 +205,7 @@ describe.each(variants)('install with $title', (variant) => {
     rendered = await renderChart({
       release,
       namespace: opNs,
-      values: variant.values(watched),
+      values: onSimulatedNodes(variant.values(watched)),
       includeCrds: true,
     });
     objects = parseObjects(rendered);
@@ -229,8 +230,8 @@ describe.each(variants)('install with $title', (variant) => {
     );
     const created = await kubectlOk(['get', '-f', '-', '-o', 'name'], rendered);
     expect(created.trim().split('\n')).toHaveLength(objects.length);
-    // kwok runs no container, but the API server admits the pods (restricted Pod Security) and
-    // the controllers create and schedule them.
+    // On the simulated nodes (see onSimulatedNodes) no container runs, but the API server admits
+    // the pods (restricted Pod Security) and the controllers create and schedule them.
     for (const d of [`${fullname}-worker`, `${fullname}-watcher`]) {
       await kubectlOk(['rollout', 'status', `deployment/${d}`, '-n', opNs, '--timeout=120s']);
     }
@@ -449,3 +450,20 @@ describe.each(variants)('install with $title', (variant) => {
     expect(logs).not.toMatch(/forbidden|unauthorized|"code":40[13]\b|HTTP-Code: 40[13]\b/i);
   }, 420_000);
 });
+
+/**
+ * The chart's values with the worker and watcher pods scheduled onto the stack's simulated (kwok)
+ * nodes, by the chart's own nodeSelector and tolerations: the operator's image is not built on
+ * this machine, so on a real node its pods could only fail to pull it.
+ */
+function onSimulatedNodes(values: Record<string, unknown>): Record<string, unknown> {
+  const placement = {
+    nodeSelector: { type: 'kwok' },
+    tolerations: [{ key: SIMULATED_NODE_TAINT.key, operator: 'Exists', effect: SIMULATED_NODE_TAINT.effect }],
+  };
+  const part = (key: 'worker' | 'watcher') => ({
+    ...((values[key] as object | undefined) ?? {}),
+    ...placement,
+  });
+  return { ...values, worker: part('worker'), watcher: part('watcher') };
+}
