@@ -225,9 +225,9 @@ describe('upgrades with rollback', () => {
 
     expect(db.status?.currentVersion).toBe(from);
     expect(db.status?.upgrade).toMatchObject({ fromVersion: from, toVersion: '15.20', state: 'RolledBack' });
-    // The kubelet's own words: the container runs, its readiness probe does not pass.
+    // What the kubelet reports: the server runs, its startup probe (pg_isready) never passes.
     expect(db.status?.upgrade?.reason).toMatch(/shop-2 \(replica\) not Ready at the new revision within 20s/);
-    expect(db.status?.upgrade?.reason).toMatch(/readiness probe/);
+    expect(db.status?.upgrade?.reason).toMatch(/container database running, startup probe not passing yet/);
     expect(condition(db, 'Upgraded')).toMatchObject({ status: 'False', reason: 'RolledBack' });
     expect(condition(db, 'Ready')).toMatchObject({ status: 'True', reason: 'Ready' });
     const after = await rolledOut(ns, name);
