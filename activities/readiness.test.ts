@@ -1,4 +1,5 @@
 import type { V1Pod } from '@kubernetes/client-node';
+import { runningContainer } from './manifests/test-fixtures';
 import { podTrouble } from './readiness';
 
 const pod = (name: string, status: V1Pod['status']): V1Pod => ({ metadata: { name }, status });
@@ -66,8 +67,16 @@ describe('podTrouble', () => {
         { name: 'database', ready: false, restartCount: 0, image: 'x', imageID: '', state: { running: {} } },
       ],
     });
-    expect(podTrouble([probing])).toBe(
-      'orders-2: container database running, readiness probe not passing yet',
+    expect(podTrouble([probing])).toBe('orders-2: container database running, readiness probe not passing');
+  });
+
+  it('names the startup probe while it has not passed once, the readiness probe after', () => {
+    const running = (started: boolean) => pod('orders-2', { containerStatuses: [runningContainer(started)] });
+    expect(podTrouble([running(false)])).toBe(
+      'orders-2: container database running, startup probe not passing yet',
+    );
+    expect(podTrouble([running(true)])).toBe(
+      'orders-2: container database running, readiness probe not passing',
     );
   });
 });

@@ -2,7 +2,7 @@ import { Context } from '@temporalio/activity';
 import { isNotFound, kubeCall } from './errors';
 import type { KubeClients } from './kube-clients';
 import { objectNames } from './manifests';
-import type { V1Pod, V1StatefulSet } from '@kubernetes/client-node';
+import type { V1ContainerStatus, V1Pod, V1StatefulSet } from '@kubernetes/client-node';
 import { selectorLabels } from './manifests';
 import type { DatabaseTarget } from './types';
 
@@ -127,9 +127,20 @@ export function podTrouble(pods: V1Pod[]): string | undefined {
       }
     }
     const running = (pod.status?.containerStatuses ?? []).find((c) => c.state?.running && !c.ready);
-    if (running) return clip(`${name}: container ${running.name} running, readiness probe not passing yet`);
+    if (running) return clip(`${name}: container ${running.name} ${probeNotPassing(running)}`);
   }
   return undefined;
+}
+
+/**
+ * Which probe holds a running container back: the startup probe until it has passed once (the
+ * kubelet runs no readiness probe before), the readiness probe after (an engine that stopped
+ * answering). On a real node this is the usual reason a pod runs without being Ready.
+ */
+export function probeNotPassing(c: V1ContainerStatus): string {
+  return c.started === false
+    ? 'running, startup probe not passing yet'
+    : 'running, readiness probe not passing';
 }
 
 function clip(text: string): string {

@@ -6,7 +6,7 @@ import { databaseGone, databaseResource, readDatabase } from './database-ref';
 import { FailureTypes, isNotFound, kubeCall } from './errors';
 import type { KubeClients } from './kube-clients';
 import { podName, renderStatefulSet, selectorLabels } from './manifests';
-import { readStatefulSet } from './readiness';
+import { probeNotPassing, readStatefulSet } from './readiness';
 import type { DatabaseRef, DatabaseTarget } from './types';
 
 /**
@@ -125,7 +125,11 @@ export async function waitForMember(
   }
 }
 
-function memberState(sts: V1StatefulSet | undefined, pod: V1Pod | undefined, name: string): MemberState {
+export function memberState(
+  sts: V1StatefulSet | undefined,
+  pod: V1Pod | undefined,
+  name: string,
+): MemberState {
   const revision = sts?.status?.updateRevision;
   if (!sts || !revision) return { ready: false, message: 'StatefulSet not found or not yet observed' };
   if (!pod) return { ready: false, message: `pod ${name} not created yet` };
@@ -148,9 +152,11 @@ function memberState(sts: V1StatefulSet | undefined, pod: V1Pod | undefined, nam
   if (pod.status?.phase === 'Failed') {
     return { ready: false, fatal: `pod ${name} failed`, message: `pod ${name} failed` };
   }
+  // In the kubelet's terms: a running container that is not Ready is held back by a probe.
+  const running = (pod.status?.containerStatuses ?? []).find((c) => c.state?.running && !c.ready);
   return {
     ready: false,
-    message: `pod ${name} at revision ${revision} is ${pod.status?.phase ?? 'Pending'}, not Ready`,
+    message: `pod ${name} at revision ${revision} is ${pod.status?.phase ?? 'Pending'}, not Ready${running ? `: container ${running.name} ${probeNotPassing(running)}` : ''}`,
   };
 }
 

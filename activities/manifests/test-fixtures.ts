@@ -1,3 +1,4 @@
+import type { V1ContainerStatus } from '@kubernetes/client-node';
 import { parseDatabaseSpec, type DatabaseSpecInput } from '../../crds';
 import type { DatabaseTarget } from '../types';
 
@@ -22,4 +23,17 @@ export function undefinedPaths(value: unknown, path = '$'): string[] {
     return Object.entries(value).flatMap(([key, item]) => undefinedPaths(item, `${path}.${key}`));
   }
   return [];
+}
+
+/** The kubelet's status of the `database` container while it runs without being Ready. */
+export function runningContainer(started: boolean): V1ContainerStatus {
+  return {
+    name: 'database',
+    ready: false,
+    started,
+    restartCount: 0,
+    image: 'x',
+    imageID: '',
+    state: { running: {} },
+  };
 }

@@ -4,11 +4,7 @@
  * by the rendered init container (PostgreSQL) or configured over SQL (MySQL/MariaDB). Rows
  * written through member 0 are read on every replica; scaling down drops the departing slot.
  */
-import * as k8s from '@kubernetes/client-node';
-import mysql from 'mysql2/promise';
-import pg from 'pg';
 import type { Database } from '../../crds';
-import { clusterDnsResolver, type EngineEndpoint } from '../../engines/resolver';
 import { waitFor } from '../../tools/stack/wait';
 import {
   applyDatabase,
@@ -19,7 +15,8 @@ import {
   waitForPhase,
   type RunningOperator,
 } from '../support/operator';
-import { createNamespace, deleteNamespace, kubeConfig, kubectlOk, stackInfo } from '../support/stack';
+import { memberSql } from '../support/members';
+import { createNamespace, deleteNamespace, kubectlOk } from '../support/stack';
 
 jest.setTimeout(600_000);
 
@@ -28,14 +25,12 @@ const READY_TIMEOUT_MS = 300_000;
 describe('replication on the real stack', () => {
   let ns: string;
   let op: RunningOperator;
-  let core: k8s.CoreV1Api;
   // Members by their cluster DNS names, resolved at the stack's CoreDNS, as the worker does.
-  const resolve = clusterDnsResolver(stackInfo().clusterDns!);
+  const { pgQuery, myQuery } = memberSql(() => ns);
 
   beforeAll(async () => {
     ns = await createNamespace('repl');
     op = await startOperator(ns);
-    core = kubeConfig().makeApiClient(k8s.CoreV1Api);
     // Both at once: they come up side by side, as two teams' Databases would.
     await applyDatabase(ns, 'pgdb', { engine: 'postgres', version: '15', replicas: 3 });
     await applyDatabase(ns, 'mydb', { engine: 'mariadb', version: '11.8', replicas: 3 });
@@ -44,50 +39,6 @@ describe('replication on the real stack', () => {
     await op?.stop();
     if (ns) await deleteNamespace(ns);
   });
-
-  /** The superuser password, read from the Secret the operator made, as an application would. */
-  async function password(db: string): Promise<string> {
-    const secret = await core.readNamespacedSecret({ name: `${db}-credentials`, namespace: ns });
-    return Buffer.from(secret.data!.password!, 'base64').toString('utf8');
-  }
-
-  const member = (db: string, ordinal: number, engine: 'postgres' | 'mariadb'): Promise<EngineEndpoint> =>
-    resolve({ namespace: ns, database: db, ordinal, engine });
-
-  async function pgQuery<T>(db: string, ordinal: number, sql: string): Promise<T[]> {
-    const e = await member(db, ordinal, 'postgres');
-    const client = new pg.Client({
-      host: e.host,
-      port: e.port,
-      user: 'postgres',
-      password: await password(db),
-      database: 'postgres',
-      connectionTimeoutMillis: 5_000,
-    });
-    client.on('error', () => undefined);
-    await client.connect();
-    try {
-      return (await client.query(sql)).rows as T[];
-    } finally {
-      await client.end();
-    }
-  }
-
-  async function myQuery<T>(db: string, ordinal: number, sql: string): Promise<T[]> {
-    const e = await member(db, ordinal, 'mariadb');
-    const conn = await mysql.createConnection({
-      host: e.host,
-      port: e.port,
-      user: 'root',
-      password: await password(db),
-      connectTimeout: 5_000,
-    });
-    try {
-      return (await conn.query(sql))[0] as T[];
-    } finally {
-      await conn.end();
-    }
-  }
 
   /** Polls a replica until the query finds rows: replication is asynchronous. */
   const replicated = <T>(what: string, query: () => Promise<T[]>): Promise<T[]> =>
