@@ -1,8 +1,11 @@
 import type { ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import zlib from 'node:zlib';
 import { waitFor } from '../../tools/stack/wait';
 import { BACKUP_WORKFLOW_TYPE, backupWorkflowId } from '../../workflows/backup-names';
 import type { BackupResult, BackupWorkflowInput } from '../../workflows/backup';
-import { getBackup, jobNames, listBackups, withReadyDatabase } from '../support/backups';
+import { dumpFileOnHost, getBackup, jobNames, listBackups, withReadyDatabase } from '../support/backups';
+import { sql } from '../support/sql';
 import {
   completedActivities,
   entryPoints,
@@ -16,8 +19,10 @@ import { uniqueName } from '../support/stack';
 /**
  * A backup run survives its worker being SIGKILLed at every activity boundary (each worker
  * process completes exactly one activity, see one-activity-worker.ts, and dies in the middle of
- * the next): it finishes with one attempt, one Job, one DatabaseBackup and one Event.
+ * the next): it finishes with one attempt, one Job, one DatabaseBackup and one Event, and its
+ * dump (a real mariadb-dump of real rows) is complete.
  */
+jest.setTimeout(900_000);
 describe('backup durability', () => {
   const db = 'vault';
   // The Database itself is provisioned by an in-process operator on its own task queue.
@@ -34,6 +39,9 @@ describe('backup durability', () => {
   it('finishes with exactly one Job after the worker is SIGKILLed at every activity boundary', async () => {
     const { ns, client } = bed;
     const name = `${db}-crash`;
+    await sql(ns, db, 'mariadb', 'CREATE DATABASE vault');
+    await sql(ns, db, 'mariadb', 'CREATE TABLE vault.secrets (id int PRIMARY KEY, label varchar(20))');
+    await sql(ns, db, 'mariadb', "INSERT INTO vault.secrets VALUES (1, 'kept'), (2, 'safe')");
     const taskQueue = uniqueName('bakcrash');
     const cfg = operatorConfig(ns, taskQueue);
     const workflowId = backupWorkflowId(ns, name);
@@ -86,7 +94,13 @@ describe('backup durability', () => {
     // One Job (attempt 1, created once), one DatabaseBackup, one final Event.
     expect((await jobNames(ns)).filter((j) => j.startsWith(name))).toEqual([`${name}-1`]);
     expect((await listBackups(ns)).map((b) => b.metadata.name)).toEqual([name]);
-    expect((await getBackup(ns, name))?.status).toMatchObject({ phase: 'Succeeded', attempts: 1 });
+    const status = (await getBackup(ns, name))?.status;
+    expect(status).toMatchObject({ phase: 'Succeeded', attempts: 1 });
+    // The dump in the volume is whole: the rows, and mariadb-dump's last line.
+    expect(status?.sizeBytes).toBeGreaterThan(0);
+    const dump = zlib.gunzipSync(fs.readFileSync(await dumpFileOnHost(ns, status!.location!))).toString();
+    expect(dump).toMatch(/INSERT INTO `secrets` VALUES \(1,'kept'\),\(2,'safe'\)/);
+    expect(dump.trimEnd()).toMatch(/-- Dump completed on .+$/);
     expect(await eventReasons(ns, 'DatabaseBackup', name)).toEqual(['BackupSucceeded']);
   }, 600_000);
 });

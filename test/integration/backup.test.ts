@@ -5,12 +5,17 @@ import { BACKUP_CATCHUP_WINDOW } from '../../activities/backup-schedule';
 import { backupScheduleId, backupWorkflowId, scheduledBackupName } from '../../workflows/backup-names';
 import type { ScheduledBackupResult } from '../../workflows/backup';
 import {
+  AUTH_FAILED,
+  breakCredentials,
   createBackup,
-  failJobs,
+  dumpFileOnHost,
+  fileExists,
   getBackup,
   jobNames,
   listBackups,
+  restoreCredentials,
   waitForBackupDone,
+  waitForJobFailed,
   withReadyDatabase,
 } from '../support/backups';
 import {
@@ -20,18 +25,22 @@ import {
   getDatabase,
   waitForPhase,
 } from '../support/operator';
-import { kubectlOk, uniqueName } from '../support/stack';
+import { kubectlOk } from '../support/stack';
 
 /**
- * Backups and restore against the real stack: kubectl → watcher → backup workflow → Jobs (kwok
- * completes their pods, or fails them where a test asks, see tools/stack/faults.ts) → status,
- * Events, Schedule. The tests build on each other in order, as a user's session would.
+ * Backups and restore against the real stack: kubectl → watcher → backup workflow → Jobs (real
+ * pg_dump/psql containers against member 0) → status, Events, Schedule. Faults are real: the
+ * superuser's password inside the engine is changed so that the Secret's no longer works, and set
+ * back from the Secret when the test wants the Jobs to succeed again. The tests build on each
+ * other in order, as a user's session would.
  */
+jest.setTimeout(600_000);
+
 describe('backups', () => {
   const db = 'shop';
-  // Names unique per run: fault stages match Jobs by name in every namespace of the stack.
-  const run = uniqueName('r').slice(2);
-  const backupSpec = { enabled: false, maxAttempts: 3, backoffSeconds: 1, retention: { count: 2 } };
+  // The backoff leaves a test time to mend the credentials between one attempt and the next
+  // (attempt 3 starts 2 × 10 s after attempt 2 has failed).
+  const backupSpec = { enabled: false, maxAttempts: 3, backoffSeconds: 10, retention: { count: 2 } };
   const spec = { engine: 'postgres' as const, version: '15', backup: backupSpec };
   const bed = withReadyDatabase('bak', db, spec);
   let ns: string;
@@ -48,10 +57,22 @@ describe('backups', () => {
   afterAll(() => process.stderr.write(`[backup figures] ${JSON.stringify(figures)}\n`));
 
   it('a Job that fails twice, then succeeds: one Succeeded DatabaseBackup with 3 attempts', async () => {
-    const name = `${db}-m1-${run}`;
-    await failJobs([`${name}-1`, `${name}-2`], 'pg_dump: error: connection to server failed');
+    const name = `${db}-m1`;
+    await breakCredentials(ns, db, 'postgres');
     const t0 = Date.now();
-    await createBackup(ns, name, db);
+    try {
+      await createBackup(ns, name, db);
+      await waitForJobFailed(ns, `${name}-2`);
+      // While it waits for attempt 3, the backup says why attempt 2 failed: the engine's words.
+      const waiting = await waitFor('the error of attempt 2', async () => {
+        const b = await getBackup(ns, name);
+        return b?.status?.error?.startsWith('attempt 2:') ? b : undefined;
+      });
+      expect(waiting.status?.phase).toBe('Running');
+      expect(waiting.status?.error).toContain(AUTH_FAILED.postgres);
+    } finally {
+      await restoreCredentials(ns, db, 'postgres');
+    }
     const backup = await waitForBackupDone(ns, name);
     const seconds = (Date.now() - t0) / 1000;
     expect(backup.status).toMatchObject({
@@ -61,6 +82,7 @@ describe('backups', () => {
       location: `pvc://${db}-backups/${db}/${name}.sql.gz`,
     });
     expect(backup.status?.error).toBeUndefined();
+    expect(backup.status?.sizeBytes).toBeGreaterThan(0);
     const recorded =
       (Date.parse(String(backup.status!.finishedAt)) - Date.parse(String(backup.status!.startedAt))) / 1000;
     figures.retryTest = {
@@ -96,22 +118,29 @@ describe('backups', () => {
   });
 
   it('a backup that always fails: Failed with the error, condition and Event; the documented retry succeeds', async () => {
-    const name = `${db}-bad-${run}`;
-    await failJobs(
-      [1, 2, 3].map((i) => `${name}-${i}`),
-      'pg_dump: error: disk full',
-    );
-    await createBackup(ns, name, db);
-    const failed = await waitForBackupDone(ns, name);
+    const name = `${db}-bad`;
+    await breakCredentials(ns, db, 'postgres');
+    let failed;
+    try {
+      await createBackup(ns, name, db);
+      failed = await waitForBackupDone(ns, name);
+    } finally {
+      await restoreCredentials(ns, db, 'postgres');
+    }
     expect(failed.status).toMatchObject({ phase: 'Failed', attempts: 3 });
-    expect(failed.status?.error).toContain('pg_dump: error: disk full');
+    // The script's own words, then the client's: psql lists the databases before pg_dump runs.
+    expect(failed.status?.error).toMatch(/^attempt 3: dump failed \(exit \d+\): /);
+    expect(failed.status?.error).toContain(AUTH_FAILED.postgres);
+    expect((await jobNames(ns)).filter((j) => j.startsWith(`${name}-`))).toEqual(
+      [1, 2, 3].map((i) => `${name}-${i}`),
+    );
     const d = await waitFor('LastBackupSucceeded False', async () => {
       const x = await getDatabase(ns, db);
       const c = x?.status?.conditions?.find((y) => y.type === 'LastBackupSucceeded');
       return c?.status === 'False' ? c : undefined;
     });
     expect(d).toMatchObject({ reason: 'BackupFailed' });
-    expect(d.message).toContain('disk full');
+    expect(d.message).toContain(AUTH_FAILED.postgres);
     expect(await databaseEventReasons(ns, db)).toContain('BackupFailed');
     expect(await eventReasons(ns, 'DatabaseBackup', name)).toEqual(['BackupFailed']);
     expect(await backupRuns('failed')).toBe(1);
@@ -135,17 +164,25 @@ describe('backups', () => {
   });
 
   it('an on-demand backup via kubectl create; retention keeps the newest 2 Succeeded and deletes the data of the others', async () => {
-    const name = `${db}-m2-${run}`;
+    const name = `${db}-m2`;
+    const pruned = `${db}-m1`;
+    // The dump of m1 is a real file in the backup volume's directory on this machine.
+    const prunedFile = await dumpFileOnHost(ns, (await getBackup(ns, pruned))!.status!.location!);
+    expect(fileExists(prunedFile)).toBe(true);
     await createBackup(ns, name, db);
     expect((await waitForBackupDone(ns, name)).status?.phase).toBe('Succeeded');
     // Three Succeeded now (m1, bad after its retry, m2): m1, the oldest, goes, data first.
-    const pruned = `${db}-m1-${run}`;
     await waitFor(
       'retention to delete the oldest backup',
       async () => (await getBackup(ns, pruned)) === undefined,
+      { timeoutMs: 120_000 },
     );
+    expect(fileExists(prunedFile)).toBe(false);
+    for (const kept of [`${db}-bad`, name]) {
+      expect(fileExists(await dumpFileOnHost(ns, (await getBackup(ns, kept))!.status!.location!))).toBe(true);
+    }
     const kept = (await listBackups(ns)).map((b) => b.metadata.name).sort();
-    expect(kept).toEqual([`${db}-bad-${run}`, name].sort());
+    expect(kept).toEqual([`${db}-bad`, name].sort());
     const history = await client().workflow.getHandle(backupWorkflowId(ns, name)).fetchHistory();
     const activities = (history.events ?? [])
       .map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name)

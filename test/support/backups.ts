@@ -1,8 +1,10 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import type { Client, Connection } from '@temporalio/client';
 import { DATABASE_BACKUP, GROUP, VERSION, type DatabaseBackup, type DatabaseSpecInput } from '../../crds';
 import { databaseBackupManifest } from '../../crds/examples.table';
-import { failJobPods } from '../../tools/stack/faults';
 import { waitFor } from '../../tools/stack/wait';
 import {
   applyDatabase,
@@ -16,10 +18,10 @@ import {
   deleteNamespace,
   kubeConfig,
   kubectlOk,
-  stackInfo,
   temporalClient,
   temporalConnection,
 } from './stack';
+import { sqlInPod, sqlLiteral, superuser, type StackEngine } from './sql';
 
 /** DatabaseBackup helpers for the backup tests (kubectl as a user would, reads through the API). */
 
@@ -51,7 +53,7 @@ export async function listBackups(namespace: string): Promise<DatabaseBackup[]> 
 export function waitForBackupDone(
   namespace: string,
   name: string,
-  timeoutMs = 120_000,
+  timeoutMs = 240_000,
 ): Promise<DatabaseBackup> {
   return waitFor(
     `DatabaseBackup ${namespace}/${name} to finish`,
@@ -70,10 +72,68 @@ export async function jobNames(namespace: string): Promise<string[]> {
   return out.split(/\s+/).filter(Boolean).sort();
 }
 
-/** The pods of these Jobs fail (kwok fault stage) with `message` as their termination message. */
-export function failJobs(jobs: string[], message: string): Promise<void> {
-  return failJobPods(stackInfo().kubernetes.kubeconfig, jobs, message);
+/** Waits until the Job has a failed pod (backoffLimit 0: the attempt is over). */
+export function waitForJobFailed(namespace: string, job: string, timeoutMs = 180_000): Promise<true> {
+  return waitFor(
+    `Job ${namespace}/${job} to fail`,
+    async () => {
+      const out = await kubectlOk(['get', 'job', job, '-n', namespace, '-o', 'jsonpath={.status.failed}']);
+      return Number(out || 0) >= 1 || undefined;
+    },
+    { timeoutMs, intervalMs: 300 },
+  );
 }
+
+/**
+ * A real fault: the superuser's password inside the engine of member 0 no longer matches the
+ * Database's Secret, so every Job (which logs in with the Secret's password over the network)
+ * fails at its first connection. `restoreCredentials` sets it back from the Secret.
+ */
+export async function breakCredentials(namespace: string, db: string, engine: StackEngine): Promise<void> {
+  const { user } = await superuser(namespace, db);
+  await setPassword(namespace, db, engine, user, crypto.randomBytes(18).toString('base64url'));
+}
+
+export async function restoreCredentials(namespace: string, db: string, engine: StackEngine): Promise<void> {
+  const { user, password } = await superuser(namespace, db);
+  await setPassword(namespace, db, engine, user, password);
+}
+
+function setPassword(
+  namespace: string,
+  db: string,
+  engine: StackEngine,
+  user: string,
+  password: string,
+): Promise<string> {
+  const statement =
+    engine === 'postgres'
+      ? `ALTER ROLE "${user.replace(/"/g, '""')}" PASSWORD ${sqlLiteral(engine, password)};`
+      : // The Jobs come over the network ('%'); the pod's own socket login (localhost) stays.
+        `ALTER USER ${sqlLiteral(engine, user)}@'%' IDENTIFIED BY ${sqlLiteral(engine, password)};`;
+  return sqlInPod(namespace, db, engine, statement);
+}
+
+/** The text the engine's clients print when a password is refused. */
+export const AUTH_FAILED: Record<StackEngine, string> = {
+  postgres: 'password authentication failed',
+  mariadb: 'Access denied for user',
+};
+
+/**
+ * Where a `pvc://<claim>/<path>` backup lives on this machine: the stack's local-path
+ * provisioner serves each claim from a directory (the PersistentVolume's `local.path`).
+ */
+export async function dumpFileOnHost(namespace: string, location: string): Promise<string> {
+  const m = /^pvc:\/\/([^/]+)\/(.+)$/.exec(location);
+  if (!m) throw new Error(`not a pvc:// location: ${location}`);
+  const volume = await kubectlOk(['get', 'pvc', m[1]!, '-n', namespace, '-o', 'jsonpath={.spec.volumeName}']);
+  const dir = await kubectlOk(['get', 'pv', volume, '-o', 'jsonpath={.spec.local.path}']);
+  if (!dir) throw new Error(`PersistentVolume ${volume} has no local path`);
+  return path.join(dir, m[2]!);
+}
+
+export const fileExists = (file: string): boolean => fs.existsSync(file);
 
 /** What a backup test works with; filled in by its beforeAll. */
 export interface BackupTestBed {

@@ -1,0 +1,110 @@
+import fs from 'node:fs';
+import {
+  createBackup,
+  dumpFileOnHost,
+  fileExists,
+  getBackup,
+  waitForBackupDone,
+  withReadyDatabase,
+} from '../support/backups';
+import { applyDatabase, getDatabase, waitForPhase } from '../support/operator';
+import { sql, type StackEngine } from '../support/sql';
+import { waitFor } from '../../tools/stack/wait';
+
+jest.setTimeout(600_000);
+
+/**
+ * What a backup holds, on real engines: the rows written before it, read back through SQL from a
+ * new Database restored from it, and not the rows written after it; and retention deletes the
+ * dump file itself from the backup volume (a directory on this machine, see dumpFileOnHost).
+ */
+const engines: { engine: StackEngine; version: string }[] = [
+  { engine: 'postgres', version: '15' },
+  { engine: 'mariadb', version: '11.8' },
+];
+
+describe.each(engines)('backup data on $engine $version', ({ engine, version }) => {
+  const db = 'ledger';
+  const copy = 'ledger-copy';
+  const bed = withReadyDatabase(`bakdata-${engine.slice(0, 2)}`, db, {
+    engine,
+    version,
+    backup: { enabled: false, backoffSeconds: 5, retention: { count: 1 } },
+  });
+  // PostgreSQL: a table in the `postgres` database; MariaDB: a database of its own (the dump
+  // leaves out only the system schemas).
+  const table = engine === 'postgres' ? 'orders' : 'shop.orders';
+  const first = `${db}-first`;
+  let firstFile = '';
+
+  it('a backup holds the rows written before it; a restore into a new Database has those rows and no later ones', async () => {
+    const { ns } = bed;
+    if (engine === 'mariadb') await sql(ns, db, engine, 'CREATE DATABASE shop');
+    await sql(ns, db, engine, `CREATE TABLE ${table} (id int PRIMARY KEY, item varchar(40))`);
+    await sql(
+      ns,
+      db,
+      engine,
+      `INSERT INTO ${table} (id, item) VALUES (1, 'tea'), (2, 'milk'), (3, 'crème brûlée')`,
+    );
+
+    await createBackup(ns, first, db);
+    const backup = await waitForBackupDone(ns, first);
+    expect(backup.status).toMatchObject({
+      phase: 'Succeeded',
+      attempts: 1,
+      location: `pvc://${db}-backups/${db}/${first}.sql.gz`,
+    });
+    expect(backup.status?.sizeBytes).toBeGreaterThan(0);
+    // The size the pod reported is the size of the gzipped file in the volume.
+    firstFile = await dumpFileOnHost(ns, backup.status!.location!);
+    expect(fileExists(firstFile)).toBe(true);
+    expect(fs.statSync(firstFile).size).toBe(backup.status?.sizeBytes);
+
+    // Written after the backup: a new row and a change to an old one.
+    await sql(ns, db, engine, `INSERT INTO ${table} (id, item) VALUES (4, 'after the backup')`);
+    await sql(ns, db, engine, `UPDATE ${table} SET item = 'changed later' WHERE id = 1`);
+
+    await applyDatabase(ns, copy, { engine, version, bootstrap: { fromBackup: { name: first } } });
+    const restored = await waitForPhase(ns, copy, 'Ready', { timeoutMs: 300_000 });
+    expect(restored.status?.conditions?.find((c) => c.type === 'Restored')).toMatchObject({
+      status: 'True',
+    });
+    const rows = await sql<{ id: number; item: string }>(
+      ns,
+      copy,
+      engine,
+      `SELECT id, item FROM ${table} ORDER BY id`,
+    );
+    expect(rows).toEqual([
+      { id: 1, item: 'tea' },
+      { id: 2, item: 'milk' },
+      { id: 3, item: 'crème brûlée' },
+    ]);
+    // The source still has everything: the restore read the dump, not the source.
+    const source = await sql<{ n: number | string }>(ns, db, engine, `SELECT count(*) AS n FROM ${table}`);
+    expect(Number(source[0]?.n)).toBe(4);
+  });
+
+  it('retention (count 1) deletes the older backup and its dump file from the volume', async () => {
+    const { ns } = bed;
+    expect(firstFile).not.toBe('');
+    const second = `${db}-second`;
+    await createBackup(ns, second, db);
+    const backup = await waitForBackupDone(ns, second);
+    expect(backup.status?.phase).toBe('Succeeded');
+    await waitFor(
+      'retention to delete the first backup',
+      async () => (await getBackup(ns, first)) === undefined,
+      {
+        timeoutMs: 180_000,
+      },
+    );
+    expect(fileExists(firstFile)).toBe(false);
+    expect(fileExists(await dumpFileOnHost(ns, backup.status!.location!))).toBe(true);
+    expect((await getDatabase(ns, db))?.status?.lastBackup).toMatchObject({
+      name: second,
+      phase: 'Succeeded',
+    });
+  });
+});
