@@ -18,14 +18,25 @@ export async function superuser(namespace: string, db: string): Promise<{ user: 
 
 let resolver: ReturnType<typeof clusterDnsResolver> | undefined;
 
-/**
- * Runs one SQL statement on member 0 of a Database over the network, as an application would:
- * its cluster DNS name resolved at the stack's CoreDNS, the superuser's password from the Secret.
- * Returns the rows. PostgreSQL connects to the database `postgres`.
- */
-export async function sql<T>(namespace: string, db: string, engine: StackEngine, text: string): Promise<T[]> {
+/** A member's address: its cluster DNS name resolved at the stack's CoreDNS, as the worker does. */
+export function memberAddress(namespace: string, db: string, engine: StackEngine, ordinal = 0) {
   resolver ??= clusterDnsResolver(stackInfo().clusterDns!);
-  const { host, port } = await resolver({ namespace, database: db, ordinal: 0, engine });
+  return resolver({ namespace, database: db, ordinal, engine });
+}
+
+/**
+ * Runs one SQL statement on a member (member 0 by default) of a Database over the network, as an
+ * application would: its cluster DNS name resolved at the stack's CoreDNS, the superuser's
+ * password from the Secret. Returns the rows. PostgreSQL connects to the database `postgres`.
+ */
+export async function sql<T>(
+  namespace: string,
+  db: string,
+  engine: StackEngine,
+  text: string,
+  ordinal = 0,
+): Promise<T[]> {
+  const { host, port } = await memberAddress(namespace, db, engine, ordinal);
   const { user, password } = await superuser(namespace, db);
   if (engine === 'postgres') {
     const client = new pg.Client({
