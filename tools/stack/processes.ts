@@ -104,11 +104,11 @@ export function reapStale(root: string): string[] {
     const supervisor = Number(readOr(supervisorFile, '0'));
     if (supervisor && supervisor !== process.pid && isAlive(supervisor)) continue;
     const pids = JSON.parse(readOr(pidsFile, '[]')) as { name: string; pid?: number }[];
-    // The children the stack started itself, and whatever else carries its directory: the
-    // database engines (and their init containers) that the engine runtime started.
+    // The children the stack started itself, and whatever else carries its directory (the
+    // containerd shims the nodes' containerds started).
     const known = new Set(pids.map((p) => p.pid));
     const others = carriersOf(stackDir).filter((pid) => !known.has(pid));
-    const candidates = [...pids, ...others.map((pid) => ({ name: 'engine', pid }))];
+    const candidates = [...pids, ...others.map((pid) => ({ name: 'descendant', pid }))];
     for (const { name: proc, pid } of candidates) {
       if (!pid || !isAlive(pid)) continue;
       if (!readOr(`/proc/${pid}/environ`, '').includes(`DURABLE_STACK_DIR=${stackDir}\0`)) continue;
