@@ -1,8 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import readline from 'node:readline';
 import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
+import { startSupervisor as startSupervisorProcess } from '../../tools/stack/supervisor';
 
 const root = path.resolve(__dirname, '..', '..');
 
@@ -30,25 +30,9 @@ async function bundleWorkflows(): Promise<void> {
 }
 
 async function startStack(): Promise<void> {
-  const child = spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      path.join(root, 'tools/stack/cli.ts'),
-      'up',
-      `--name=${process.env.DURABLE_STACK_NAME ?? 'test'}`,
-      '--watch-stdin',
-    ],
-    { cwd: root, stdio: ['pipe', 'pipe', 'inherit'] },
-  );
+  const { child, stackFile } = await startSupervisorProcess([
+    `--name=${process.env.DURABLE_STACK_NAME ?? 'test'}`,
+  ]);
   (globalThis as { durableStack?: ChildProcess }).durableStack = child;
-  const stackFile = await new Promise<string>((resolve, reject) => {
-    const lines = readline.createInterface({ input: child.stdout! });
-    lines.on('line', (line) => {
-      if (line.startsWith('STACK_READY ')) resolve(line.slice('STACK_READY '.length));
-    });
-    child.once('exit', (code) => reject(new Error(`the local stack failed to start (exit ${code})`)));
-  });
   process.env.DURABLE_STACK_FILE = stackFile;
 }

@@ -9,47 +9,27 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import readline from 'node:readline';
-import { kubectlPath, repoRoot } from './binaries';
+import { kubectlPath } from './binaries';
 import { hostLeftovers, readSysctls } from './host';
 import { isAlive } from './processes';
 import { readStackInfo, stacksRoot, type StackInfo } from './stack';
+import { startSupervisor } from './supervisor';
 import { waitFor } from './wait';
 
 const NAME = 'host-check';
 const say = (msg: string) => process.stderr.write(`[host-check] ${msg}\n`);
 
-function startSupervisor(): Promise<{ pid: number; info: StackInfo; stop: () => Promise<void> }> {
-  const child = spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      path.join(repoRoot, 'tools/stack/cli.ts'),
-      'up',
-      `--name=${NAME}`,
-      '--nodes=1',
-      '--kwok-nodes=0',
-      '--watch-stdin',
-    ],
-    { cwd: repoRoot, stdio: ['pipe', 'pipe', 'inherit'] },
-  );
-  return new Promise((resolve, reject) => {
-    const lines = readline.createInterface({ input: child.stdout });
-    lines.on('line', (line) => {
-      if (!line.startsWith('STACK_READY ')) return;
-      resolve({
-        pid: child.pid!,
-        info: readStackInfo(line.slice('STACK_READY '.length)),
-        stop: () =>
-          new Promise<void>((done) => {
-            child.once('exit', () => done());
-            child.stdin.end();
-          }),
-      });
-    });
-    child.once('exit', (code) => reject(new Error(`the stack failed to start (exit ${code})`)));
-  });
+async function startStack(): Promise<{ pid: number; info: StackInfo; stop: () => Promise<void> }> {
+  const { child, stackFile } = await startSupervisor([`--name=${NAME}`, '--nodes=1', '--kwok-nodes=0']);
+  return {
+    pid: child.pid!,
+    info: readStackInfo(stackFile),
+    stop: () =>
+      new Promise<void>((done) => {
+        child.once('exit', () => done());
+        child.stdin!.end();
+      }),
+  };
 }
 
 async function kubectl(info: StackInfo, args: string[], input?: string): Promise<string> {
@@ -86,7 +66,7 @@ async function main(): Promise<void> {
   const dir = path.join(stacksRoot, NAME);
 
   say('starting a stack with one real node and a running pod, then SIGKILLing its supervisor');
-  const first = await startSupervisor();
+  const first = await startStack();
   await kubectl(
     first.info,
     ['apply', '-f', '-'],
@@ -109,7 +89,7 @@ spec:
   say(`supervisor killed; ${orphans} processes of the stack left running`);
 
   say('starting again: the new stack must undo what the dead one left, then stop cleanly');
-  const second = await startSupervisor();
+  const second = await startStack();
   await second.stop();
 
   const left = [
