@@ -1,5 +1,4 @@
 import fs from 'node:fs';
-import { RETRY_ANNOTATION } from '../../crds';
 import {
   AUTH_FAILED,
   breakCredentials,
@@ -8,12 +7,12 @@ import {
   fileExists,
   getBackup,
   restoreCredentials,
+  retryBackup,
   waitForBackupDone,
   withReadyDatabase,
 } from '../support/backups';
 import { applyDatabase, getDatabase, waitForPhase } from '../support/operator';
 import { sql, type StackEngine } from '../support/sql';
-import { kubectlOk } from '../support/stack';
 import { waitFor } from '../../tools/stack/wait';
 
 jest.setTimeout(600_000);
@@ -128,15 +127,7 @@ describe.each(engines)('backup data on $engine $version', ({ engine, version }) 
     expect(failed.status).toMatchObject({ phase: 'Failed', attempts: 1, jobName: `${name}-1` });
     expect(failed.status?.error).toMatch(/^attempt 1: dump failed \(exit \d+\): /);
     expect(failed.status?.error).toContain(AUTH_FAILED[engine]);
-    await kubectlOk(['annotate', 'databasebackup', name, '-n', ns, `${RETRY_ANNOTATION}=1`, '--overwrite']);
-    const retried = await waitFor(
-      'the retry to succeed',
-      async () => {
-        const b = await getBackup(ns, name);
-        return b?.status?.phase === 'Succeeded' ? b : undefined;
-      },
-      { timeoutMs: 240_000, intervalMs: 500 },
-    );
+    const retried = await retryBackup(ns, name, '1');
     expect(retried.status).toMatchObject({ attempts: 2, jobName: `${name}-2` });
     expect(retried.status?.sizeBytes).toBeGreaterThan(0);
   });
