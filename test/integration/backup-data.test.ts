@@ -1,9 +1,13 @@
 import fs from 'node:fs';
 import {
+  AUTH_FAILED,
+  breakCredentials,
   createBackup,
   dumpFileOnHost,
   fileExists,
   getBackup,
+  restoreCredentials,
+  retryBackup,
   waitForBackupDone,
   withReadyDatabase,
 } from '../support/backups';
@@ -16,7 +20,8 @@ jest.setTimeout(600_000);
 /**
  * What a backup holds, on real engines: the rows written before it, read back through SQL from a
  * new Database restored from it, and not the rows written after it; and retention deletes the
- * dump file itself from the backup volume (a directory on this machine, see dumpFileOnHost).
+ * dump file itself from the backup volume (a directory on this machine, see dumpFileOnHost); and a
+ * Job fails for real when the engine refuses the Secret's password.
  */
 const engines: { engine: StackEngine; version: string }[] = [
   { engine: 'postgres', version: '15' },
@@ -29,7 +34,7 @@ describe.each(engines)('backup data on $engine $version', ({ engine, version }) 
   const bed = withReadyDatabase(`bakdata-${engine.slice(0, 2)}`, db, {
     engine,
     version,
-    backup: { enabled: false, backoffSeconds: 5, retention: { count: 1 } },
+    backup: { enabled: false, maxAttempts: 1, retention: { count: 1 } },
   });
   // PostgreSQL: a table in the `postgres` database; MariaDB: a database of its own (the dump
   // leaves out only the system schemas).
@@ -106,5 +111,24 @@ describe.each(engines)('backup data on $engine $version', ({ engine, version }) 
       name: second,
       phase: 'Succeeded',
     });
+  });
+
+  it("a backup against credentials the engine refuses fails with the engine's own words; once mended, the documented retry succeeds", async () => {
+    const { ns } = bed;
+    const name = `${db}-refused`;
+    await breakCredentials(ns, db, engine);
+    let failed;
+    try {
+      await createBackup(ns, name, db);
+      failed = await waitForBackupDone(ns, name);
+    } finally {
+      await restoreCredentials(ns, db, engine);
+    }
+    expect(failed.status).toMatchObject({ phase: 'Failed', attempts: 1, jobName: `${name}-1` });
+    expect(failed.status?.error).toMatch(/^attempt 1: dump failed \(exit \d+\): /);
+    expect(failed.status?.error).toContain(AUTH_FAILED[engine]);
+    const retried = await retryBackup(ns, name, '1');
+    expect(retried.status).toMatchObject({ attempts: 2, jobName: `${name}-2` });
+    expect(retried.status?.sizeBytes).toBeGreaterThan(0);
   });
 });

@@ -1,5 +1,4 @@
 import { ScheduleNotFoundError, ScheduleOverlapPolicy } from '@temporalio/client';
-import { RETRY_ANNOTATION } from '../../crds';
 import { waitFor } from '../../tools/stack/wait';
 import { BACKUP_CATCHUP_WINDOW } from '../../activities/backup-schedule';
 import { backupScheduleId, backupWorkflowId, scheduledBackupName } from '../../workflows/backup-names';
@@ -14,6 +13,7 @@ import {
   jobNames,
   listBackups,
   restoreCredentials,
+  retryBackup,
   waitForBackupDone,
   waitForJobFailed,
   withReadyDatabase,
@@ -146,15 +146,7 @@ describe('backups', () => {
     expect(await backupRuns('failed')).toBe(1);
 
     // The README's one-liner: a new run of the same backup, attempts numbered on (Job -4).
-    await kubectlOk(['annotate', 'databasebackup', name, '-n', ns, `${RETRY_ANNOTATION}=1`, '--overwrite']);
-    const retried = await waitFor(
-      'the retry to succeed',
-      async () => {
-        const b = await getBackup(ns, name);
-        return b?.status?.phase === 'Succeeded' ? b : undefined;
-      },
-      { timeoutMs: 120_000, intervalMs: 300 },
-    );
+    const retried = await retryBackup(ns, name, '1');
     expect(retried.status).toMatchObject({ attempts: 4, jobName: `${name}-4` });
     expect(retried.status?.error).toBeUndefined();
     expect(await eventReasons(ns, 'DatabaseBackup', name)).toEqual(['BackupFailed', 'BackupSucceeded']);

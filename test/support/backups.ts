@@ -3,7 +3,14 @@ import fs from 'node:fs';
 import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import type { Client, Connection } from '@temporalio/client';
-import { DATABASE_BACKUP, GROUP, VERSION, type DatabaseBackup, type DatabaseSpecInput } from '../../crds';
+import {
+  DATABASE_BACKUP,
+  GROUP,
+  RETRY_ANNOTATION,
+  VERSION,
+  type DatabaseBackup,
+  type DatabaseSpecInput,
+} from '../../crds';
 import { databaseBackupManifest } from '../../crds/examples.table';
 import { waitFor } from '../../tools/stack/wait';
 import {
@@ -63,6 +70,30 @@ export function waitForBackupDone(
       return phase === 'Succeeded' || phase === 'Failed' ? b : undefined;
     },
     { timeoutMs, intervalMs: 300 },
+  );
+}
+
+/**
+ * The README's one-liner to retry a failed backup (`kubectl annotate dbb … durable.dev/retry=…`);
+ * waits until that new run has Succeeded and returns the backup.
+ */
+export async function retryBackup(namespace: string, name: string, token: string): Promise<DatabaseBackup> {
+  await kubectlOk([
+    'annotate',
+    'databasebackup',
+    name,
+    '-n',
+    namespace,
+    `${RETRY_ANNOTATION}=${token}`,
+    '--overwrite',
+  ]);
+  return waitFor(
+    `the retry of ${namespace}/${name} to succeed`,
+    async () => {
+      const b = await getBackup(namespace, name);
+      return b?.status?.phase === 'Succeeded' ? b : undefined;
+    },
+    { timeoutMs: 240_000, intervalMs: 300 },
   );
 }
 
