@@ -30,7 +30,7 @@ function loadStatements(engine: StackEngine, rows: number): string[] {
     'CREATE DATABASE bench',
     'CREATE TABLE bench.events (id int PRIMARY KEY, payload varchar(100) NOT NULL, at datetime NOT NULL)',
     // MariaDB's Sequence engine: seq_1_to_<n> is a table of the numbers 1..n.
-    `INSERT INTO bench.events SELECT seq, CONCAT(MD5(seq), ' ', MD5(seq * 7), ' row ', seq), NOW() - INTERVAL seq SECOND FROM seq_1_to_${rows}`,
+    `INSERT INTO bench.events SELECT seq, CONCAT(MD5(seq), ' ', MD5(seq * 7), ' row ', seq), NOW() - INTERVAL seq SECOND FROM bench.seq_1_to_${rows}`,
   ];
 }
 
