@@ -40,6 +40,17 @@ describe('Kubernetes control plane with real nodes (smoke)', () => {
     await deleteNamespace(ns);
   });
 
+  /** Waits until the Job in the test's namespace has the condition Complete or Failed. */
+  const jobEnds = (name: string, condition: 'Complete' | 'Failed') =>
+    eventually(
+      `Job ${name} ${condition}`,
+      async () => {
+        const job = await batch.readNamespacedJob({ name, namespace: ns });
+        return (job.status?.conditions ?? []).some((c) => c.type === condition && c.status === 'True');
+      },
+      90_000,
+    );
+
   it('runs a StatefulSet with volume claims on real nodes: probes, logs, exec and cluster DNS work', async () => {
     await kubectlOk(
       ['apply', '-n', ns, '-f', '-'],
@@ -141,22 +152,8 @@ spec:
       '-p',
       '{"spec":{"backoffLimit":0}}',
     ]);
-    await eventually(
-      'Job once Complete',
-      async () => {
-        const job = await batch.readNamespacedJob({ name: 'once', namespace: ns });
-        return (job.status?.conditions ?? []).some((c) => c.type === 'Complete' && c.status === 'True');
-      },
-      90_000,
-    );
-    await eventually(
-      'Job broken Failed',
-      async () => {
-        const job = await batch.readNamespacedJob({ name: 'broken', namespace: ns });
-        return (job.status?.conditions ?? []).some((c) => c.type === 'Failed' && c.status === 'True');
-      },
-      90_000,
-    );
+    await jobEnds('once', 'Complete');
+    await jobEnds('broken', 'Failed');
     const pods = await core.listNamespacedPod({ namespace: ns, labelSelector: 'job-name=broken' });
     const terminated = pods.items[0]?.status?.containerStatuses?.[0]?.state?.terminated;
     expect(terminated?.exitCode).toBe(3);
@@ -182,14 +179,7 @@ spec:
       '-c',
       script,
     ]);
-    await eventually(
-      'Job incluster Complete',
-      async () => {
-        const job = await batch.readNamespacedJob({ name: 'incluster', namespace: ns });
-        return (job.status?.conditions ?? []).some((c) => c.type === 'Complete' && c.status === 'True');
-      },
-      90_000,
-    );
+    await jobEnds('incluster', 'Complete');
     expect((await kubectlOk(['logs', '-n', ns, 'job/incluster'])).trim()).toMatch(/^v1\.\d+\.\d+/);
   });
 
