@@ -27,6 +27,7 @@ FROM deps AS build
 COPY tsconfig.json tsconfig.build.json ./
 COPY cmd ./cmd
 COPY common ./common
+COPY contracts ./contracts
 COPY crds ./crds
 COPY workflows ./workflows
 COPY activities ./activities

@@ -6,7 +6,9 @@ const esmPackages = ['@kubernetes/client-node', 'openid-client', 'oauth4webapi',
 /** @type {import('jest').Config} */
 module.exports = {
   testEnvironment: 'node',
-  testMatch: ['<rootDir>/{test,crds,workflows,activities,engines,watcher,common,cmd,tools}/**/*.test.ts'],
+  testMatch: [
+    '<rootDir>/{test,crds,contracts,workflows,activities,engines,watcher,common,cmd,tools}/**/*.test.ts',
+  ],
   modulePathIgnorePatterns: ['<rootDir>/dist/', '<rootDir>/.stack/', '<rootDir>/.bin/', '<rootDir>/.images/'],
   transform: {
     '^.+\\.[tj]sx?$': ['ts-jest', { tsconfig: { allowJs: true, isolatedModules: true }, diagnostics: false }],

@@ -8,7 +8,7 @@ import {
 } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/activity';
 import type { DatabaseTarget } from './types';
-import { backupScheduleId, SCHEDULED_BACKUP_WORKFLOW_TYPE } from '../workflows/backup-names';
+import { backupScheduleId, SCHEDULED_BACKUP_WORKFLOW_TYPE } from '../contracts/backup-names';
 
 /**
  * The Temporal Schedule of a Database's backups (`backup-schedule/<namespace>/<db>`): created,

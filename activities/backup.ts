@@ -11,7 +11,7 @@ import {
   type DatabaseBackupStatus,
   type DatabaseSpec,
 } from '../crds';
-import { backupJobName, deleteDataJobName, restoreJobName } from '../workflows/backup-names';
+import { backupJobName, deleteDataJobName, restoreJobName } from '../contracts/backup-names';
 import type { WorkerMetrics } from '../common/metrics';
 import { databaseResource } from './database-ref';
 import { isConflict, isNotFound, kubeCall } from './errors';

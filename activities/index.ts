@@ -70,7 +70,7 @@ export function createActivities({ clients, report, temporal, metrics, engines }
       deletePodsOfRevision(clients, target, revision),
     clearCancelUpgrade: (ref: DatabaseRef) => clearCancelUpgrade(clients, ref),
 
-    // Backups (workflows/backup.ts), their Schedule and restore (workflows/database.ts).
+    // Backups (workflows/backup.ts), their Schedule and restore (workflows/database/steps/restore.ts).
     ensureBackupSchedule: (target: DatabaseTarget) => ensureBackupSchedule(temporal, target),
     deleteBackupSchedule: (namespace: string, databaseName: string) =>
       deleteBackupSchedule(temporal, namespace, databaseName),

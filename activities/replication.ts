@@ -1,11 +1,12 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import { readCredentials, type EngineCredentials } from '../engines/credentials';
+import type { EngineCredentials } from '../engines/credentials';
+import { readCredentials } from './credentials';
 import { mysqlHealth, reconcileMysqlReplication } from '../engines/mysql';
 import { postgresHealth, reconcilePostgresReplication } from '../engines/postgres';
 import { memberHost, type EndpointResolver, type EngineEndpoint } from '../engines/resolver';
 import type { MemberHealth, MemberRole, ReplicationInput, ReplicationOutcome } from '../engines/types';
 import { unknownEngine, type Engine } from '../crds';
-import { reportedVersionMatches } from '../workflows/spec-rules';
+import { reportedVersionMatches } from '../crds/spec-rules';
 import type { KubeClients } from './kube-clients';
 import { engineProfile, podName } from './manifests';
 import type { DatabaseTarget } from './types';

@@ -1,7 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { DATABASE_PHASES, ENGINES } from '../crds';
-import type { InformerEvent } from '../watcher/resilient-informer';
-import type { SignalKind, SignalResult, WatcherObserver, WatcherStatus } from '../watcher/watcher';
 
 /**
  * The operator's Prometheus metrics: every name, type, label and meaning is defined here, once.
@@ -187,9 +185,22 @@ export class WorkerMetrics {
   }
 }
 
+/**
+ * What the watcher reports to its metrics, in the shapes the metrics need. Declared here, not
+ * imported from watcher/: common sits below the watcher, which passes a WatcherMetrics as its
+ * observer (the types match structurally, checked where cmd/watcher.ts wires the two).
+ */
+export interface ObservedInformerEvent {
+  /** The informer's name, `<resource>/<namespace or *>`. */
+  informer: string;
+  type: 'add' | 'update' | 'delete';
+  object: unknown;
+  old?: unknown;
+}
+
 /** What the watcher metrics read at scrape time. */
 export interface WatcherMetricsSource {
-  status(): Pick<WatcherStatus, 'leader'>;
+  status(): { leader: boolean };
   /** The Databases in the informer cache (empty on a standby). */
   databases(): readonly DatabaseLike[];
 }
@@ -220,7 +231,7 @@ const PENDING_MAX_AGE_MS = 24 * 3600_000;
  * The watcher's metrics, fed by its observer hooks (informer events, signal calls) and, at scrape
  * time, by its status and its Database informer cache.
  */
-export class WatcherMetrics implements WatcherObserver {
+export class WatcherMetrics {
   readonly registry: Registry;
   readonly databases: Gauge<Labels<typeof METRICS.databases>>;
   readonly reconcileLatency: Histogram<Labels<typeof METRICS.reconcileLatency>>;
@@ -264,7 +275,7 @@ export class WatcherMetrics implements WatcherObserver {
 
   // ---- WatcherObserver ------------------------------------------------------------------------
 
-  informerEvent(event: InformerEvent): void {
+  informerEvent(event: ObservedInformerEvent): void {
     const resource = event.informer.split('/')[0];
     this.watcherEvents.inc({ resource: oneOf(resource, WATCHED_RESOURCES, 'other'), type: event.type });
     if (resource === 'databases') {
@@ -272,14 +283,14 @@ export class WatcherMetrics implements WatcherObserver {
     }
   }
 
-  signal(kind: SignalKind, result: SignalResult, seconds: number): void {
+  signal(kind: 'spec' | 'drift' | 'cancel-upgrade', result: string, seconds: number): void {
     this.watcherSignals.inc({ kind, result });
     this.watcherSignalLatency.observe({ kind }, seconds);
   }
 
   // ---------------------------------------------------------------------------------------------
 
-  private databaseEvent(type: InformerEvent['type'], db: DatabaseLike, old?: DatabaseLike): void {
+  private databaseEvent(type: ObservedInformerEvent['type'], db: DatabaseLike, old?: DatabaseLike): void {
     const uid = db.metadata?.uid;
     if (!uid) return;
     const now = performance.now();

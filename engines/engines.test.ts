@@ -1,7 +1,6 @@
 import dgram from 'node:dgram';
 import { inspect } from 'node:util';
 import { ApplicationFailure } from '@temporalio/activity';
-import { toReport } from '../activities/replication';
 import { EngineCredentials, redact } from './credentials';
 import { classifyEngineError, EngineFailureTypes } from './errors';
 import { checkedDialect, dialectFor, nativePasswordHash, replicaState } from './mysql';
@@ -202,52 +201,6 @@ describe('MySQL dialects', () => {
     } as never);
     expect(broken.streaming).toBe(false);
     expect(broken.state).toMatch(/^io Connecting, sql Yes: error connecting/);
-  });
-});
-
-describe('toReport', () => {
-  it('is ready when every replica streams and nothing is pending', () => {
-    const report = toReport(
-      { name: 'orders' },
-      {
-        members: [
-          { ordinal: 1, role: 'replica', state: 'streaming', streaming: true },
-          { ordinal: 0, role: 'primary', state: 'writable', streaming: true },
-        ],
-        pending: [],
-        changes: ['created slot replica_1'],
-        removed: [],
-      },
-    );
-    expect(report).toEqual({
-      ready: true,
-      message: '1 replica(s) streaming from orders-0',
-      members: [
-        { name: 'orders-0', role: 'primary', state: 'writable' },
-        { name: 'orders-1', role: 'replica', state: 'streaming' },
-      ],
-      changes: ['created slot replica_1'],
-      removed: [],
-    });
-  });
-
-  it('says what is in the way otherwise', () => {
-    const report = toReport(
-      { name: 'orders' },
-      {
-        members: [
-          { ordinal: 0, role: 'primary', state: 'writable', streaming: true },
-          { ordinal: 1, role: 'replica', state: 'not connected', streaming: false },
-        ],
-        pending: ['slot replica_2 is still in use by a departing member'],
-        changes: [],
-        removed: [],
-      },
-    );
-    expect(report.ready).toBe(false);
-    expect(report.message).toBe(
-      'orders-1 not connected; slot replica_2 is still in use by a departing member',
-    );
   });
 });
 

@@ -1,5 +1,5 @@
 import { Resolver } from 'node:dns/promises';
-import { engineProfile, memberHost as memberHostName } from '../activities/manifests';
+import { ENGINE_PORTS, memberHost as memberHostName } from '../contracts/names';
 import type { Engine } from '../crds';
 
 /**
@@ -29,8 +29,7 @@ export function memberHost(m: Pick<MemberAddress, 'namespace' | 'database' | 'or
 }
 
 function enginePort(engine: Engine): number {
-  // The port does not depend on the version; any version string gives the same profile port.
-  return engineProfile(engine, '0').port;
+  return ENGINE_PORTS[engine];
 }
 
 /** In a cluster: the member's DNS name and the engine's port, resolved by the client. */

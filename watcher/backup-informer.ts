@@ -14,7 +14,7 @@ import {
   type BackupReason,
 } from '../crds';
 import type { Logger } from '../common/logger';
-import { BACKUP_WORKFLOW_TYPE, backupWorkflowId } from '../workflows/backup-names';
+import { BACKUP_WORKFLOW_TYPE, backupWorkflowId } from '../contracts/backup-names';
 import type { BackupWorkflowInput } from '../workflows/backup';
 import { ResilientInformer, type InformerEvent } from './resilient-informer';
 import { backoffDelay, DEFAULT_BACKOFF, describeError, withTimeout, type BackoffOptions } from './timing';

@@ -2,8 +2,7 @@ import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { CANCEL_UPGRADE_ANNOTATION } from '../crds';
 import type { Logger } from '../common/logger';
 import { cancelUpgradeSignal, databaseWorkflowId } from '../workflows/signals';
-import type { DatabaseObject } from './database-informer';
-import type { SignalResult } from './signaler';
+import type { DatabaseObject, SignalResult } from './signaler';
 import { backoffDelay, DEFAULT_BACKOFF, describeError, type BackoffOptions } from './timing';
 
 /**

@@ -3,7 +3,7 @@ import { DATABASE, GROUP, parseDatabaseSpec, VERSION } from '../crds';
 import type { Logger } from '../common/logger';
 import type { CancelUpgradeSignaler } from './cancel-upgrade';
 import { ResilientInformer, type InformerEvent } from './resilient-informer';
-import type { DatabaseObservation, SpecSignaler } from './signaler';
+import type { DatabaseObject, DatabaseObservation, SpecSignaler } from './signaler';
 import type { BackoffOptions } from './timing';
 
 /**
@@ -13,9 +13,6 @@ import type { BackoffOptions } from './timing';
  * update with deletionTimestamp, which was signaled) — unless the finalizer was bypassed, in
  * which case the workflow is told that its Database is gone (SpecSignaler.vanished).
  */
-
-/** A Database as the informer delivers it: the spec is not trusted to parse. */
-export type DatabaseObject = k8s.KubernetesObject & { spec?: unknown };
 
 /** `/apis/durable.dev/v1alpha1[/namespaces/<ns>]/databases`. */
 export function databasePath(namespace?: string): string {

@@ -24,7 +24,7 @@ export { SpecSignaler } from './signaler';
 export { CancelUpgradeSignaler, cancelRequested } from './cancel-upgrade';
 export type { DatabaseObservation, SpecSignalerOptions } from './signaler';
 export { createDatabaseInformer, databasePath, observationOf } from './database-informer';
-export type { DatabaseObject } from './database-informer';
+export type { DatabaseObject } from './signaler';
 export {
   createDriftInformers,
   driftOnUpdate,

@@ -1,3 +1,4 @@
+import type * as k8s from '@kubernetes/client-node';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { DatabaseSpec } from '../crds';
 import type { Logger } from '../common/logger';
@@ -22,6 +23,9 @@ import { backoffDelay, DEFAULT_BACKOFF, describeError, type BackoffOptions } fro
  * retried with backoff; a newer generation of the same uid supersedes a pending one, and the
  * signals of one uid are sent one at a time, in order.
  */
+
+/** A Database as the informer delivers it: the spec is not trusted to parse. */
+export type DatabaseObject = k8s.KubernetesObject & { spec?: unknown };
 
 /** One generation of a Database as an informer saw it. */
 export interface DatabaseObservation {

@@ -4,11 +4,11 @@ import type { OperatorConfig } from '../common/config';
 import type { Logger } from '../common/logger';
 import { CancelUpgradeSignaler } from './cancel-upgrade';
 import { BackupStarter, createBackupInformer } from './backup-informer';
-import { createDatabaseInformer, type DatabaseObject } from './database-informer';
+import { createDatabaseInformer } from './database-informer';
 import { createDriftInformers, DriftSignaler } from './drift';
 import { DEFAULT_LEASE_NAME, defaultIdentity, LeaderElector, type LeaseSettings } from './leader-election';
 import type { InformerEvent, ResilientInformer } from './resilient-informer';
-import { SpecSignaler, type SignalResult } from './signaler';
+import { SpecSignaler, type DatabaseObject, type SignalResult } from './signaler';
 import type { BackoffOptions } from './timing';
 
 /**

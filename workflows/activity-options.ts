@@ -20,3 +20,21 @@ export const quick: ActivityOptions = {
 export function act(summary: string, options: ActivityOptions = quick): DatabaseActivities {
   return proxyActivities<DatabaseActivities>({ ...options, summary });
 }
+
+/** Each readiness wait returns after this long so the workflow can report progress. */
+export const READY_WAIT_BUDGET_SECONDS = 60;
+
+/** A wait that heartbeats (readiness, replication, Jobs): bounded, and cancelled through its heartbeat. */
+export const waiting: ActivityOptions = {
+  startToCloseTimeout: `${READY_WAIT_BUDGET_SECONDS + 60} seconds`,
+  heartbeatTimeout: '15 seconds',
+  retry: quick.retry,
+};
+
+/** As act(), retrying without a limit on attempts (backoff still capped at a minute). */
+export function actUntilDone(summary: string): DatabaseActivities {
+  return act(summary, {
+    ...quick,
+    retry: { ...quick.retry, maximumInterval: '1 minute', maximumAttempts: Number.POSITIVE_INFINITY },
+  });
+}

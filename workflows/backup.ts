@@ -17,7 +17,7 @@ import {
 import type { BackupRef, DatabaseTarget, EventRecord, JobOutcome } from '../activities';
 import type { ScheduledBackupInput } from '../activities/backup-schedule';
 import { act, quick } from './activity-options';
-import { backupJobName, backupWorkflowId, scheduledBackupName } from './backup-names';
+import { backupJobName, backupWorkflowId, scheduledBackupName } from '../contracts/backup-names';
 import { backupSignal, databaseWorkflowId, type BackupNotice } from './signals';
 
 /** The plan's contract: what starts a backup run, and what it returns. */

@@ -85,7 +85,7 @@ export function databaseWorkflowId(namespace: string, name: string): string {
   return `database/${namespace}/${name}`;
 }
 
-/** Registered name of the Database workflow function (workflows/database.ts). */
+/** Registered name of the Database workflow function (workflows/database/workflow.ts). */
 export const DATABASE_WORKFLOW_TYPE = 'databaseWorkflow';
 
 /** Arguments the watcher starts a Database's workflow with; the rest arrives by signal. */

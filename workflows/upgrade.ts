@@ -15,10 +15,10 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { DatabaseTarget } from '../activities';
-import { act, quick } from './activity-options';
-import { describeFailure, READY_WAIT_BUDGET_SECONDS, waiting, type FailureInfo } from './database';
+import { act, quick, READY_WAIT_BUDGET_SECONDS, waiting } from './activity-options';
+import { describeFailure, type FailureInfo } from './failure';
 import type { backupWorkflow } from './backup';
-import { BACKUP_WORKFLOW_TYPE, backupWorkflowId, preUpgradeBackupName } from './backup-names';
+import { BACKUP_WORKFLOW_TYPE, backupWorkflowId, preUpgradeBackupName } from '../contracts/backup-names';
 import { upgradeProgressSignal, type EngineBuild, type UpgradeCause, type UpgradeProgress } from './signals';
 
 export interface UpgradeInput {

@@ -16,7 +16,7 @@ import {
   OPERATOR_NAME,
   type DatabaseBackupConfig,
 } from '../../crds';
-import { defaultBackupClaimName } from '../../workflows/backup-names';
+import { defaultBackupClaimName } from '../../contracts/backup-names';
 import type { DatabaseTarget } from '../types';
 import {
   backupScript,
@@ -27,10 +27,10 @@ import {
   SCRIPT_ENV,
 } from './backup-scripts';
 import { engineProfile, podSecurityContext } from './engines';
-import { objectNames } from './names';
+import { objectNames } from '../../contracts/names';
 import { prune } from './prune';
 import { jobScheduling } from './scheduling';
-import { SECRET_KEYS } from './secret';
+import { SECRET_KEYS } from '../../contracts/names';
 
 /**
  * Pure renderers of the Jobs that back up, restore and delete backup data, and of the PVC that

@@ -10,7 +10,7 @@ import {
 import type { DatabaseTarget } from '../types';
 import { engineProfile, REPLICATION_USER } from './engines';
 import { objectMeta } from './labels';
-import { objectNames } from './names';
+import { objectNames } from '../../contracts/names';
 
 /**
  * Parameters the operator owns: the Services, probes, volumes and entrypoint depend on them, so a

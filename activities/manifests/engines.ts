@@ -1,5 +1,6 @@
 import type { V1PodSecurityContext } from '@kubernetes/client-node';
 import { unknownEngine, type Engine } from '../../crds';
+import { ENGINE_PORTS } from '../../contracts/names';
 import { POD_INDEX_LABEL } from './labels';
 
 /** What differs between the engines when rendering their objects. */
@@ -65,7 +66,7 @@ const MYSQL_CONFIG_DIR = '/etc/mysql/conf.d';
 export function engineProfile(engine: Engine, version: string, imageOverride?: string): EngineProfile {
   switch (engine) {
     case 'postgres': {
-      const port = 5432;
+      const port = ENGINE_PORTS.postgres;
       // pg_isready exits 0 only when the server accepts connections; it needs no password.
       const isReady = ['pg_isready', '-U', 'postgres', '-h', '127.0.0.1', '-p', String(port)];
       return {
@@ -126,7 +127,7 @@ function mysqlFamily(
   passwordEnv: string,
   env: Record<string, string>,
 ): EngineProfile {
-  const port = 3306;
+  const port = ENGINE_PORTS[engine];
   // The admin tool reads MYSQL_PWD (both engines). It is set for the probe only: in the
   // container's own env it would break the entrypoint's first, password-less connection while
   // it initializes.

@@ -2,23 +2,12 @@ import type { V1Secret } from '@kubernetes/client-node';
 import type { DatabaseTarget } from '../types';
 import { engineProfile, REPLICATION_USER } from './engines';
 import { objectMeta } from './labels';
-import { endpointsFor, objectNames } from './names';
+import { endpointsFor, objectNames, SECRET_KEYS } from '../../contracts/names';
 
 export interface CredentialValues {
   password: string;
   replicationPassword: string;
 }
-
-/** Keys of the credentials Secret; the pods, the engine activities and users read these. */
-export const SECRET_KEYS = {
-  username: 'username',
-  password: 'password',
-  replicationUsername: 'replication-username',
-  replicationPassword: 'replication-password',
-  engine: 'engine',
-  host: 'host',
-  port: 'port',
-} as const;
 
 /**
  * The credentials Secret. The caller generates the passwords and creates the Secret only if it is

@@ -2,7 +2,7 @@ import type { V1Service, V1ServicePort } from '@kubernetes/client-node';
 import type { DatabaseTarget } from '../types';
 import { engineProfile } from './engines';
 import { objectMeta, POD_NAME_LABEL, selectorLabels } from './labels';
-import { objectNames, podName, PORT_NAME } from './names';
+import { objectNames, podName, PORT_NAME } from '../../contracts/names';
 
 /** `[headless, primary, readOnly]`. */
 export function renderServices(target: DatabaseTarget): [V1Service, V1Service, V1Service] {

@@ -22,11 +22,11 @@ import {
   memberHost,
   objectNames,
   PORT_NAME,
-} from './names';
+} from '../../contracts/names';
 import { prune } from './prune';
 import { memberScheduling } from './scheduling';
 import { resourcesFor } from './resources';
-import { SECRET_KEYS } from './secret';
+import { SECRET_KEYS } from '../../contracts/names';
 
 export const TERMINATION_GRACE_PERIOD_SECONDS = 30;
 

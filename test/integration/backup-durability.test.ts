@@ -2,7 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import zlib from 'node:zlib';
 import { waitFor } from '../../tools/stack/wait';
-import { BACKUP_WORKFLOW_TYPE, backupWorkflowId } from '../../workflows/backup-names';
+import { BACKUP_WORKFLOW_TYPE, backupWorkflowId } from '../../contracts/backup-names';
 import type { BackupResult, BackupWorkflowInput } from '../../workflows/backup';
 import { dumpFileOnHost, getBackup, jobNames, listBackups, withReadyDatabase } from '../support/backups';
 import { sql } from '../support/sql';

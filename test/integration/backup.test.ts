@@ -1,7 +1,7 @@
 import { ScheduleNotFoundError, ScheduleOverlapPolicy } from '@temporalio/client';
 import { waitFor } from '../../tools/stack/wait';
 import { BACKUP_CATCHUP_WINDOW } from '../../activities/backup-schedule';
-import { backupScheduleId, backupWorkflowId, scheduledBackupName } from '../../workflows/backup-names';
+import { backupScheduleId, backupWorkflowId, scheduledBackupName } from '../../contracts/backup-names';
 import type { ScheduledBackupResult } from '../../workflows/backup';
 import {
   AUTH_FAILED,

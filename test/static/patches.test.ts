@@ -6,7 +6,11 @@ import { PATCHES } from '../../workflows/patches';
 describe('patch register (workflows/patches.ts)', () => {
   const dir = path.join(__dirname, '..', '..', 'workflows');
   const used = new Set<string>();
-  for (const file of fs.readdirSync(dir).filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'))) {
+  const files = (fs.readdirSync(dir, { recursive: true }) as string[]).filter(
+    (f) => f.endsWith('.ts') && !f.endsWith('.test.ts'),
+  );
+  it('finds the workflow code', () => expect(files).toContain(path.join('database', 'reconcile.ts')));
+  for (const file of files) {
     const text = fs.readFileSync(path.join(dir, file), 'utf8');
     for (const m of text.matchAll(
       /\b(?:patched|deprecatePatch)\(\s*(?:'([^']+)'|"([^"]+)"|([A-Za-z_.[\]'"-]+))\s*\)/g,

@@ -1,4 +1,4 @@
-import { parseDatabaseSpec, unknownEngine, type DatabaseSpec } from '../crds';
+import { parseDatabaseSpec, unknownEngine, type DatabaseSpec } from './database';
 
 /**
  * Rules a spec must satisfy beyond the schema: what the API server cannot know (supported engine

@@ -1,3 +1,5 @@
+import type { Engine } from '../crds';
+
 /**
  * Names of the objects a Database owns. Every one is derived from the Database's name alone, so an
  * activity that is retried, or a workflow that restarts, always addresses the same objects.
@@ -68,3 +70,17 @@ export const DATA_VOLUME = 'data';
 export const CONFIG_VOLUME = 'config';
 /** Pod-template annotation carrying `configHash`: a new value rolls the pods onto the new config. */
 export const CONFIG_HASH_ANNOTATION = 'durable.dev/config-hash';
+
+/** Keys of the credentials Secret; the pods, the engine activities and users read these. */
+export const SECRET_KEYS = {
+  username: 'username',
+  password: 'password',
+  replicationUsername: 'replication-username',
+  replicationPassword: 'replication-password',
+  engine: 'engine',
+  host: 'host',
+  port: 'port',
+} as const;
+
+/** The port each engine listens on, in its pods and behind the Services (any version). */
+export const ENGINE_PORTS: Readonly<Record<Engine, number>> = { postgres: 5432, mariadb: 3306, mysql: 3306 };

@@ -1,0 +1,1 @@
+export { databaseWorkflow } from './workflow';

@@ -1,0 +1,205 @@
+import { isCancellation, patched } from '@temporalio/workflow';
+import type { DatabaseTarget } from '../../activities';
+import { checkSpec } from '../../crds/spec-rules';
+import { act } from '../activity-options';
+import { ConditionTypes } from '../conditions';
+import { describeFailure } from '../failure';
+import type { DriftNotice, SpecUpdate } from '../signals';
+import { sameBuild, withBuild } from './builds';
+import { openGeneration, SUPERSEDED, type Generation, type ReconcileMode } from './generation';
+import { runningBuild, type Entity } from './state';
+import { reportFailure, type DatabaseEvent } from './status-book';
+import { scheduleBackups } from './steps/backup-schedule';
+import { applyMembers, applyServices, ensureConfiguration } from './steps/provision';
+import { awaitPods } from './steps/readiness';
+import { Replication } from './steps/replication';
+import { restore } from './steps/restore';
+import { upgrade } from './steps/upgrade';
+
+/** After a transient failure that outlived the activity retries, try the generation again after this. */
+export const RETRY_AFTER = '1 minute';
+
+/**
+ * Reconciles one generation, as a DBA would provision or repair a database: check the spec →
+ * finalizer, prerequisites, ConfigMap, Secret → (upgrade the engine, member by member, when the
+ * version or image changes) → StatefulSet → Services → replication set up → pods ready →
+ * replicas streaming → (restore the bootstrap backup, once) → Ready → backup Schedule in line.
+ * Every step reports in status conditions and Events; a newer spec abandons the steps at once.
+ */
+export async function reconcile(
+  entity: Entity,
+  update: SpecUpdate,
+  mode: ReconcileMode,
+  drift: DriftNotice[] = [],
+): Promise<void> {
+  const { state } = entity;
+  const verdict = checkSpec(update.spec, state.status.currentVersion);
+  if (!verdict.ok || !verdict.spec) {
+    await refuseSpec(entity, update, verdict.reason ?? 'InvalidSpec', verdict.message ?? 'invalid spec');
+    return;
+  }
+  const requested: DatabaseTarget = {
+    namespace: entity.namespace,
+    name: entity.name,
+    uid: update.uid,
+    generation: update.generation,
+    spec: verdict.spec,
+  };
+  // A version or image change against what runs is a rollout of the engine: the upgrade child
+  // runs it, member by member with health gates, instead of the plain StatefulSet apply. A
+  // generation whose upgrade did not complete keeps rendering what runs (resync and drift
+  // included) until a newer generation arrives.
+  const running = runningBuild(state);
+  const changesBuild = !!running && !sameBuild(requested.spec, running);
+  const heldBack =
+    changesBuild &&
+    state.failedUpgrade?.uid === update.uid &&
+    state.failedUpgrade.generation === update.generation;
+  let target: DatabaseTarget = heldBack ? withBuild(requested, running!) : requested;
+  const upgrading = changesBuild && !heldBack && patched('upgrade-v1');
+  const g = openGeneration(entity, update, mode);
+
+  try {
+    if (mode === 'generation') await announceGeneration(g, target);
+
+    const config = await ensureConfiguration(g, target);
+    if (config === SUPERSEDED) return;
+    if (upgrading) {
+      const upgraded = await upgrade(g, requested, running!, config.configHash);
+      if (upgraded === SUPERSEDED) return;
+      target = upgraded;
+    }
+    // After an upgrade that did not complete, the plain apply of what runs as well: it changes
+    // nothing after a clean rollback, and repairs whatever one that stopped short left behind.
+    if (!upgrading || target !== requested) {
+      if ((await applyMembers(g, target, config.configHash)) === SUPERSEDED) return;
+    }
+    if ((await applyServices(g, target)) === SUPERSEDED) return;
+
+    const replication = new Replication(g, target);
+    // A new generation may bring replicas that need their role and slot before they can start:
+    // ensured up front. A repair (drift, resync) of a reconciled generation has them; it runs
+    // the pass only if its pods are not ready, and the final pass below checks them anyway.
+    if (!replication.configured && mode === 'generation' && !(await replication.configureEarly())) return;
+    if (!(await awaitPods(g, target, replication))) return;
+    if (!(await replication.awaitStreaming())) return;
+
+    const fromBackup = target.spec.bootstrap?.fromBackup?.name;
+    if (g.first && fromBackup && state.restoredFrom !== fromBackup && patched('restore-v1')) {
+      if ((await restore(g, target)) === SUPERSEDED) return;
+    }
+
+    await declareReady(g, target, target === requested, drift);
+    if (mode !== 'drift' && patched('backup-schedule-v1')) await scheduleBackups(g, target);
+  } catch (err) {
+    if (isCancellation(err)) throw err;
+    const failure = describeFailure(err);
+    if (failure.type === 'DatabaseGone') {
+      // This incarnation disappeared without going through our finalizer (removed by hand, or
+      // deleted before it was added): nothing is left to reconcile, the workflow ends.
+      state.handledGeneration = update.generation;
+      state.goneUid = update.uid;
+      return;
+    }
+    if (failure.permanent) state.handledGeneration = update.generation;
+    else state.retryPending = true;
+    await reportFailure(
+      entity,
+      update,
+      failure.type,
+      failure.permanent ? failure.message : `${failure.message} (will retry in ${RETRY_AFTER})`,
+    );
+  }
+}
+
+/** A spec that cannot be satisfied: Failed with the reason, until a new generation arrives. */
+async function refuseSpec(
+  entity: Entity,
+  update: SpecUpdate,
+  reason: string,
+  message: string,
+): Promise<void> {
+  const { namespace, name, state } = entity;
+  const id = `${namespace}/${name}`;
+  state.handledGeneration = update.generation;
+  // The finalizer goes on even so: deleting this Database must still reach the workflow.
+  try {
+    await act(`add finalizer to Database ${id}`).addFinalizer({ namespace, name, uid: update.uid });
+  } catch (err) {
+    if (isCancellation(err)) throw err;
+    if (describeFailure(err).type === 'DatabaseGone') {
+      state.goneUid = update.uid;
+      return;
+    }
+    // Any other trouble: report the spec problem anyway; the next generation adds it.
+  }
+  await reportFailure(entity, update, reason, message);
+}
+
+/** A new generation starts: Provisioning or Updating, with an Event (Scaling when replicas change). */
+async function announceGeneration(g: Generation, target: DatabaseTarget): Promise<void> {
+  const { book, update } = g;
+  const applied = g.entity.state.applied;
+  const scaling = !!applied && applied.replicas !== target.spec.replicas;
+  const doing = g.first ? 'Provisioning' : 'Updating';
+  book.phase(doing);
+  book.mark(ConditionTypes.Ready, 'False', doing, `reconciling generation ${update.generation}`);
+  book.mark(ConditionTypes.Progressing, 'True', 'Reconciling', `reconciling generation ${update.generation}`);
+  await book.report(
+    scaling
+      ? {
+          type: 'Normal',
+          reason: 'Scaling',
+          message: `scaling from ${applied.replicas} to ${target.spec.replicas} replicas`,
+        }
+      : { type: 'Normal', reason: doing, message: `reconciling generation ${update.generation}` },
+  );
+}
+
+/**
+ * Everything is in place: the generation is handled, status says Ready with what runs. The Event
+ * says what happened: a new generation ready (on the previous build after a failed upgrade), a
+ * drift repaired, or ready again after a Degraded spell; a resync that found nothing says nothing.
+ */
+async function declareReady(
+  g: Generation,
+  target: DatabaseTarget,
+  asRequested: boolean,
+  drift: DriftNotice[],
+): Promise<void> {
+  const { book, update, mode } = g;
+  const { state } = g.entity;
+  const { spec } = target;
+  const wasReady = state.status.phase === 'Ready';
+  state.applied = spec;
+  state.handledGeneration = update.generation;
+  state.status.observedGeneration = update.generation;
+  state.status.currentVersion = spec.version;
+  state.running = { version: spec.version, image: spec.image };
+  book.phase('Ready');
+  book.mark(
+    ConditionTypes.Ready,
+    'True',
+    'Ready',
+    `${spec.engine} ${spec.version} with ${spec.replicas} ready replica(s)`,
+  );
+  book.mark(ConditionTypes.Progressing, 'False', 'Reconciled', `generation ${update.generation} reconciled`);
+  const repaired = drift.map(
+    (d) => `${d.kind} ${d.name} ${d.change === 'deleted' ? 're-created' : 'restored'}`,
+  );
+  let event: DatabaseEvent | undefined;
+  if (mode === 'generation') {
+    event = {
+      type: 'Normal',
+      reason: 'Ready',
+      message: asRequested
+        ? `generation ${update.generation} is ready`
+        : `generation ${update.generation} is ready on ${spec.engine} ${spec.version}, the version it ran before its upgrade`,
+    };
+  } else if (repaired.length > 0) {
+    event = { type: 'Normal', reason: 'DriftCorrected', message: repaired.join('; ') };
+  } else if (!wasReady) {
+    event = { type: 'Normal', reason: 'Ready', message: 'ready again' };
+  }
+  await book.report(event);
+}

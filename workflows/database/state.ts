@@ -1,0 +1,89 @@
+import type { DatabaseSpec, DatabaseStatus } from '../../crds';
+import type { DriftNotice, EngineBuild, SpecUpdate, UpgradeProgress } from '../signals';
+
+/** Workflow state; carried across continueAsNew. Holds no secret (DESIGN.md rule 3). */
+export interface State {
+  uid?: string;
+  /** Newest generation received, not yet necessarily handled. */
+  latest?: SpecUpdate;
+  /** Generation fully reconciled (Ready) or permanently rejected. */
+  handledGeneration?: number;
+  /** Spec applied by the last successful reconcile. */
+  applied?: DatabaseSpec;
+  status: DatabaseStatus;
+  eventSeq: number;
+  drift: DriftNotice[];
+  /** A transient failure asked for another attempt of the current generation. */
+  retryPending: boolean;
+  /** uid of an incarnation found gone (deleted without the finalizer): the workflow ends. */
+  goneUid?: string;
+  /**
+   * Version and image the StatefulSet runs (the truth behind status.currentVersion). Absent in
+   * state carried from before upgrades existed: then those of `applied`.
+   */
+  running?: EngineBuild;
+  /**
+   * The generation whose upgrade did not complete (failed, cancelled, rolled back): its version
+   * and image are not tried again, also at resync or drift, until a newer generation arrives.
+   */
+  failedUpgrade?: { uid: string; generation: number };
+  /** A person asked to cancel the running upgrade (annotation); not yet handled. */
+  cancelUpgrade?: boolean;
+  /** A backup run reported its outcome (status.lastBackup) and the status must be written. */
+  backupDirty?: boolean;
+  /** spec.backup (enabled, schedule) the backup Schedule was last made to match. */
+  backupScheduleFor?: string;
+  /** spec.bootstrap.fromBackup restored into this incarnation (a restore runs once). */
+  restoredFrom?: string;
+}
+
+export function freshState(): State {
+  return { status: {}, eventSeq: 0, drift: [], retryPending: false };
+}
+
+/**
+ * One run of the Database workflow: the state it carries and what it is doing now. Every step
+ * module receives it (or a Generation built on it) instead of sharing closures.
+ */
+export interface Entity {
+  readonly namespace: string;
+  readonly name: string;
+  readonly state: State;
+  /** What the workflow does now, for the state query. */
+  step: string;
+  /** Progress of the running upgrade child, reported in status and Events by the upgrade step. */
+  readonly upgradeProgress: UpgradeProgress[];
+}
+
+/** The incarnation this workflow serves is gone and no newer one has arrived. */
+export function isGone(state: State): boolean {
+  return !!state.goneUid && state.goneUid === (state.latest?.uid ?? state.uid);
+}
+
+/** A spec the workflow has not reconciled yet: a new incarnation, a deletion, a newer generation. */
+export function newGeneration(state: State): boolean {
+  return (
+    !!state.latest &&
+    (state.latest.uid !== state.uid ||
+      state.latest.deleting ||
+      state.handledGeneration === undefined ||
+      state.latest.generation > state.handledGeneration)
+  );
+}
+
+/** A newer spec or a deletion arrived since `update`: the step working on it is obsolete. */
+export function supersedes(state: State, update: SpecUpdate): boolean {
+  return (
+    !state.latest ||
+    state.goneUid === update.uid ||
+    state.latest.uid !== update.uid ||
+    state.latest.deleting ||
+    state.latest.generation > update.generation
+  );
+}
+
+/** What the StatefulSet runs: recorded since upgrades exist, else what the last reconcile applied. */
+export function runningBuild(state: State): EngineBuild | undefined {
+  if (state.running) return state.running;
+  return state.applied && { version: state.applied.version, image: state.applied.image };
+}

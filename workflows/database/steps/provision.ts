@@ -1,0 +1,76 @@
+import type { DatabaseTarget } from '../../../activities';
+import { act } from '../../activity-options';
+import { ConditionTypes } from '../../conditions';
+import { SUPERSEDED, type Generation, type Superseded } from '../generation';
+import { announce } from '../status-book';
+
+/**
+ * The objects a Database needs before its pods: the finalizer (so a deletion reaches this
+ * workflow), the prerequisites (namespace-level things the spec names), the ConfigMap and the
+ * credentials Secret. Returns the ConfigMap's hash, which rolls the pods when the config changes.
+ */
+export async function ensureConfiguration(
+  g: Generation,
+  target: DatabaseTarget,
+): Promise<{ configHash: string } | Superseded> {
+  const { id, ref, book } = g;
+  const { name } = g.entity;
+  if (
+    (await g.run(`add finalizer to Database ${id}`, () =>
+      act(`add finalizer to Database ${id}`).addFinalizer(ref),
+    )) === SUPERSEDED
+  )
+    return SUPERSEDED;
+  if (
+    (await g.run(`check prerequisites of ${id}`, () =>
+      act(`check prerequisites of Database ${id}`).checkPrerequisites(target),
+    )) === SUPERSEDED
+  )
+    return SUPERSEDED;
+
+  const cm = await g.run(`apply ConfigMap ${id}-config`, () =>
+    act(`apply ConfigMap ${id}-config`).applyConfigMap(target),
+  );
+  if (cm === SUPERSEDED) return SUPERSEDED;
+  book.mark(ConditionTypes.ConfigMapReady, 'True', 'Applied', `ConfigMap ${name}-config ${cm.outcome}`);
+  await book.report(announce('ConfigMap', `${name}-config`, cm.outcome));
+
+  const secret = await g.run(`ensure Secret ${id}-credentials`, () =>
+    act(`ensure Secret ${id}-credentials`).ensureSecret(target),
+  );
+  if (secret === SUPERSEDED) return SUPERSEDED;
+  g.entity.state.status.secretName = secret.secretName;
+  book.mark(ConditionTypes.SecretReady, 'True', 'Present', `Secret ${secret.secretName} ${secret.outcome}`);
+  await book.report(announce('Secret', secret.secretName, secret.outcome));
+  return { configHash: cm.configHash };
+}
+
+/** The StatefulSet of the members, with the pod template for `target` and its config hash. */
+export async function applyMembers(
+  g: Generation,
+  target: DatabaseTarget,
+  configHash: string,
+): Promise<void | Superseded> {
+  const sts = await g.run(`apply StatefulSet ${g.id}`, () =>
+    act(`apply StatefulSet ${g.id}`).applyStatefulSet(target, configHash),
+  );
+  if (sts === SUPERSEDED) return SUPERSEDED;
+  await g.book.report(announce('StatefulSet', g.entity.name, sts.outcome));
+}
+
+/** The primary, read-only and headless Services; their names become status.endpoints. */
+export async function applyServices(g: Generation, target: DatabaseTarget): Promise<void | Superseded> {
+  const { name, state } = g.entity;
+  const svc = await g.run(`apply Services of ${g.id}`, () =>
+    act(`apply Services ${g.id}-primary, -ro, -headless`).applyServices(target),
+  );
+  if (svc === SUPERSEDED) return SUPERSEDED;
+  state.status.endpoints = svc.endpoints;
+  g.book.mark(
+    ConditionTypes.ServicesReady,
+    'True',
+    'Applied',
+    `Services ${name}-primary, ${name}-ro, ${name}-headless ${svc.outcome}`,
+  );
+  await g.book.report(announce('Services', `${name}-primary, ${name}-ro, ${name}-headless`, svc.outcome));
+}

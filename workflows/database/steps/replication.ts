@@ -1,0 +1,149 @@
+import { isCancellation, patched, type ActivityOptions } from '@temporalio/workflow';
+import type { DatabaseTarget, ReplicationReport } from '../../../activities';
+import { act, READY_WAIT_BUDGET_SECONDS, waiting } from '../../activity-options';
+import { ConditionTypes } from '../../conditions';
+import { describeFailure } from '../../failure';
+import { explainNotReady, SUPERSEDED, type Generation } from '../generation';
+import type { DatabaseEvent } from '../status-book';
+
+/**
+ * The first replication pass runs as soon as the Services exist, while member 0 may still be
+ * starting: it is retried for about two minutes (refused connections, an engine initialising).
+ * A PostgreSQL replica's init container waits for the role and slot this pass creates.
+ */
+const untilMemberZeroAnswers: ActivityOptions = {
+  startToCloseTimeout: '40 seconds',
+  retry: {
+    initialInterval: '1 second',
+    backoffCoefficient: 1.5,
+    maximumInterval: '10 seconds',
+    maximumAttempts: 16,
+  },
+};
+
+/**
+ * Replication of one generation: the replication user, slots and replica wiring on the engines,
+ * and the wait for every replica to stream. Made after the Services exist.
+ */
+export class Replication {
+  /** Replication is configured on the engines at all (workflows from before it did not). */
+  readonly enabled: boolean;
+  /**
+   * The engines must be asked: there are replicas, or a scale-down to one member leaves a
+   * replica's slot behind. A single member is reported without asking the engine.
+   */
+  readonly engineWork: boolean;
+  /** The early pass succeeded (or there is nothing to configure). */
+  configured: boolean;
+
+  constructor(
+    private readonly g: Generation,
+    private readonly target: DatabaseTarget,
+  ) {
+    const applied = g.entity.state.applied;
+    this.enabled = patched('replication-v1');
+    this.engineWork =
+      this.enabled && (target.spec.replicas > 1 || (applied?.replicas ?? target.spec.replicas) > 1);
+    this.configured = !this.engineWork;
+  }
+
+  /**
+   * The early replication pass: role, slots and replication user as soon as member 0 answers,
+   * before the replicas start (a PostgreSQL replica's init container clones through its slot).
+   * Transient trouble that outlives the retries is not fatal here: the pass is tried again
+   * while waiting for the pods, and the replication wait after it has the last word.
+   * Returns false when superseded.
+   */
+  async configureEarly(): Promise<boolean> {
+    const what = `configure replication of ${this.g.id}`;
+    try {
+      const early = await this.g.run(what, () =>
+        act(what, untilMemberZeroAnswers).configureReplication(this.target),
+      );
+      if (early === SUPERSEDED) return false;
+      this.configured = true;
+      await this.absorb(early, false);
+    } catch (err) {
+      if (isCancellation(err) || describeFailure(err).permanent) throw err;
+      await explainNotReady(this.g, describeFailure(err).message);
+    }
+    return true;
+  }
+
+  /**
+   * After the pods are ready: every replica streaming (and departing ones let go), reporting
+   * progress. Returns false when the reconcile stops here (superseded, or a repair that found
+   * replication not ready and reported Degraded).
+   */
+  async awaitStreaming(): Promise<boolean> {
+    const { g } = this;
+    if (!this.enabled) return true;
+    if (!this.engineWork) {
+      g.book.setMembers([{ name: `${g.entity.name}-0`, role: 'primary' }]);
+      g.book.mark(
+        ConditionTypes.ReplicationReady,
+        'True',
+        'SingleMember',
+        'one member: nothing to replicate',
+      );
+    }
+    while (this.engineWork) {
+      const what = `wait for replication of ${g.id}`;
+      const rep = await g.run(what, () =>
+        act(what, waiting).waitForReplicationReady(this.target, READY_WAIT_BUDGET_SECONDS),
+      );
+      if (rep === SUPERSEDED) return false;
+      await this.absorb(rep, true);
+      if (rep.ready) break;
+      if (g.mode !== 'generation') {
+        await g.book.degrade('ReplicationNotReady', rep.message);
+        return false;
+      }
+      await explainNotReady(g, `replication not ready: ${rep.message}`);
+      await g.book.report();
+    }
+    return true;
+  }
+
+  /**
+   * Takes a replication report into status (members, ReplicationReady) and announces what it
+   * changed: an Event per kind of change, none when nothing changed. `final` is the pass after
+   * the pods are ready: its "not yet" means replicas not streaming, an early one's means
+   * replication still being set up.
+   */
+  private async absorb(rep: ReplicationReport, final: boolean): Promise<void> {
+    const { book, entity } = this.g;
+    const before = new Set(
+      (entity.state.status.members ?? []).filter((m) => m.state === 'streaming').map((m) => m.name),
+    );
+    book.setMembers(rep.members);
+    // A resync's early pass that finds everything streaming keeps the condition True: no flip.
+    if (rep.ready) book.mark(ConditionTypes.ReplicationReady, 'True', 'Streaming', rep.message);
+    else {
+      const reason = final ? 'ReplicasNotStreaming' : 'Configuring';
+      book.mark(ConditionTypes.ReplicationReady, 'False', reason, rep.message);
+    }
+    const streaming = rep.members
+      .filter((m) => m.role === 'replica' && m.state === 'streaming' && !before.has(m.name))
+      .map((m) => m.name);
+    const events: DatabaseEvent[] = [
+      ...(rep.changes.length > 0
+        ? [{ type: 'Normal' as const, reason: 'ReplicationConfigured', message: rep.changes.join('; ') }]
+        : []),
+      ...(rep.removed.length > 0
+        ? [{ type: 'Normal' as const, reason: 'ReplicaRemoved', message: rep.removed.join('; ') }]
+        : []),
+      ...(streaming.length > 0
+        ? [
+            {
+              type: 'Normal' as const,
+              reason: 'ReplicaStreaming',
+              message: `${streaming.join(', ')} streaming from ${entity.name}-0`,
+            },
+          ]
+        : []),
+    ];
+    if (events.length === 0) await book.report();
+    for (const event of events) await book.report(event);
+  }
+}

@@ -1,0 +1,58 @@
+import { ApplicationFailure, isCancellation } from '@temporalio/workflow';
+import type { DatabaseTarget } from '../../../activities';
+import { act, READY_WAIT_BUDGET_SECONDS, waiting } from '../../activity-options';
+import { ConditionTypes } from '../../conditions';
+import { describeFailure } from '../../failure';
+import { SUPERSEDED, type Generation, type Superseded } from '../generation';
+
+/**
+ * Restores spec.bootstrap.fromBackup into the new Database, once, after its members are up and
+ * before it is declared Ready: checks the backup (Succeeded, same engine), runs Job
+ * `<db>-restore` and waits for it. A refusal or a failed Job is permanent for this generation:
+ * the Restored condition and the Ready condition say why.
+ */
+export async function restore(g: Generation, target: DatabaseTarget): Promise<void | Superseded> {
+  const { id, book, entity } = g;
+  const { namespace } = entity;
+  const from = target.spec.bootstrap!.fromBackup!.name;
+  try {
+    const source = await g.run(`check backup ${namespace}/${from} for restore`, () =>
+      act(`check backup ${namespace}/${from} for restore`).checkRestoreSource(target),
+    );
+    if (source === SUPERSEDED) return SUPERSEDED;
+    book.mark(ConditionTypes.Restored, 'False', 'Restoring', `restoring ${from} from ${source.location}`);
+    await book.report({ type: 'Normal', reason: 'Restoring', message: `restoring backup ${from}` });
+    const started = await g.run(`start restore Job ${id}-restore`, () =>
+      act(`start restore Job ${id}-restore`).startRestoreJob(target, source.location),
+    );
+    if (started === SUPERSEDED) return SUPERSEDED;
+    for (;;) {
+      const outcome = await g.run(`wait for restore Job ${namespace}/${started.jobName}`, () =>
+        act(`wait for Job ${namespace}/${started.jobName}`, waiting).waitForJob(
+          namespace,
+          started.jobName,
+          READY_WAIT_BUDGET_SECONDS,
+        ),
+      );
+      if (outcome === SUPERSEDED) return SUPERSEDED;
+      if (outcome.state === 'running') continue;
+      if (outcome.state === 'failed') {
+        throw ApplicationFailure.nonRetryable(
+          `restore of backup ${from} failed (Job ${started.jobName}): ${outcome.message}`,
+          'RestoreFailed',
+        );
+      }
+      break;
+    }
+    entity.state.restoredFrom = from;
+    book.mark(ConditionTypes.Restored, 'True', 'Restored', `restored backup ${from}`);
+    await book.report({ type: 'Normal', reason: 'Restored', message: `restored backup ${from}` });
+  } catch (err) {
+    if (isCancellation(err)) throw err;
+    const failure = describeFailure(err);
+    if (failure.type !== 'DatabaseGone') {
+      book.mark(ConditionTypes.Restored, 'False', failure.type, failure.message);
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,213 @@
+import {
+  CancellationScope,
+  condition,
+  isCancellation,
+  setCurrentDetails,
+  startChild,
+} from '@temporalio/workflow';
+import type { DatabaseTarget } from '../../../activities';
+import { CANCEL_UPGRADE_ANNOTATION } from '../../../crds';
+import { act } from '../../activity-options';
+import { ConditionTypes, UpgradeReasons } from '../../conditions';
+import { describeFailure } from '../../failure';
+import { DatabaseEngine, DatabaseName, DatabaseNamespace } from '../../search-attributes';
+import {
+  UPGRADE_WORKFLOW_TYPE,
+  upgradeWorkflowId,
+  type EngineBuild,
+  type SpecUpdate,
+  type UpgradeProgress,
+} from '../../signals';
+import type { UpgradeInput, UpgradeOutcome, upgradeWorkflow } from '../../upgrade';
+import { buildText, sameBuild, withBuild } from '../builds';
+import { SUPERSEDED, type Generation, type Superseded } from '../generation';
+import { isGone, type Entity } from '../state';
+import { keyed } from '../status-book';
+
+/**
+ * Runs the upgrade child of this generation and reports its progress and outcome. Returns the
+ * target that now runs (the requested one, or the previous build after a rollback), or
+ * SUPERSEDED. A cancel request, or a newer generation that changes version or image again,
+ * cancels the child, which rolls back, and is awaited, so two rollouts never overlap; a
+ * deletion does not wait for it (its steps refuse to write once the Database is deleting).
+ */
+export async function upgrade(
+  g: Generation,
+  requested: DatabaseTarget,
+  from: EngineBuild,
+  configHash: string,
+): Promise<DatabaseTarget | Superseded> {
+  const { entity, update, book, id } = g;
+  const { namespace, name, state, upgradeProgress } = entity;
+  const to = requested.spec;
+  const fromText = buildText(to.engine, from);
+  const toText = buildText(to.engine, to);
+  const childId = upgradeWorkflowId(namespace, name, update.generation);
+  entity.step = `upgrade ${fromText} → ${toText}`;
+  setCurrentDetails(
+    `**upgrading** ${fromText} → ${toText} (generation ${update.generation}, workflow ${childId})`,
+  );
+  book.phase('Upgrading');
+  // Every field set each time: the status is merge-patched, an absent key would keep an old value.
+  state.status.upgrade = {
+    fromVersion: from.version,
+    toVersion: to.version,
+    state: 'Upgrading',
+    reason: `upgrading ${fromText} → ${toText}`,
+  };
+  book.mark(ConditionTypes.Upgraded, 'False', UpgradeReasons.Upgrading, `upgrading ${fromText} → ${toText}`);
+  await book.report({
+    type: 'Normal',
+    reason: UpgradeReasons.Upgrading,
+    message: `upgrading ${fromText} → ${toText}, replicas first and the primary last (workflow ${childId})`,
+  });
+  upgradeProgress.splice(0);
+  const input: UpgradeInput = {
+    target: requested,
+    previous: from,
+    configHash,
+    deadline: Date.now() + to.upgrade.timeoutSeconds * 1000,
+  };
+  const scope = new CancellationScope();
+  const child = await scope.run(() =>
+    startChild<typeof upgradeWorkflow>(UPGRADE_WORKFLOW_TYPE, {
+      workflowId: childId,
+      args: [input],
+      staticSummary: `upgrade ${id}: ${fromText} → ${toText}`,
+      typedSearchAttributes: [
+        { key: DatabaseNamespace, value: namespace },
+        { key: DatabaseName, value: name },
+        { key: DatabaseEngine, value: to.engine },
+      ],
+    }),
+  );
+  let settled = false;
+  let outcome: UpgradeOutcome | undefined;
+  let error: unknown;
+  child.result().then(
+    (o) => {
+      outcome = o;
+      settled = true;
+    },
+    (e: unknown) => {
+      error = e;
+      settled = true;
+    },
+  );
+  const deleting = () =>
+    isGone(state) || !state.latest || state.latest.uid !== update.uid || state.latest.deleting;
+  const rebuilt = () =>
+    !!state.latest && state.latest.generation > update.generation && !sameBuild(state.latest.spec, to);
+  let cancelledBy: 'request' | 'newer' | undefined;
+  for (;;) {
+    await condition(
+      () =>
+        settled ||
+        upgradeProgress.length > 0 ||
+        deleting() ||
+        (!cancelledBy && (!!state.cancelUpgrade || rebuilt())),
+    );
+    for (const p of upgradeProgress.splice(0)) await reportProgress(p);
+    if (settled) break;
+    if (deleting()) {
+      scope.cancel();
+      return SUPERSEDED;
+    }
+    if (!cancelledBy && (state.cancelUpgrade || rebuilt())) {
+      cancelledBy = state.cancelUpgrade ? 'request' : 'newer';
+      state.cancelUpgrade = false;
+      scope.cancel();
+    }
+  }
+  for (const p of upgradeProgress.splice(0)) await reportProgress(p);
+  if (cancelledBy === 'request') await clearCancelRequest(entity, update, 'the upgrade was cancelled');
+
+  const failedGeneration = () => (state.failedUpgrade = { uid: update.uid, generation: update.generation });
+  if (!outcome) {
+    // The child itself failed (not its steps, which it contains): the build that runs is not
+    // known for sure. Not retried; the generation is retried with what ran before.
+    failedGeneration();
+    state.status.upgrade = {
+      ...state.status.upgrade,
+      state: 'Failed',
+      reason: describeFailure(error).message,
+    };
+    book.mark(ConditionTypes.Upgraded, 'False', UpgradeReasons.UpgradeFailed, describeFailure(error).message);
+    throw error;
+  }
+  state.running = outcome.running;
+  state.status.currentVersion = outcome.running.version;
+  const seconds = `${Math.round(outcome.durationMs / 1000)}s`;
+  if (outcome.state === 'Upgraded') {
+    state.status.upgrade = {
+      fromVersion: from.version,
+      toVersion: to.version,
+      state: 'Upgraded',
+      reason: outcome.message,
+    };
+    book.mark(ConditionTypes.Upgraded, 'True', UpgradeReasons.Upgraded, outcome.message);
+    await book.report({
+      type: 'Normal',
+      reason: UpgradeReasons.Upgraded,
+      message: `${outcome.message} in ${seconds}`,
+    });
+    return requested;
+  }
+  failedGeneration();
+  const reason =
+    outcome.cause === 'UpgradeCancelled'
+      ? UpgradeReasons.UpgradeCancelled
+      : outcome.state === 'RolledBack'
+        ? UpgradeReasons.RolledBack
+        : UpgradeReasons.UpgradeFailed;
+  state.status.upgrade = {
+    fromVersion: from.version,
+    toVersion: to.version,
+    state: outcome.state,
+    reason: outcome.message,
+  };
+  book.mark(ConditionTypes.Upgraded, 'False', reason, outcome.message);
+  if (outcome.state === 'RollbackIncomplete') book.phase('Degraded');
+  await book.report({
+    type: 'Warning',
+    reason: outcome.state === 'NotStarted' ? reason : outcome.state,
+    message: `${outcome.message} (${seconds})`,
+  });
+  return cancelledBy === 'newer' ? SUPERSEDED : withBuild(requested, outcome.running);
+
+  async function reportProgress(p: UpgradeProgress) {
+    if (p.stage === 'rolling-back') {
+      state.status.upgrade = { ...state.status.upgrade, state: 'RollingBack', reason: p.message };
+      const reason =
+        p.cause === 'UpgradeCancelled' ? UpgradeReasons.UpgradeCancelled : UpgradeReasons.UpgradeFailed;
+      book.mark(ConditionTypes.Upgraded, 'False', reason, `${p.message}; rolling back to ${fromText}`);
+      await book.report({ type: 'Warning', reason, message: `${p.message}; rolling back to ${fromText}` });
+    } else {
+      const reason = p.stage === 'member-updating' ? 'UpgradingMember' : 'MemberUpgraded';
+      await book.report({ type: 'Normal', reason, message: p.message });
+    }
+  }
+}
+
+/** Removes the cancel-upgrade annotation once its request is handled, with an Event saying how. */
+export async function clearCancelRequest(entity: Entity, update: SpecUpdate, outcome: string): Promise<void> {
+  const { namespace, name, state } = entity;
+  const ref = { namespace, name, uid: update.uid };
+  try {
+    await act(
+      `remove annotation ${CANCEL_UPGRADE_ANNOTATION} from Database ${namespace}/${name}`,
+    ).clearCancelUpgrade(ref);
+    await act(`record cancel request on Database ${namespace}/${name}`).reportStatus(
+      ref,
+      state.status,
+      keyed(entity, {
+        type: 'Normal',
+        reason: 'CancelUpgradeHandled',
+        message: `${CANCEL_UPGRADE_ANNOTATION}: ${outcome}`,
+      }),
+    );
+  } catch (err) {
+    if (isCancellation(err)) throw err;
+    // The annotation stays; the watcher sends the request again only if it is set anew.
+  }
+}

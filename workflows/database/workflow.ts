@@ -1,0 +1,196 @@
+import {
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  isCancellation,
+  patched,
+  setCurrentDetails,
+  setHandler,
+  sleep,
+  workflowInfo,
+} from '@temporalio/workflow';
+import { act } from '../activity-options';
+import { ConditionTypes, setCondition } from '../conditions';
+import { describeFailure } from '../failure';
+import {
+  backupSignal,
+  cancelUpgradeSignal,
+  driftSignal,
+  specSignal,
+  stateQuery,
+  upgradeProgressSignal,
+  type DatabaseWorkflowInput,
+} from '../signals';
+import { reconcile, RETRY_AFTER } from './reconcile';
+import { freshState, isGone, newGeneration, type Entity, type State } from './state';
+import { deleteDatabase } from './steps/delete';
+import { clearCancelRequest } from './steps/upgrade';
+
+/** Re-ensure everything this often even when nothing was signalled (level-triggered safety net). */
+const RESYNC_INTERVAL = '10 minutes';
+/** Continue as new well before Temporal's limits (51,200 events / 50 MB). */
+const MAX_HISTORY_EVENTS = 2_000;
+
+/**
+ * The long-lived workflow of one Database (`database/<namespace>/<name>`): an entity loop. It
+ * waits for spec signals (coalescing to the newest generation), drift signals, backup outcomes,
+ * cancel requests and a periodic resync, and dispatches each to its runbook: reconcile
+ * (./reconcile.ts) or delete (./steps/delete.ts). It continues as new before its history grows
+ * large, carrying its state. Deletion releases the data per deletionPolicy, removes the
+ * finalizer and completes the workflow.
+ */
+export async function databaseWorkflow(input: DatabaseWorkflowInput): Promise<void> {
+  const { namespace, name } = input;
+  const state: State = (input.carried as State | undefined) ?? freshState();
+  const entity: Entity = { namespace, name, state, step: 'waiting for the first spec', upgradeProgress: [] };
+  listen(entity);
+
+  for (;;) {
+    const woken = await condition(
+      () =>
+        newGeneration(state) ||
+        state.drift.length > 0 ||
+        state.retryPending ||
+        isGone(state) ||
+        !!state.backupDirty ||
+        !!state.cancelUpgrade,
+      // A retry, or a Degraded Database (pods not ready at the last look), is checked again soon.
+      state.retryPending || state.status.phase === 'Degraded' ? RETRY_AFTER : RESYNC_INTERVAL,
+    );
+    if (isGone(state)) {
+      setCurrentDetails('**gone**: the Database was deleted without passing through the finalizer');
+      return;
+    }
+    const update = state.latest;
+    if (!update) continue; // resync before any spec arrived: nothing to do
+
+    if (update.uid !== state.uid) {
+      // First spec, or the Database was deleted and re-created under the same name.
+      Object.assign(state, { uid: update.uid, handledGeneration: undefined, applied: undefined, status: {} });
+    }
+    if (update.deleting) {
+      entity.step = 'deleting';
+      try {
+        await deleteDatabase(entity, update);
+      } catch (err) {
+        if (isCancellation(err)) throw err;
+        // Permanent trouble (e.g. a missing RBAC rule): say so, then try the deletion again later.
+        const failure = describeFailure(err);
+        entity.step = `deletion failed: ${failure.type}`;
+        setCurrentDetails(
+          `**deletion failed** (${failure.type}): ${failure.message}; retrying in ${RETRY_AFTER}`,
+        );
+        await sleep(RETRY_AFTER);
+        continue;
+      }
+      if (state.latest && state.latest.uid !== update.uid) {
+        // A new incarnation arrived while the old one was being deleted: start it afresh.
+        await condition(allHandlersFinished);
+        await continueAsNew<typeof databaseWorkflow>({
+          namespace,
+          name,
+          carried: { ...freshState(), latest: state.latest } satisfies State,
+        });
+      }
+      return;
+    }
+
+    if (state.cancelUpgrade) {
+      // No upgrade runs now (a running one takes the request itself): say so, drop the annotation.
+      state.cancelUpgrade = false;
+      await clearCancelRequest(entity, update, 'no upgrade is running');
+      if (!newGeneration(state) && state.drift.length === 0 && !state.retryPending) continue;
+    }
+
+    const drift = state.drift.splice(0);
+    const retry = state.retryPending;
+    state.retryPending = false;
+    if (newGeneration(state) || retry) {
+      await reconcile(entity, update, 'generation');
+    } else if (
+      state.applied &&
+      state.handledGeneration === update.generation &&
+      state.status.phase !== 'Failed'
+    ) {
+      // Drift or periodic resync of a generation that reconciled successfully. A generation that
+      // failed permanently waits for a new spec instead of failing again at every resync.
+      await reconcile(entity, update, woken ? 'drift' : 'resync', drift);
+    }
+
+    if (isGone(state)) {
+      setCurrentDetails('**gone**: the Database was deleted without passing through the finalizer');
+      return;
+    }
+    if (state.backupDirty && state.uid && patched('backup-schedule-v1')) {
+      state.backupDirty = false;
+      try {
+        await act(`report last backup of Database ${namespace}/${name}`).reportStatus(
+          { namespace, name, uid: state.uid },
+          state.status,
+        );
+      } catch (err) {
+        if (isCancellation(err)) throw err;
+        // The next report of any step writes it; nothing else depends on it.
+      }
+    }
+
+    if (workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > MAX_HISTORY_EVENTS) {
+      await condition(allHandlersFinished);
+      await continueAsNew<typeof databaseWorkflow>({ namespace, name, carried: state });
+    }
+  }
+}
+
+/** The signal and query handlers: they only record what arrived; the loop acts on it. */
+function listen(entity: Entity): void {
+  const { state, upgradeProgress } = entity;
+  setHandler(specSignal, (update) => {
+    if (update.gone) {
+      // Only about the incarnation this workflow knows; never displaces a newer one.
+      if (update.uid === (state.latest?.uid ?? state.uid)) state.goneUid = update.uid;
+      return;
+    }
+    const latest = state.latest;
+    // A replayed or re-sent generation (watcher restart) changes nothing; a newer one replaces
+    // whatever is pending, so a burst of edits is reconciled once, at its newest generation.
+    if (latest && latest.uid === update.uid) {
+      if (update.generation < latest.generation) return;
+      if (update.generation === latest.generation && (latest.deleting || !update.deleting)) return;
+    }
+    state.latest = update;
+  });
+  setHandler(driftSignal, (notice) => {
+    if (state.drift.length < 50) state.drift.push(notice);
+  });
+  setHandler(cancelUpgradeSignal, (request) => {
+    if (request.uid === (state.latest?.uid ?? state.uid)) state.cancelUpgrade = true;
+  });
+  setHandler(upgradeProgressSignal, (progress) => {
+    if (upgradeProgress.length < 50) upgradeProgress.push(progress);
+  });
+  setHandler(backupSignal, (notice) => {
+    // The Database's status is written by this workflow only (a second writer's conditions would
+    // be lost at the next report): a backup run reports here, and the loop writes it out.
+    state.status.lastBackup = { name: notice.backupName, phase: notice.phase, finishedAt: notice.finishedAt };
+    state.status.conditions = setCondition(
+      state.status.conditions ?? [],
+      {
+        type: ConditionTypes.LastBackupSucceeded,
+        status: notice.phase === 'Succeeded' ? 'True' : 'False',
+        reason: notice.phase === 'Succeeded' ? 'BackupSucceeded' : 'BackupFailed',
+        message: notice.message,
+      },
+      state.status.observedGeneration ?? 0,
+      new Date(),
+    );
+    state.backupDirty = true;
+  });
+  setHandler(stateQuery, () => ({
+    uid: state.uid,
+    observedGeneration: state.status.observedGeneration,
+    pendingGeneration: state.latest?.generation,
+    phase: state.status.phase,
+    step: entity.step,
+    status: state.status,
+  }));
+}
