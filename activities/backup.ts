@@ -14,6 +14,7 @@ import {
 import { backupJobName, deleteDataJobName, restoreJobName } from '../contracts/backup-names';
 import type { WorkerMetrics } from '../common/metrics';
 import { databaseResource } from './database-ref';
+import { markRestoreStarted, readRestoreMark, writeRestoreMark } from './restore-mark';
 import { isConflict, isNotFound, kubeCall } from './errors';
 import type { KubeClients } from './kube-clients';
 import {
@@ -232,6 +233,18 @@ export async function ensureBackupStorage(clients: KubeClients, target: Database
 }
 
 /** Creates a Job if no Job of that name exists; 'exists' means an earlier attempt created it. */
+/** The Job, or undefined when it does not exist. */
+async function readJob(clients: KubeClients, namespace: string, name: string): Promise<V1Job | undefined> {
+  return kubeCall(`read Job ${namespace}/${name}`, async () => {
+    try {
+      return await clients.batch.readNamespacedJob({ name, namespace });
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  });
+}
+
 async function createJobIfAbsent(clients: KubeClients, job: V1Job): Promise<'created' | 'exists'> {
   const { name, namespace } = job.metadata as { name: string; namespace: string };
   return kubeCall(`create Job ${namespace}/${name}`, async () => {
@@ -299,6 +312,17 @@ export async function startRestoreJob(
     location,
     s3Access(target),
   );
+  if (!(await readJob(clients, target.namespace, jobName))) {
+    // The mark goes on the Database before the Job exists: whatever happens to the workflow run
+    // from here, a later run knows a restore was started.
+    const backupName = target.spec.bootstrap?.fromBackup?.name ?? '';
+    await markRestoreStarted(
+      clients,
+      target,
+      backupName,
+      Context.current().info.workflowExecution?.runId ?? '',
+    );
+  }
   return { jobName, outcome: await createJobIfAbsent(clients, job) };
 }
 
@@ -318,14 +342,7 @@ export async function waitForJob(
   const ctx = Context.current();
   const deadline = Date.now() + budgetSeconds * 1000;
   for (;;) {
-    const job = await kubeCall(`read Job ${namespace}/${jobName}`, async () => {
-      try {
-        return await clients.batch.readNamespacedJob({ name: jobName, namespace });
-      } catch (err) {
-        if (isNotFound(err)) return undefined;
-        throw err;
-      }
-    });
+    const job = await readJob(clients, namespace, jobName);
     if (!job) {
       // Deleted by someone: this attempt cannot finish any more; the workflow counts it as failed.
       return { state: 'failed', message: `Job ${jobName} was deleted before it finished` };
@@ -508,13 +525,27 @@ export const RestoreFailures = {
  * location a restore Job can read. Refusals are non-retryable with a reason the workflow shows.
  * A backup that is still running is retryable for a while (the workflow's retry policy decides).
  */
+/** After the restore Job succeeded: the mark says done, so no later run restores over the data. */
+export async function recordRestored(
+  clients: KubeClients,
+  target: DatabaseTarget,
+  backup: string,
+): Promise<void> {
+  await writeRestoreMark(clients, target, { backup, state: 'done' });
+}
+
 export async function checkRestoreSource(
   clients: KubeClients,
   target: DatabaseTarget,
-): Promise<{ backupName: string; location: string }> {
+): Promise<{ backupName: string; location: string; previously?: 'restored' }> {
   const name = target.spec.bootstrap?.fromBackup?.name;
   if (!name)
     throw ApplicationFailure.nonRetryable('no spec.bootstrap.fromBackup', RestoreFailures.BackupNotFound);
+  const mark = await readRestoreMark(clients, target);
+  if (mark?.state === 'done' && mark.backup === name) {
+    // Restored by an earlier run (the workflow's memory of it may be gone): never again.
+    return { backupName: name, location: '', previously: 'restored' };
+  }
   const backup = await readBackup(clients, target.namespace, name);
   if (!backup) {
     throw ApplicationFailure.nonRetryable(

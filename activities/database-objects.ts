@@ -3,9 +3,12 @@ import type { V1Secret } from '@kubernetes/client-node';
 import { serverSideApply } from './apply';
 import { isConflict, isNotFound, kubeCall } from './errors';
 import type { KubeClients } from './kube-clients';
+import { ENGINE_BUILD_ANNOTATION } from '../crds';
 import {
   configHash,
+  CONTAINER_NAME,
   endpointsFor,
+  engineProfile,
   objectMeta,
   objectNames,
   renderConfigMap,
@@ -117,4 +120,42 @@ export async function applyServices(
       ? 'updated'
       : 'unchanged';
   return { outcome, endpoints: endpointsFor(target.namespace, target.name) };
+}
+
+/**
+ * The engine build the Database's StatefulSet runs, read from the cluster (the StatefulSet's
+ * ENGINE_BUILD_ANNOTATION, or for one made before it existed, the official image's tag), for a
+ * workflow run that does not know it. Undefined when there is no StatefulSet of this incarnation
+ * yet, or its build cannot be told.
+ */
+export async function observeRunningBuild(
+  clients: KubeClients,
+  target: DatabaseTarget,
+): Promise<{ version: string; image?: string } | undefined> {
+  const name = objectNames(target.name).statefulSet;
+  const sts = await kubeCall(`read StatefulSet ${target.namespace}/${name}`, async () => {
+    try {
+      return await clients.apps.readNamespacedStatefulSet({ name, namespace: target.namespace });
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  });
+  if (!sts || !(sts.metadata?.ownerReferences ?? []).some((o) => o.uid === target.uid)) return undefined;
+  const recorded = parseEngineBuild(sts.metadata?.annotations?.[ENGINE_BUILD_ANNOTATION]);
+  if (recorded) return recorded;
+  const image = sts.spec?.template.spec?.containers.find((c) => c.name === CONTAINER_NAME)?.image;
+  const tag = image?.match(/:([0-9][0-9A-Za-z._-]*)$/)?.[1];
+  return tag && engineProfile(target.spec.engine, tag).image === image ? { version: tag } : undefined;
+}
+
+export function parseEngineBuild(value: string | undefined): { version: string; image?: string } | undefined {
+  if (!value) return undefined;
+  try {
+    const b = JSON.parse(value) as { version?: unknown; image?: unknown };
+    if (typeof b.version !== 'string' || !b.version) return undefined;
+    return { version: b.version, ...(typeof b.image === 'string' && b.image && { image: b.image }) };
+  } catch {
+    return undefined;
+  }
 }

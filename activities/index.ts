@@ -8,6 +8,7 @@ import {
   listExpiredBackups,
   loadBackupPlan,
   recordBackupOutcome,
+  recordRestored,
   startBackupJob,
   startDeleteDataJob,
   startRestoreJob,
@@ -17,7 +18,13 @@ import {
   type BackupRef,
 } from './backup';
 import { deleteBackupSchedule, ensureBackupSchedule, type TemporalDeps } from './backup-schedule';
-import { applyConfigMap, applyServices, applyStatefulSet, ensureSecret } from './database-objects';
+import {
+  applyConfigMap,
+  applyServices,
+  applyStatefulSet,
+  ensureSecret,
+  observeRunningBuild,
+} from './database-objects';
 import { addFinalizer, removeFinalizer } from './finalizer';
 import type { KubeClients } from './kube-clients';
 import { checkPrerequisites } from './prerequisites';
@@ -101,7 +108,9 @@ export function createActivities({ clients, report, temporal, metrics, engines }
       keep: string,
     ) => listExpiredBackups(clients, namespace, databaseName, retention, keep),
     deleteBackupRecord: (ref: BackupRef) => deleteBackupRecord(clients, ref),
+    observeRunningBuild: (target: DatabaseTarget) => observeRunningBuild(clients, target),
     checkRestoreSource: (target: DatabaseTarget) => checkRestoreSource(clients, target),
+    recordRestored: (target: DatabaseTarget, backup: string) => recordRestored(clients, target, backup),
     configureReplication: (target: DatabaseTarget) => configureReplication(engineDeps, target),
     waitForReplicationReady: (target: DatabaseTarget, budgetSeconds: number) =>
       waitForReplicationReady(engineDeps, target, budgetSeconds),

@@ -61,6 +61,21 @@ export const LABEL_COMPONENT = 'app.kubernetes.io/component';
 export const CANCEL_UPGRADE_ANNOTATION = `${GROUP}/cancel-upgrade`;
 
 /**
+ * The durable record, on the Database itself, that its bootstrap restore was started or done:
+ * JSON `{"backup":"<DatabaseBackup>","state":"started"|"done","run":"<workflow run>"}`, written by
+ * the operator before the restore Job is created and when it succeeded. A fresh workflow run (a
+ * terminated run, a reset, a lost Temporal database) reads it instead of restoring again.
+ */
+export const RESTORE_ANNOTATION = `${GROUP}/restore`;
+
+/**
+ * On the StatefulSet: the engine build (`{"version":"15","image":"…"}`, image only when spec.image
+ * is set) its pod template runs. What a fresh workflow run reads to know what runs before it
+ * decides on an upgrade, a downgrade refusal or a major version check.
+ */
+export const ENGINE_BUILD_ANNOTATION = `${GROUP}/engine-build`;
+
+/**
  * Backups (DatabaseBackup objects, their Jobs and data) carry this label naming their Database:
  * retention and `kubectl get databasebackups -l durable.dev/database=<db>` select by it. They
  * carry no owner reference: a backup outlives its Database, so that it can be restored from.

@@ -12,6 +12,12 @@ export const PATCHES = {
     'databaseWorkflow: backup Schedule kept in line; last backup reported; Schedule deleted with the Database',
   'status-why-v1':
     "databaseWorkflow: while a generation is not Ready, the Ready condition's message carries the newest failure or wait reason",
+  'restore-mark-v1':
+    'databaseWorkflow: a succeeded restore is recorded on the Database (annotation durable.dev/restore), so a later run never restores again',
+  'running-from-cluster-v1':
+    'databaseWorkflow: a run that does not know what runs reads it from the StatefulSet before deciding on an upgrade or a version check',
+  'fresh-incarnation-v1':
+    'databaseWorkflow: a new incarnation (first spec, or re-created under the same name) starts from a fresh state',
 } as const;
 
 export type PatchId = keyof typeof PATCHES;

@@ -1,10 +1,12 @@
 import type {
+  V1ObjectMeta,
   V1Container,
   V1EnvVar,
   V1PodTemplateSpec,
   V1Probe,
   V1StatefulSet,
 } from '@kubernetes/client-node';
+import { ENGINE_BUILD_ANNOTATION } from '../../crds';
 import type { DatabaseTarget } from '../types';
 import {
   engineProfile,
@@ -38,6 +40,10 @@ export const TERMINATION_GRACE_PERIOD_SECONDS = 30;
  * created: everything in them derives from the Database's name and engine (both immutable),
  * except the storage size and class, whose changes the API server rejects (422).
  */
+function withAnnotations(meta: V1ObjectMeta, annotations: Record<string, string>): V1ObjectMeta {
+  return { ...meta, annotations: { ...meta.annotations, ...annotations } };
+}
+
 export function renderStatefulSet(
   target: DatabaseTarget,
   { configHash, partition = 0 }: { configHash: string; partition?: number },
@@ -47,7 +53,12 @@ export function renderStatefulSet(
   return prune<V1StatefulSet>({
     apiVersion: 'apps/v1',
     kind: 'StatefulSet',
-    metadata: objectMeta(target, names.statefulSet, 'database'),
+    metadata: withAnnotations(objectMeta(target, names.statefulSet, 'database'), {
+      [ENGINE_BUILD_ANNOTATION]: JSON.stringify({
+        version: spec.version,
+        ...(spec.image && { image: spec.image }),
+      }),
+    }),
     spec: {
       replicas: spec.replicas,
       serviceName: names.headlessService,

@@ -33,6 +33,7 @@ export async function reconcile(
   drift: DriftNotice[] = [],
 ): Promise<void> {
   const { state } = entity;
+  if (!(await learnWhatRuns(entity, update))) return;
   const verdict = checkSpec(update.spec, state.status.currentVersion);
   if (!verdict.ok || !verdict.spec) {
     await refuseSpec(entity, update, verdict.reason ?? 'InvalidSpec', verdict.message ?? 'invalid spec');
@@ -109,6 +110,43 @@ export async function reconcile(
       failure.type,
       failure.permanent ? failure.message : `${failure.message} (will retry in ${RETRY_AFTER})`,
     );
+  }
+}
+
+/**
+ * A run that knows nothing of what runs (a fresh run after a terminated one, a reset, a lost
+ * Temporal database, a re-created Database) reads it from the StatefulSet before it decides
+ * anything: the upgrade, the downgrade refusal and the major version check depend on it. The
+ * cluster is the record; the state is a cache. Returns false when the generation must be tried
+ * again later (the API could not be read).
+ */
+async function learnWhatRuns(entity: Entity, update: SpecUpdate): Promise<boolean> {
+  const { namespace, name, state } = entity;
+  if (state.running || state.applied || !patched('running-from-cluster-v1')) return true;
+  const id = `${namespace}/${name}`;
+  try {
+    const seen = await act(`read what StatefulSet ${id} runs`).observeRunningBuild({
+      namespace,
+      name,
+      uid: update.uid,
+      generation: update.generation,
+      spec: update.spec,
+    });
+    if (seen) {
+      state.running = seen;
+      state.status.currentVersion = seen.version;
+    }
+    return true;
+  } catch (err) {
+    if (isCancellation(err)) throw err;
+    state.retryPending = true;
+    await reportFailure(
+      entity,
+      update,
+      describeFailure(err).type,
+      `${describeFailure(err).message} (will retry in ${RETRY_AFTER})`,
+    );
+    return false;
   }
 }
 

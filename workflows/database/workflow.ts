@@ -66,7 +66,14 @@ export async function databaseWorkflow(input: DatabaseWorkflowInput): Promise<vo
 
     if (update.uid !== state.uid) {
       // First spec, or the Database was deleted and re-created under the same name.
-      Object.assign(state, { uid: update.uid, handledGeneration: undefined, applied: undefined, status: {} });
+      if (patched('fresh-incarnation-v1')) startIncarnation(state, update.uid);
+      else
+        Object.assign(state, {
+          uid: update.uid,
+          handledGeneration: undefined,
+          applied: undefined,
+          status: {},
+        });
     }
     if (update.deleting) {
       entity.step = 'deleting';
@@ -139,6 +146,18 @@ export async function databaseWorkflow(input: DatabaseWorkflowInput): Promise<vo
       await continueAsNew<typeof databaseWorkflow>({ namespace, name, carried: state });
     }
   }
+}
+
+/**
+ * A new incarnation starts from a fresh state: nothing the old one ran, restored, failed or
+ * scheduled applies to it (what runs is read from the cluster, see reconcile.ts). Kept: the
+ * pending spec and deletion notice, and the Event counter (Event keys are per run and must not
+ * repeat).
+ */
+function startIncarnation(state: State, uid: string): void {
+  const { latest, goneUid, eventSeq } = state;
+  for (const key of Object.keys(state)) delete (state as unknown as Record<string, unknown>)[key];
+  Object.assign(state, freshState(), { uid, latest, goneUid, eventSeq });
 }
 
 /** The signal and query handlers: they only record what arrived; the loop acts on it. */

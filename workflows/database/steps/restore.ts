@@ -1,4 +1,4 @@
-import { ApplicationFailure, isCancellation } from '@temporalio/workflow';
+import { ApplicationFailure, isCancellation, patched } from '@temporalio/workflow';
 import type { DatabaseTarget } from '../../../activities';
 import { act, READY_WAIT_BUDGET_SECONDS, waiting } from '../../activity-options';
 import { ConditionTypes } from '../../conditions';
@@ -8,7 +8,8 @@ import { SUPERSEDED, type Generation, type Superseded } from '../generation';
 /**
  * Restores spec.bootstrap.fromBackup into the new Database, once, after its members are up and
  * before it is declared Ready: checks the backup (Succeeded, same engine), runs Job
- * `<db>-restore` and waits for it. A refusal or a failed Job is permanent for this generation:
+ * `<db>-restore` and waits for it. The Database is marked (annotation durable.dev/restore) before
+ * the Job is created and when it succeeded, so a later run never restores twice. A refusal or a failed Job is permanent for this generation:
  * the Restored condition and the Ready condition say why.
  */
 export async function restore(g: Generation, target: DatabaseTarget): Promise<void | Superseded> {
@@ -20,6 +21,14 @@ export async function restore(g: Generation, target: DatabaseTarget): Promise<vo
       act(`check backup ${namespace}/${from} for restore`).checkRestoreSource(target),
     );
     if (source === SUPERSEDED) return SUPERSEDED;
+    if (source.previously === 'restored') {
+      // The Database carries the mark of a restore done by an earlier run: the cluster, not this
+      // run's memory, says it happened, and restoring again would overwrite live data.
+      entity.state.restoredFrom = from;
+      book.mark(ConditionTypes.Restored, 'True', 'Restored', `restored backup ${from} (by an earlier run)`);
+      await book.report();
+      return;
+    }
     book.mark(ConditionTypes.Restored, 'False', 'Restoring', `restoring ${from} from ${source.location}`);
     await book.report({ type: 'Normal', reason: 'Restoring', message: `restoring backup ${from}` });
     const started = await g.run(`start restore Job ${id}-restore`, () =>
@@ -43,6 +52,10 @@ export async function restore(g: Generation, target: DatabaseTarget): Promise<vo
         );
       }
       break;
+    }
+    if (patched('restore-mark-v1')) {
+      const what = `record restore of ${from} on Database ${id}`;
+      if ((await g.run(what, () => act(what).recordRestored(target, from))) === SUPERSEDED) return SUPERSEDED;
     }
     entity.state.restoredFrom = from;
     book.mark(ConditionTypes.Restored, 'True', 'Restored', `restored backup ${from}`);
