@@ -42,6 +42,10 @@ const envSchema = z.object({
     .optional(),
   /** Namespaces to watch, comma separated; empty means all namespaces. */
   WATCH_NAMESPACES: commaList.default([]),
+  /** Events in a Database workflow run's history before it continues as new (Temporal's limit is 51,200). */
+  DATABASE_HISTORY_LIMIT: z.coerce.number().int().min(20).max(40_000).default(2_000),
+  /** One readiness wait of a Database workflow returns after this many seconds to report progress. */
+  READY_WAIT_SECONDS: z.coerce.number().int().min(1).max(60).default(60),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Leader election for the watcher (a Lease in this namespace). */
   LEADER_ELECTION_NAMESPACE: z.string().min(1).default('default'),

@@ -14,6 +14,7 @@ import {
   specSignal,
   type DatabaseWorkflowInput,
   type SpecUpdate,
+  type WorkflowLimits,
 } from '../workflows/signals';
 import { backoffDelay, DEFAULT_BACKOFF, describeError, type BackoffOptions } from './timing';
 
@@ -51,6 +52,8 @@ export interface SpecSignalerOptions {
   concurrency?: number;
   /** Called after each signalWithStart call (for metrics); must not throw. */
   onSignal?: (result: SignalResult, seconds: number) => void;
+  /** Given to each Database workflow this starts. */
+  workflowLimits?: WorkflowLimits;
 }
 
 /** How one signal call ended (drift signals also know `no-workflow`). */
@@ -259,7 +262,8 @@ export class SpecSignaler {
       spec: obs.spec as DatabaseSpec,
       deleting: obs.deleting,
     };
-    const input: DatabaseWorkflowInput = { namespace: obs.namespace, name: obs.name };
+    const limits = this.opts.workflowLimits;
+    const input: DatabaseWorkflowInput = { namespace: obs.namespace, name: obs.name, ...(limits && { limits }) };
     const searchAttributes = [
       { key: DatabaseNamespace, value: obs.namespace },
       { key: DatabaseName, value: obs.name },

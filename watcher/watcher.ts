@@ -10,6 +10,7 @@ import { DEFAULT_LEASE_NAME, defaultIdentity, LeaderElector, type LeaseSettings 
 import type { InformerEvent, ResilientInformer } from './resilient-informer';
 import { SpecSignaler, type DatabaseObject, type SignalResult } from './signaler';
 import type { BackoffOptions } from './timing';
+import type { WorkflowLimits } from '../workflows/signals';
 
 /**
  * The watcher: turns Kubernetes changes into Temporal signals (DESIGN.md, data flow). Only the
@@ -42,6 +43,8 @@ export interface WatcherOptions {
   onLeadershipLost?: () => void;
   /** Metrics hooks (common/metrics.ts). */
   observer?: WatcherObserver;
+  /** Given to each Database workflow it starts. */
+  workflowLimits?: WorkflowLimits;
 }
 
 export type { SignalResult };
@@ -96,6 +99,7 @@ export class Watcher {
       logger: this.log,
       backoff: opts.backoff,
       requestTimeoutMs: opts.signalTimeoutMs,
+      workflowLimits: opts.workflowLimits,
       onSignal: signalHook('spec'),
     });
     this.driftSignaler = new DriftSignaler({
@@ -263,6 +267,7 @@ export function watcherOptionsFromConfig(
       namespace: cfg.LEADER_ELECTION_NAMESPACE,
       identity: defaultIdentity(cfg.POD_NAME),
     },
+    workflowLimits: { historyEvents: cfg.DATABASE_HISTORY_LIMIT, readyWaitSeconds: cfg.READY_WAIT_SECONDS },
     ...deps,
   };
 }

@@ -18,6 +18,8 @@ export const PATCHES = {
     'databaseWorkflow: a run that does not know what runs reads it from the StatefulSet before deciding on an upgrade or a version check',
   'fresh-incarnation-v1':
     'databaseWorkflow: a new incarnation (first spec, or re-created under the same name) starts from a fresh state',
+  'bounded-generation-v1':
+    'databaseWorkflow: a generation that stays unready continues as new between its waits when the history is full',
 } as const;
 
 export type PatchId = keyof typeof PATCHES;

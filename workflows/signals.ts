@@ -94,6 +94,19 @@ export interface DatabaseWorkflowInput {
   name: string;
   /** State carried across continueAsNew; absent on a fresh start. */
   carried?: unknown;
+  /** Bounds of the run (the watcher's config; defaults when absent). */
+  limits?: WorkflowLimits;
+}
+
+/**
+ * How far a Database workflow run may go before it continues as new, and how long one readiness
+ * wait lasts. Set by the operator's config (DATABASE_HISTORY_LIMIT, READY_WAIT_SECONDS).
+ */
+export interface WorkflowLimits {
+  /** Events in one run's history; the run continues as new past it, also inside a generation. */
+  historyEvents?: number;
+  /** One readiness, replication or Job wait returns after this long to report progress. */
+  readyWaitSeconds?: number;
 }
 
 /** A backup run of this Database reached its final phase (sent by workflows/backup.ts). */

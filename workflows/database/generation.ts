@@ -9,7 +9,7 @@ import type { DatabaseRef } from '../../activities';
 import { ConditionTypes } from '../conditions';
 import type { SpecUpdate } from '../signals';
 import { statusText } from '../status-text';
-import { supersedes, type Entity } from './state';
+import { historyFull, supersedes, type Entity } from './state';
 import { StatusBook } from './status-book';
 
 export const SUPERSEDED = Symbol('superseded');
@@ -55,6 +55,18 @@ export function openGeneration(entity: Entity, update: SpecUpdate, mode: Reconci
       return interruptible(fn, superseded);
     },
   };
+}
+
+/**
+ * Between two waits of a new generation that is not Ready yet (pods, replication, a restore Job):
+ * true when the run's history is full, after noting the generation as to be resumed. The
+ * reconcile then stops, the run continues as new, and the next run resumes the generation, so a
+ * Database that never becomes ready does not grow one history until Temporal terminates it.
+ */
+export function pauseForNewRun(g: Generation): boolean {
+  if (g.mode !== 'generation' || !historyFull(g.entity) || !patched('bounded-generation-v1')) return false;
+  g.entity.state.resuming = g.update.generation;
+  return true;
 }
 
 /**

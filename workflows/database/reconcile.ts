@@ -61,7 +61,9 @@ export async function reconcile(
   const g = openGeneration(entity, update, mode);
 
   try {
-    if (mode === 'generation') await announceGeneration(g, target);
+    // A generation resumed by a new run (the last one's history was full) was announced already.
+    if (mode === 'generation' && state.resuming !== update.generation) await announceGeneration(g, target);
+    state.resuming = undefined;
 
     const config = await ensureConfiguration(g, target);
     if (config === SUPERSEDED) return;

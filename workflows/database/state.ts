@@ -1,5 +1,6 @@
+import { workflowInfo } from '@temporalio/workflow';
 import type { DatabaseSpec, DatabaseStatus } from '../../crds';
-import type { DriftNotice, EngineBuild, SpecUpdate, UpgradeProgress } from '../signals';
+import type { DriftNotice, EngineBuild, SpecUpdate, UpgradeProgress, WorkflowLimits } from '../signals';
 
 /** Workflow state; carried across continueAsNew. Holds no secret (DESIGN.md rule 3). */
 export interface State {
@@ -35,6 +36,11 @@ export interface State {
   backupScheduleFor?: string;
   /** spec.bootstrap.fromBackup restored into this incarnation (a restore runs once). */
   restoredFrom?: string;
+  /**
+   * The generation a run left unfinished to continue as new (its history was full): the next run
+   * takes it up where the waits were, without announcing it again.
+   */
+  resuming?: number;
 }
 
 export function freshState(): State {
@@ -53,7 +59,11 @@ export interface Entity {
   step: string;
   /** Progress of the running upgrade child, reported in status and Events by the upgrade step. */
   readonly upgradeProgress: UpgradeProgress[];
+  readonly limits: Required<WorkflowLimits>;
 }
+
+/** Continue as new well before Temporal's limits (51,200 events / 50 MB). */
+export const DEFAULT_LIMITS: Required<WorkflowLimits> = { historyEvents: 2_000, readyWaitSeconds: 60 };
 
 /** The incarnation this workflow serves is gone and no newer one has arrived. */
 export function isGone(state: State): boolean {
@@ -86,4 +96,10 @@ export function supersedes(state: State, update: SpecUpdate): boolean {
 export function runningBuild(state: State): EngineBuild | undefined {
   if (state.running) return state.running;
   return state.applied && { version: state.applied.version, image: state.applied.image };
+}
+
+/** The run's history is as long as it may grow: time to continue as new. */
+export function historyFull(entity: Entity): boolean {
+  const info = workflowInfo();
+  return info.continueAsNewSuggested || info.historyLength > entity.limits.historyEvents;
 }

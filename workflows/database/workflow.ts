@@ -7,7 +7,6 @@ import {
   setCurrentDetails,
   setHandler,
   sleep,
-  workflowInfo,
 } from '@temporalio/workflow';
 import { act } from '../activity-options';
 import { ConditionTypes, setCondition } from '../conditions';
@@ -22,14 +21,20 @@ import {
   type DatabaseWorkflowInput,
 } from '../signals';
 import { reconcile, RETRY_AFTER } from './reconcile';
-import { freshState, isGone, newGeneration, type Entity, type State } from './state';
+import {
+  DEFAULT_LIMITS,
+  freshState,
+  historyFull,
+  isGone,
+  newGeneration,
+  type Entity,
+  type State,
+} from './state';
 import { deleteDatabase } from './steps/delete';
 import { clearCancelRequest } from './steps/upgrade';
 
 /** Re-ensure everything this often even when nothing was signalled (level-triggered safety net). */
 const RESYNC_INTERVAL = '10 minutes';
-/** Continue as new well before Temporal's limits (51,200 events / 50 MB). */
-const MAX_HISTORY_EVENTS = 2_000;
 
 /**
  * The long-lived workflow of one Database (`database/<namespace>/<name>`): an entity loop. It
@@ -42,7 +47,14 @@ const MAX_HISTORY_EVENTS = 2_000;
 export async function databaseWorkflow(input: DatabaseWorkflowInput): Promise<void> {
   const { namespace, name } = input;
   const state: State = (input.carried as State | undefined) ?? freshState();
-  const entity: Entity = { namespace, name, state, step: 'waiting for the first spec', upgradeProgress: [] };
+  const entity: Entity = {
+    namespace,
+    name,
+    state,
+    step: 'waiting for the first spec',
+    upgradeProgress: [],
+    limits: { ...DEFAULT_LIMITS, ...input.limits },
+  };
   listen(entity);
 
   for (;;) {
@@ -97,6 +109,7 @@ export async function databaseWorkflow(input: DatabaseWorkflowInput): Promise<vo
           namespace,
           name,
           carried: { ...freshState(), latest: state.latest } satisfies State,
+          limits: input.limits,
         });
       }
       return;
@@ -141,9 +154,9 @@ export async function databaseWorkflow(input: DatabaseWorkflowInput): Promise<vo
       }
     }
 
-    if (workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > MAX_HISTORY_EVENTS) {
+    if (historyFull(entity)) {
       await condition(allHandlersFinished);
-      await continueAsNew<typeof databaseWorkflow>({ namespace, name, carried: state });
+      await continueAsNew<typeof databaseWorkflow>({ namespace, name, carried: state, limits: input.limits });
     }
   }
 }

@@ -2,7 +2,7 @@ import type { DatabaseTarget } from '../../../activities';
 import { act, READY_WAIT_BUDGET_SECONDS, waiting } from '../../activity-options';
 import { ConditionTypes } from '../../conditions';
 import { statusText } from '../../status-text';
-import { explainNotReady, SUPERSEDED, type Generation } from '../generation';
+import { explainNotReady, pauseForNewRun, SUPERSEDED, type Generation } from '../generation';
 import type { Replication } from './replication';
 
 /**
@@ -22,7 +22,7 @@ export async function awaitPods(
     const ready = await g.run(`wait for StatefulSet ${g.id} to be ready`, () =>
       act(`wait for StatefulSet ${g.id} to be ready`, waiting).waitForStatefulSetReady(
         target,
-        READY_WAIT_BUDGET_SECONDS,
+        Math.min(READY_WAIT_BUDGET_SECONDS, entity.limits.readyWaitSeconds),
       ),
     );
     if (ready === SUPERSEDED) return false;
@@ -41,5 +41,6 @@ export async function awaitPods(
     }
     await explainNotReady(g, podsWhy);
     await book.report();
+    if (pauseForNewRun(g)) return false;
   }
 }

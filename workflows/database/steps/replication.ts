@@ -3,7 +3,7 @@ import type { DatabaseTarget, ReplicationReport } from '../../../activities';
 import { act, READY_WAIT_BUDGET_SECONDS, waiting } from '../../activity-options';
 import { ConditionTypes } from '../../conditions';
 import { describeFailure } from '../../failure';
-import { explainNotReady, SUPERSEDED, type Generation } from '../generation';
+import { explainNotReady, pauseForNewRun, SUPERSEDED, type Generation } from '../generation';
 import type { DatabaseEvent } from '../status-book';
 
 /**
@@ -90,7 +90,10 @@ export class Replication {
     while (this.engineWork) {
       const what = `wait for replication of ${g.id}`;
       const rep = await g.run(what, () =>
-        act(what, waiting).waitForReplicationReady(this.target, READY_WAIT_BUDGET_SECONDS),
+        act(what, waiting).waitForReplicationReady(
+          this.target,
+          Math.min(READY_WAIT_BUDGET_SECONDS, g.entity.limits.readyWaitSeconds),
+        ),
       );
       if (rep === SUPERSEDED) return false;
       await this.absorb(rep, true);
@@ -101,6 +104,7 @@ export class Replication {
       }
       await explainNotReady(g, `replication not ready: ${rep.message}`);
       await g.book.report();
+      if (pauseForNewRun(g)) return false;
     }
     return true;
   }

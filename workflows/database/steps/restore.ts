@@ -3,7 +3,7 @@ import type { DatabaseTarget } from '../../../activities';
 import { act, READY_WAIT_BUDGET_SECONDS, waiting } from '../../activity-options';
 import { ConditionTypes } from '../../conditions';
 import { describeFailure } from '../../failure';
-import { SUPERSEDED, type Generation, type Superseded } from '../generation';
+import { pauseForNewRun, SUPERSEDED, type Generation, type Superseded } from '../generation';
 
 /**
  * Restores spec.bootstrap.fromBackup into the new Database, once, after its members are up and
@@ -40,10 +40,11 @@ export async function restore(g: Generation, target: DatabaseTarget): Promise<vo
         act(`wait for Job ${namespace}/${started.jobName}`, waiting).waitForJob(
           namespace,
           started.jobName,
-          READY_WAIT_BUDGET_SECONDS,
+          Math.min(READY_WAIT_BUDGET_SECONDS, entity.limits.readyWaitSeconds),
         ),
       );
       if (outcome === SUPERSEDED) return SUPERSEDED;
+      if (outcome.state === 'running' && pauseForNewRun(g)) return SUPERSEDED;
       if (outcome.state === 'running') continue;
       if (outcome.state === 'failed') {
         throw ApplicationFailure.nonRetryable(
