@@ -59,14 +59,19 @@ export interface RunningOperator {
   metrics: WorkerMetrics;
   stopWorker(): Promise<void>;
   startWorker(): Promise<void>;
+  /** A new watcher process as after a restart: it lists every Database and signals each. */
+  restartWatcher(): Promise<void>;
   stop(): Promise<void>;
 }
 
 /** Installs the CRDs (idempotent) and starts an in-process worker and watcher for `namespace`. */
-export async function startOperator(namespace: string): Promise<RunningOperator> {
+export async function startOperator(
+  namespace: string,
+  extra: NodeJS.ProcessEnv = {},
+): Promise<RunningOperator> {
   await installCrds();
   const taskQueue = uniqueName('db');
-  const cfg = operatorConfig(namespace, taskQueue);
+  const cfg = operatorConfig(namespace, taskQueue, extra);
   let worker: Worker | undefined;
   let running: Promise<void> | undefined;
   const metrics = new WorkerMetrics({ defaultMetrics: false });
@@ -80,16 +85,24 @@ export async function startOperator(namespace: string): Promise<RunningOperator>
     worker = undefined;
   };
   await startWorker();
-  const { watcher, close } = await createWatcher(cfg, testLogger(`watcher-${taskQueue}`));
-  await watcher.start();
+  const startWatcher = async () => {
+    const { watcher, close } = await createWatcher(cfg, testLogger(`watcher-${taskQueue}`));
+    await watcher.start();
+    return close;
+  };
+  let closeWatcher = await startWatcher();
   return {
     namespace,
     taskQueue,
     metrics,
     startWorker,
     stopWorker,
+    restartWatcher: async () => {
+      await closeWatcher();
+      closeWatcher = await startWatcher();
+    },
     stop: async () => {
-      await close();
+      await closeWatcher();
       await stopWorker();
     },
   };
