@@ -263,7 +263,11 @@ export class SpecSignaler {
       deleting: obs.deleting,
     };
     const limits = this.opts.workflowLimits;
-    const input: DatabaseWorkflowInput = { namespace: obs.namespace, name: obs.name, ...(limits && { limits }) };
+    const input: DatabaseWorkflowInput = {
+      namespace: obs.namespace,
+      name: obs.name,
+      ...(limits && { limits }),
+    };
     const searchAttributes = [
       { key: DatabaseNamespace, value: obs.namespace },
       { key: DatabaseName, value: obs.name },

@@ -1,4 +1,9 @@
-import { proxyActivities, type ActivityOptions } from '@temporalio/workflow';
+import {
+  ActivityCancellationType,
+  patched,
+  proxyActivities,
+  type ActivityOptions,
+} from '@temporalio/workflow';
 import type { DatabaseActivities } from '../activities';
 
 /**
@@ -16,9 +21,22 @@ export const quick: ActivityOptions = {
   },
 };
 
+/**
+ * A cancelled activity is waited for until it has stopped (or finished), so that the step after
+ * a cancellation never runs while an obsolete one may still write: a superseded apply cannot land
+ * after the newer one. Runs from before this rule keep cancelling without waiting.
+ */
+export function cancellationWaits(): boolean {
+  return patched('await-cancelled-activities-v1');
+}
+
 /** One proxy per call, so that each activity carries a summary naming its object in the UI. */
 export function act(summary: string, options: ActivityOptions = quick): DatabaseActivities {
-  return proxyActivities<DatabaseActivities>({ ...options, summary });
+  return proxyActivities<DatabaseActivities>({
+    ...(cancellationWaits() && { cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED }),
+    ...options,
+    summary,
+  });
 }
 
 /** Each readiness wait returns after this long so the workflow can report progress. */

@@ -20,6 +20,8 @@ export const PATCHES = {
     'databaseWorkflow: a new incarnation (first spec, or re-created under the same name) starts from a fresh state',
   'bounded-generation-v1':
     'databaseWorkflow: a generation that stays unready continues as new between its waits when the history is full',
+  'await-cancelled-activities-v1':
+    'all workflows: a cancelled activity is awaited until it stopped (WAIT_CANCELLATION_COMPLETED); a superseded Database step is awaited before the next one',
 } as const;
 
 export type PatchId = keyof typeof PATCHES;

@@ -9,6 +9,7 @@ import type { DatabaseRef } from '../../activities';
 import { ConditionTypes } from '../conditions';
 import type { SpecUpdate } from '../signals';
 import { statusText } from '../status-text';
+import { cancellationWaits } from '../activity-options';
 import { historyFull, supersedes, type Entity } from './state';
 import { StatusBook } from './status-book';
 
@@ -100,17 +101,25 @@ export async function interruptible<T>(
   const work = scope.run(fn);
   const watch = new CancellationScope();
   const stop: Promise<Superseded> = watch.run(() => condition(abandon)).then(() => SUPERSEDED);
+  let result: T | Superseded;
   try {
-    return await Promise.race<T | Superseded>([work, stop]);
+    result = await Promise.race<T | Superseded>([work, stop]);
   } catch (err) {
-    if (abandon() && isCancellation(err)) return SUPERSEDED;
-    throw err;
-  } finally {
-    watch.cancel();
-    stop.catch(() => undefined);
-    if (abandon()) {
-      scope.cancel();
-      work.catch(() => undefined);
+    if (!(abandon() && isCancellation(err))) {
+      watch.cancel();
+      stop.catch(() => undefined);
+      throw err;
     }
+    result = SUPERSEDED;
   }
+  watch.cancel();
+  stop.catch(() => undefined);
+  if (abandon()) {
+    scope.cancel();
+    // The obsolete activity is waited for (see cancellationWaits): nothing it writes can land
+    // after what the newer generation applies next.
+    if (cancellationWaits()) await work.catch(() => undefined);
+    else work.catch(() => undefined);
+  }
+  return result;
 }
