@@ -1,5 +1,6 @@
 import { ScheduleNotFoundError, ScheduleOverlapPolicy } from '@temporalio/client';
 import { waitFor } from '../../tools/stack/wait';
+import { recordNamespaceHistories } from '../support/record-histories';
 import { BACKUP_CATCHUP_WINDOW } from '../../activities/backup-schedule';
 import { backupScheduleId, backupWorkflowId, scheduledBackupName } from '../../contracts/backup-names';
 import type { ScheduledBackupResult } from '../../workflows/backup';
@@ -340,5 +341,11 @@ describe('backups', () => {
       ScheduleNotFoundError,
     );
     expect((await listBackups(ns)).length).toBeGreaterThanOrEqual(2);
+    await recordNamespaceHistories(
+      client(),
+      ns,
+      'backup',
+      'backup retried then Succeeded, always failing then retried, on-demand with retention, scheduled backups, restore and a missing backup, deletion with a Schedule',
+    );
   });
 });

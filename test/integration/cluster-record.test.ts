@@ -10,6 +10,7 @@ import {
   waitForPhase,
   type RunningOperator,
 } from '../support/operator';
+import { recordNamespaceHistories } from '../support/record-histories';
 import { sql } from '../support/sql';
 import {
   createNamespace,
@@ -147,6 +148,12 @@ describe('a fresh workflow run reads the cluster, not its memory', () => {
       'jsonpath={.spec.template.spec.containers[0].image}',
     ]);
     expect(image).toBe('postgres:15.20');
+    await recordNamespaceHistories(
+      client,
+      ns,
+      'fresh-runs',
+      'backup, restore with its runs terminated at every step, a fresh run finding the restore done, a downgrade refused by a fresh run',
+    );
   });
 });
 
@@ -162,8 +169,9 @@ describe('a Database that never becomes ready', () => {
 
   it('continues as new run after run with bounded histories, and its status keeps saying why', async () => {
     ns = await createNamespace('unready');
-    const limit = 60;
-    op = await startOperator(ns, { DATABASE_HISTORY_LIMIT: String(limit), READY_WAIT_SECONDS: '3' });
+    // Above what a run takes to reach its first wait (about a hundred events), so the waits hit it.
+    const limit = 120;
+    op = await startOperator(ns, { DATABASE_HISTORY_LIMIT: String(limit), READY_WAIT_SECONDS: '2' });
     const client = temporalClient(await connection);
     await applyDatabase(ns, 'stuck', {
       engine: 'postgres',
@@ -184,6 +192,7 @@ describe('a Database that never becomes ready', () => {
     });
     const all = await runs();
     const closed = all.filter((r) => r.status === 'CONTINUED_AS_NEW');
+    process.stderr.write(`runs of ${id}: ${all.map((r) => `${r.status} ${r.historyLength}`).join(', ')}\n`);
     expect(closed.length).toBeGreaterThanOrEqual(3);
     // Each run stops at the first wait after the limit: a handful of events past it at most.
     for (const r of closed) expect(r.historyLength).toBeLessThanOrEqual(limit + 25);

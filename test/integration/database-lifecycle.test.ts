@@ -1,14 +1,12 @@
 import fs from 'node:fs';
-import path from 'node:path';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
 import type { Client, Connection } from '@temporalio/client';
 import { Worker } from '@temporalio/worker';
-import { binary, repoRoot } from '../../tools/stack/binaries';
 import type { Database } from '../../crds';
 import { waitFor } from '../../tools/stack/wait';
 import { databaseWorkflowId } from '../../workflows/signals';
+import { workflowCodeHash } from '../replay/coverage';
+import { recordHistories } from '../support/record-histories';
 import {
   applyDatabase,
   databaseEventReasons,
@@ -28,8 +26,6 @@ import {
   temporalClient,
   temporalConnection,
 } from '../support/stack';
-
-const run = promisify(execFile);
 
 /**
  * The whole lifecycle of one Database against the real stack: kubectl apply → watcher → workflow
@@ -307,22 +303,17 @@ describe('Database lifecycle', () => {
       });
     }
     expect(histories.length).toBeGreaterThanOrEqual(2);
-    if (process.env.DURABLE_RECORD_HISTORIES) {
-      // Refreshes the fixtures that test/replay/ replays against every later version of the code,
-      // in the proto JSON form the Temporal CLI and UI export (what historyFromJSON reads).
-      for (const [i, wf] of histories.entries()) {
-        const { stdout } = await run(binary('temporal'), [
-          'workflow',
-          'show',
-          `--address=${stackInfo().temporal.address}`,
-          `--workflow-id=${wf.workflowId}`,
-          `--run-id=${wf.runId}`,
-          '--output=json',
-        ]);
-        const file = path.join(repoRoot, 'test', 'replay', 'histories', `database-lifecycle-${i + 1}.json`);
-        fs.writeFileSync(file, stdout);
-      }
-    }
+    // Fixtures that test/replay/ replays against every later version of the code; named by the
+    // code they were recorded with, so the histories of earlier code stay and keep replaying.
+    await recordHistories(
+      histories.map((wf, i) => ({
+        name: `database-lifecycle-${workflowCodeHash('databaseWorkflow')}-${i + 1}`,
+        workflowId: wf.workflowId,
+        runId: wf.runId,
+        workflowType: 'databaseWorkflow' as const,
+        covers: 'provision, edits, scaling, drift repair, deletion, re-creation (mariadb and postgres)',
+      })),
+    );
     const workflowBundle = { code: fs.readFileSync(process.env.DURABLE_WORKFLOW_BUNDLE!, 'utf8') };
     for await (const result of Worker.runReplayHistories({ workflowBundle }, histories)) {
       expect({ workflowId: result.workflowId, error: result.error }).toEqual({

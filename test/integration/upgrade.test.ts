@@ -2,6 +2,7 @@ import * as k8s from '@kubernetes/client-node';
 import type { Client, Connection } from '@temporalio/client';
 import { CANCEL_UPGRADE_ANNOTATION, type Condition, type Database, type DatabaseSpecInput } from '../../crds';
 import { waitFor } from '../../tools/stack/wait';
+import { recordNamespaceHistories } from '../support/record-histories';
 import { databaseWorkflowId, upgradeWorkflowId } from '../../workflows/signals';
 import type { UpgradeOutcome } from '../../workflows/upgrade';
 import {
@@ -464,6 +465,12 @@ describe('upgrades with rollback', () => {
       const child = await client.workflow.getHandle(upgradeWorkflowId(ns, name, gen)).describe();
       return child.status.name !== 'RUNNING';
     });
+    await recordNamespaceHistories(
+      client,
+      ns,
+      'upgrade',
+      'upgrades rolled back (never-ready image, cancel by annotation and in Temporal), refused downgrade and major jump, a gated upgrade, a newer image during a stuck upgrade, deletion mid-upgrade',
+    );
   }, 300_000);
 });
 

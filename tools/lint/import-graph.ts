@@ -59,7 +59,7 @@ function resolve(fromFile: string, spec: string): string | undefined {
 }
 
 /** Every relative import and re-export of a file, and whether it brings types only. */
-function importsOf(file: string): Edge[] {
+export function importsOf(file: string): Edge[] {
   const text = fs.readFileSync(file, 'utf8');
   const source = ts.createSourceFile(file, text, ts.ScriptTarget.ES2022, false);
   const edges: Edge[] = [];
