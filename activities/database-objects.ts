@@ -3,7 +3,7 @@ import type { V1Secret } from '@kubernetes/client-node';
 import { serverSideApply } from './apply';
 import { isConflict, isNotFound, kubeCall } from './errors';
 import type { KubeClients } from './kube-clients';
-import { ENGINE_BUILD_ANNOTATION } from '../crds';
+import { ENGINE_BUILD_ANNOTATION, type Engine } from '../crds';
 import {
   configHash,
   CONTAINER_NAME,
@@ -17,7 +17,7 @@ import {
   renderStatefulSet,
   type Endpoints,
 } from './manifests';
-import type { DatabaseTarget } from './types';
+import type { DatabaseRef, DatabaseTarget } from './types';
 
 export type Outcome = 'created' | 'updated' | 'unchanged';
 
@@ -130,7 +130,8 @@ export async function applyServices(
  */
 export async function observeRunningBuild(
   clients: KubeClients,
-  target: DatabaseTarget,
+  target: DatabaseRef,
+  engine: Engine,
 ): Promise<{ version: string; image?: string } | undefined> {
   const name = objectNames(target.name).statefulSet;
   const sts = await kubeCall(`read StatefulSet ${target.namespace}/${name}`, async () => {
@@ -146,7 +147,7 @@ export async function observeRunningBuild(
   if (recorded) return recorded;
   const image = sts.spec?.template.spec?.containers.find((c) => c.name === CONTAINER_NAME)?.image;
   const tag = image?.match(/:([0-9][0-9A-Za-z._-]*)$/)?.[1];
-  return tag && engineProfile(target.spec.engine, tag).image === image ? { version: tag } : undefined;
+  return tag && engineProfile(engine, tag).image === image ? { version: tag } : undefined;
 }
 
 export function parseEngineBuild(value: string | undefined): { version: string; image?: string } | undefined {

@@ -18,13 +18,8 @@ import {
   type BackupRef,
 } from './backup';
 import { deleteBackupSchedule, ensureBackupSchedule, type TemporalDeps } from './backup-schedule';
-import {
-  applyConfigMap,
-  applyServices,
-  applyStatefulSet,
-  ensureSecret,
-  observeRunningBuild,
-} from './database-objects';
+import { applyConfigMap, applyServices, applyStatefulSet, ensureSecret } from './database-objects';
+import { assessSpec } from './spec-check';
 import { addFinalizer, removeFinalizer } from './finalizer';
 import type { KubeClients } from './kube-clients';
 import { checkPrerequisites } from './prerequisites';
@@ -108,7 +103,10 @@ export function createActivities({ clients, report, temporal, metrics, engines }
       keep: string,
     ) => listExpiredBackups(clients, namespace, databaseName, retention, keep),
     deleteBackupRecord: (ref: BackupRef) => deleteBackupRecord(clients, ref),
-    observeRunningBuild: (target: DatabaseTarget) => observeRunningBuild(clients, target),
+    assessSpec: (
+      target: Omit<DatabaseTarget, 'spec'> & { spec: unknown },
+      opts: { runningVersion?: string; observe: boolean },
+    ) => assessSpec(clients, target, opts),
     checkRestoreSource: (target: DatabaseTarget) => checkRestoreSource(clients, target),
     recordRestored: (target: DatabaseTarget, backup: string) => recordRestored(clients, target, backup),
     configureReplication: (target: DatabaseTarget) => configureReplication(engineDeps, target),
@@ -127,4 +125,5 @@ export { RestoreFailures } from './backup';
 export type { ScheduleOutcome, ScheduledBackupInput } from './backup-schedule';
 export type { HealthReport, MemberReport, ReplicationReport } from './replication';
 export { FailureTypes } from './errors';
+export type { SpecAssessment } from './spec-check';
 export type { MemberState, RolloutState } from './rollout';

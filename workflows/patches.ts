@@ -14,8 +14,8 @@ export const PATCHES = {
     "databaseWorkflow: while a generation is not Ready, the Ready condition's message carries the newest failure or wait reason",
   'restore-mark-v1':
     'databaseWorkflow: a succeeded restore is recorded on the Database (annotation durable.dev/restore), so a later run never restores again',
-  'running-from-cluster-v1':
-    'databaseWorkflow: a run that does not know what runs reads it from the StatefulSet before deciding on an upgrade or a version check',
+  'assess-spec-v1':
+    "databaseWorkflow: a generation's spec is checked in an activity (recorded verdict), which first reads what the StatefulSet runs when the run does not know",
   'fresh-incarnation-v1':
     'databaseWorkflow: a new incarnation (first spec, or re-created under the same name) starts from a fresh state',
   'bounded-generation-v1':

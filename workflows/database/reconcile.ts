@@ -1,6 +1,7 @@
 import { isCancellation, patched } from '@temporalio/workflow';
 import type { DatabaseTarget } from '../../activities';
-import { checkSpec } from '../../crds/spec-rules';
+import type { DatabaseSpec } from '../../crds';
+import { checkSpec, type Verdict } from '../../crds/spec-rules';
 import { act } from '../activity-options';
 import { ConditionTypes } from '../conditions';
 import { describeFailure } from '../failure';
@@ -33,8 +34,8 @@ export async function reconcile(
   drift: DriftNotice[] = [],
 ): Promise<void> {
   const { state } = entity;
-  if (!(await learnWhatRuns(entity, update))) return;
-  const verdict = checkSpec(update.spec, state.status.currentVersion);
+  const verdict = await assess(entity, update);
+  if (!verdict) return; // the spec could not be checked now: retried after RETRY_AFTER
   if (!verdict.ok || !verdict.spec) {
     await refuseSpec(entity, update, verdict.reason ?? 'InvalidSpec', verdict.message ?? 'invalid spec');
     return;
@@ -116,39 +117,46 @@ export async function reconcile(
 }
 
 /**
- * A run that knows nothing of what runs (a fresh run after a terminated one, a reset, a lost
- * Temporal database, a re-created Database) reads it from the StatefulSet before it decides
- * anything: the upgrade, the downgrade refusal and the major version check depend on it. The
- * cluster is the record; the state is a cache. Returns false when the generation must be tried
- * again later (the API could not be read).
+ * Checks the generation's spec (schema, supported versions, no downgrade, no major jump) in an
+ * activity, so the verdict is recorded in the history and a later build's schema never changes
+ * what this run decided. A run that knows nothing of what runs (a fresh run after a terminated
+ * one, a reset, a lost Temporal database, a re-created Database) has the activity read it from
+ * the StatefulSet first: the cluster is the record, the state a cache. The verdict is kept for
+ * the generation (drift and resync reuse it). Undefined when the spec could not be checked now.
  */
-async function learnWhatRuns(entity: Entity, update: SpecUpdate): Promise<boolean> {
+async function assess(
+  entity: Entity,
+  update: SpecUpdate,
+): Promise<(Verdict & { spec?: DatabaseSpec }) | undefined> {
   const { namespace, name, state } = entity;
-  if (state.running || state.applied || !patched('running-from-cluster-v1')) return true;
-  const id = `${namespace}/${name}`;
+  if (!patched('assess-spec-v1')) return checkSpec(update.spec, state.status.currentVersion);
+  const key = { uid: update.uid, generation: update.generation, runningVersion: state.status.currentVersion };
+  const cached = state.assessed;
+  if (
+    cached &&
+    cached.uid === key.uid &&
+    cached.generation === key.generation &&
+    cached.runningVersion === key.runningVersion
+  )
+    return cached.verdict;
+  const observe = !state.running && !state.applied;
   try {
-    const seen = await act(`read what StatefulSet ${id} runs`).observeRunningBuild({
-      namespace,
-      name,
-      uid: update.uid,
-      generation: update.generation,
-      spec: update.spec,
-    });
-    if (seen) {
-      state.running = seen;
-      state.status.currentVersion = seen.version;
+    const { verdict, running } = await act(`check the spec of Database ${namespace}/${name}`).assessSpec(
+      { namespace, name, uid: update.uid, generation: update.generation, spec: update.spec },
+      { runningVersion: state.status.currentVersion, observe },
+    );
+    if (running) {
+      state.running = running;
+      state.status.currentVersion = running.version;
     }
-    return true;
+    state.assessed = { ...key, runningVersion: state.status.currentVersion, verdict };
+    return verdict;
   } catch (err) {
     if (isCancellation(err)) throw err;
+    const failure = describeFailure(err);
     state.retryPending = true;
-    await reportFailure(
-      entity,
-      update,
-      describeFailure(err).type,
-      `${describeFailure(err).message} (will retry in ${RETRY_AFTER})`,
-    );
-    return false;
+    await reportFailure(entity, update, failure.type, `${failure.message} (will retry in ${RETRY_AFTER})`);
+    return undefined;
   }
 }
 

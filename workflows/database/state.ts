@@ -41,6 +41,13 @@ export interface State {
    * takes it up where the waits were, without announcing it again.
    */
   resuming?: number;
+  /** The verdict on a generation's spec (recorded by an activity), reused by its drift and resyncs. */
+  assessed?: {
+    uid: string;
+    generation: number;
+    runningVersion?: string;
+    verdict: { ok: boolean; reason?: string; message?: string; spec?: DatabaseSpec };
+  };
 }
 
 export function freshState(): State {

@@ -1,0 +1,33 @@
+import { ENGINES, type DatabaseSpec, type Engine } from '../crds';
+import { checkSpec, type Verdict } from '../crds/spec-rules';
+import { observeRunningBuild } from './database-objects';
+import type { KubeClients } from './kube-clients';
+import type { DatabaseTarget } from './types';
+
+export interface SpecAssessment {
+  /** The spec with the schema's defaults, when it can be reconciled. */
+  verdict: Verdict & { spec?: DatabaseSpec };
+  /** What the StatefulSet runs, when asked to look (`observe`) and it can be told. */
+  running?: { version: string; image?: string };
+}
+
+/**
+ * Checks a generation's spec against the schema and the rules (supported versions, no
+ * downgrade, no major jump in place) in an activity, so that the decision is recorded in the
+ * workflow's history: a later build with another schema or other supported versions never
+ * changes what a running workflow already decided. With `observe`, first reads what the
+ * StatefulSet runs (a run that does not know it), and checks against that.
+ */
+export async function assessSpec(
+  clients: KubeClients,
+  target: Omit<DatabaseTarget, 'spec'> & { spec: unknown },
+  opts: { runningVersion?: string; observe: boolean },
+): Promise<SpecAssessment> {
+  let running: SpecAssessment['running'];
+  const engine = (target.spec as { engine?: unknown } | undefined)?.engine;
+  if (opts.observe && (ENGINES as readonly unknown[]).includes(engine)) {
+    running = await observeRunningBuild(clients, target, engine as Engine);
+  }
+  const verdict = checkSpec(target.spec, running?.version ?? opts.runningVersion);
+  return { verdict, ...(running && { running }) };
+}
