@@ -15,3 +15,14 @@ export function withBuild(target: DatabaseTarget, build: EngineBuild): DatabaseT
 export function buildText(engine: string, build: EngineBuild): string {
   return `${engine} ${build.version}${build.image ? ` (${build.image})` : ''}`;
 }
+
+/**
+ * The target without spec.parameters, for every activity but the ConfigMap's: the parameters
+ * (up to the CRD's bound) reach the pods only through the ConfigMap and its hash, and sending
+ * them with each activity would multiply the largest part of the spec in the history.
+ */
+export function lean(target: DatabaseTarget): DatabaseTarget {
+  if (target.spec.parameters === undefined) return target;
+  const { parameters: _parameters, ...spec } = target.spec;
+  return { ...target, spec };
+}

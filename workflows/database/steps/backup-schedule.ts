@@ -3,6 +3,7 @@ import type { DatabaseTarget } from '../../../activities';
 import { act } from '../../activity-options';
 import { ConditionTypes } from '../../conditions';
 import { describeFailure } from '../../failure';
+import { lean } from '../builds';
 import type { Generation } from '../generation';
 
 /**
@@ -18,7 +19,7 @@ export async function scheduleBackups(g: Generation, target: DatabaseTarget): Pr
   if (state.backupScheduleFor === wanted && !enabled) return;
   try {
     const outcome = await act(`ensure backup Schedule of Database ${namespace}/${name}`).ensureBackupSchedule(
-      target,
+      lean(target),
     );
     state.backupScheduleFor = wanted;
     if (enabled) {

@@ -2,6 +2,7 @@ import type { DatabaseTarget } from '../../../activities';
 import { act } from '../../activity-options';
 import { ConditionTypes } from '../../conditions';
 import { SUPERSEDED, type Generation, type Superseded } from '../generation';
+import { lean } from '../builds';
 import { announce } from '../status-book';
 
 /**
@@ -23,7 +24,7 @@ export async function ensureConfiguration(
     return SUPERSEDED;
   if (
     (await g.run(`check prerequisites of ${id}`, () =>
-      act(`check prerequisites of Database ${id}`).checkPrerequisites(target),
+      act(`check prerequisites of Database ${id}`).checkPrerequisites(lean(target)),
     )) === SUPERSEDED
   )
     return SUPERSEDED;
@@ -36,7 +37,7 @@ export async function ensureConfiguration(
   await book.report(announce('ConfigMap', `${name}-config`, cm.outcome));
 
   const secret = await g.run(`ensure Secret ${id}-credentials`, () =>
-    act(`ensure Secret ${id}-credentials`).ensureSecret(target),
+    act(`ensure Secret ${id}-credentials`).ensureSecret(lean(target)),
   );
   if (secret === SUPERSEDED) return SUPERSEDED;
   g.entity.state.status.secretName = secret.secretName;
@@ -52,7 +53,7 @@ export async function applyMembers(
   configHash: string,
 ): Promise<void | Superseded> {
   const sts = await g.run(`apply StatefulSet ${g.id}`, () =>
-    act(`apply StatefulSet ${g.id}`).applyStatefulSet(target, configHash),
+    act(`apply StatefulSet ${g.id}`).applyStatefulSet(lean(target), configHash),
   );
   if (sts === SUPERSEDED) return SUPERSEDED;
   await g.book.report(announce('StatefulSet', g.entity.name, sts.outcome));
@@ -62,7 +63,7 @@ export async function applyMembers(
 export async function applyServices(g: Generation, target: DatabaseTarget): Promise<void | Superseded> {
   const { name, state } = g.entity;
   const svc = await g.run(`apply Services of ${g.id}`, () =>
-    act(`apply Services ${g.id}-primary, -ro, -headless`).applyServices(target),
+    act(`apply Services ${g.id}-primary, -ro, -headless`).applyServices(lean(target)),
   );
   if (svc === SUPERSEDED) return SUPERSEDED;
   state.status.endpoints = svc.endpoints;

@@ -3,6 +3,7 @@ import { act, READY_WAIT_BUDGET_SECONDS, waiting } from '../../activity-options'
 import { ConditionTypes } from '../../conditions';
 import { statusText } from '../../status-text';
 import { explainNotReady, pauseForNewRun, SUPERSEDED, type Generation } from '../generation';
+import { lean } from '../builds';
 import type { Replication } from './replication';
 
 /**
@@ -21,7 +22,7 @@ export async function awaitPods(
   for (;;) {
     const ready = await g.run(`wait for StatefulSet ${g.id} to be ready`, () =>
       act(`wait for StatefulSet ${g.id} to be ready`, waiting).waitForStatefulSetReady(
-        target,
+        lean(target),
         Math.min(READY_WAIT_BUDGET_SECONDS, entity.limits.readyWaitSeconds),
       ),
     );

@@ -4,6 +4,7 @@ import { act, READY_WAIT_BUDGET_SECONDS, waiting } from '../../activity-options'
 import { ConditionTypes } from '../../conditions';
 import { describeFailure } from '../../failure';
 import { explainNotReady, pauseForNewRun, SUPERSEDED, type Generation } from '../generation';
+import { lean } from '../builds';
 import type { DatabaseEvent } from '../status-book';
 
 /**
@@ -35,11 +36,13 @@ export class Replication {
   readonly engineWork: boolean;
   /** The early pass succeeded (or there is nothing to configure). */
   configured: boolean;
+  private readonly target: DatabaseTarget;
 
   constructor(
     private readonly g: Generation,
-    private readonly target: DatabaseTarget,
+    target: DatabaseTarget,
   ) {
+    this.target = lean(target);
     const applied = g.entity.state.applied;
     this.enabled = patched('replication-v1');
     this.engineWork =

@@ -3,6 +3,7 @@ import type { DatabaseTarget } from '../../../activities';
 import { act, READY_WAIT_BUDGET_SECONDS, waiting } from '../../activity-options';
 import { ConditionTypes } from '../../conditions';
 import { describeFailure } from '../../failure';
+import { lean } from '../builds';
 import { pauseForNewRun, SUPERSEDED, type Generation, type Superseded } from '../generation';
 
 /**
@@ -18,7 +19,7 @@ export async function restore(g: Generation, target: DatabaseTarget): Promise<vo
   const from = target.spec.bootstrap!.fromBackup!.name;
   try {
     const source = await g.run(`check backup ${namespace}/${from} for restore`, () =>
-      act(`check backup ${namespace}/${from} for restore`).checkRestoreSource(target),
+      act(`check backup ${namespace}/${from} for restore`).checkRestoreSource(lean(target)),
     );
     if (source === SUPERSEDED) return SUPERSEDED;
     if (source.previously === 'restored') {
@@ -32,7 +33,7 @@ export async function restore(g: Generation, target: DatabaseTarget): Promise<vo
     book.mark(ConditionTypes.Restored, 'False', 'Restoring', `restoring ${from} from ${source.location}`);
     await book.report({ type: 'Normal', reason: 'Restoring', message: `restoring backup ${from}` });
     const started = await g.run(`start restore Job ${id}-restore`, () =>
-      act(`start restore Job ${id}-restore`).startRestoreJob(target, source.location),
+      act(`start restore Job ${id}-restore`).startRestoreJob(lean(target), source.location),
     );
     if (started === SUPERSEDED) return SUPERSEDED;
     for (;;) {
@@ -56,7 +57,8 @@ export async function restore(g: Generation, target: DatabaseTarget): Promise<vo
     }
     if (patched('restore-mark-v1')) {
       const what = `record restore of ${from} on Database ${id}`;
-      if ((await g.run(what, () => act(what).recordRestored(target, from))) === SUPERSEDED) return SUPERSEDED;
+      if ((await g.run(what, () => act(what).recordRestored(lean(target), from))) === SUPERSEDED)
+        return SUPERSEDED;
     }
     entity.state.restoredFrom = from;
     book.mark(ConditionTypes.Restored, 'True', 'Restored', `restored backup ${from}`);

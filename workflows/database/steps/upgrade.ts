@@ -19,7 +19,7 @@ import {
   type UpgradeProgress,
 } from '../../signals';
 import type { UpgradeInput, UpgradeOutcome, upgradeWorkflow } from '../../upgrade';
-import { buildText, sameBuild, withBuild } from '../builds';
+import { buildText, lean, sameBuild, withBuild } from '../builds';
 import { SUPERSEDED, type Generation, type Superseded } from '../generation';
 import { isGone, type Entity } from '../state';
 import { keyed } from '../status-book';
@@ -63,7 +63,7 @@ export async function upgrade(
   });
   upgradeProgress.splice(0);
   const input: UpgradeInput = {
-    target: requested,
+    target: lean(requested),
     previous: from,
     configHash,
     deadline: Date.now() + to.upgrade.timeoutSeconds * 1000,
