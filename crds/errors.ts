@@ -25,13 +25,13 @@ export function parseWith<S extends z.ZodType>(
 
 /** `spec.a.b: message; spec.c[0]: message` */
 export function formatIssues(issues: readonly z.core.$ZodIssue[], root: string): string {
-  return issues
-    .map((issue) => {
-      // A bad map key is reported on the map itself, as the CEL rule checking the keys does.
-      const path = issue.code === 'invalid_key' ? issue.path.slice(0, -1) : issue.path;
-      return `${formatPath(root, path)}: ${issue.message}`;
-    })
-    .join('; ');
+  const lines = issues.map((issue) => {
+    // A bad map key is reported on the map itself, as the CEL rule checking the keys does.
+    const path = issue.code === 'invalid_key' ? issue.path.slice(0, -1) : issue.path;
+    return `${formatPath(root, path)}: ${issue.message}`;
+  });
+  // Two bad keys of one map give the same line, which the API server (one rule) reports once.
+  return [...new Set(lines)].join('; ');
 }
 
 export function formatPath(root: string, path: readonly PropertyKey[]): string {
