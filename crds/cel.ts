@@ -56,12 +56,21 @@ export function withCel<S extends z.ZodType>(schema: S, rules: readonly CelRule<
   return out.meta({ [CEL_META_KEY]: rules.map(({ check: _check, explain: _explain, ...rest }) => rest) });
 }
 
+/**
+ * `.a.b` → ['a', 'b']; a map key, `.a['k']`, becomes the segment `[k]`, which formatPath prints
+ * as it is: the API server reports a rule's map-key fieldPath as `a[k]`.
+ */
 function fieldPathSegments(fieldPath: string | undefined): string[] {
   if (!fieldPath) return [];
-  if (!/^(\.[A-Za-z_][A-Za-z0-9_]*)+$/.test(fieldPath)) {
-    throw new Error(`unsupported CEL fieldPath ${JSON.stringify(fieldPath)}: use .a.b`);
+  const segment = /\.([A-Za-z_][A-Za-z0-9_]*)|\['([A-Za-z0-9_.-]+)'\]/y;
+  const out: string[] = [];
+  for (let m; segment.lastIndex < fieldPath.length && (m = segment.exec(fieldPath));) {
+    out.push(m[1] ?? `[${m[2]}]`);
   }
-  return fieldPath.slice(1).split('.');
+  if (segment.lastIndex !== fieldPath.length || out.length === 0) {
+    throw new Error(`unsupported CEL fieldPath ${JSON.stringify(fieldPath)}: use .a.b or .a['key']`);
+  }
+  return out;
 }
 
 /**

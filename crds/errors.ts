@@ -38,6 +38,8 @@ export function formatPath(root: string, path: readonly PropertyKey[]): string {
   let out = root;
   for (const segment of path) {
     if (typeof segment === 'number') out += `[${segment}]`;
+    // A map key from a CEL rule's fieldPath (cel.ts), already in brackets.
+    else if (typeof segment === 'string' && /^\[.*\]$/.test(segment)) out += segment;
     else if (typeof segment === 'string' && /^[A-Za-z_][A-Za-z0-9_]*$/.test(segment)) out += `.${segment}`;
     else out += `[${String(segment)}]`;
   }

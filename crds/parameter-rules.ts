@@ -240,10 +240,19 @@ type ParametersSpec = { engine: Engine; parameters?: Record<string, string> | un
 
 const ALLOWED_HINT = 'allowed: kubectl explain databases.spec.parameters, or the README (Engine parameters)';
 
-/** The message of the name rule, for names `names` (sorted) of `engine`. */
+/**
+ * The message of the name rule: the first name not allowed, and how many more there are. One name
+ * only, because the API server's CEL cannot afford to join the keys of an unbounded map (their
+ * length has no limit); it names whichever key its iteration meets first, this mirror the first in
+ * sorted order.
+ */
 export function disallowedMessage(engine: Engine, names: readonly string[]): string {
-  const verb = names.length === 1 ? 'is not a setting' : 'are not settings';
-  return `${names.join(', ')} ${verb} users may set for ${engine}; ${ALLOWED_HINT}`;
+  const others = names.length - 1;
+  const subject =
+    others === 0
+      ? `${names[0]} is not a setting`
+      : `${names[0]} and ${others} other ${others === 1 ? 'key' : 'keys'} are not settings`;
+  return `${subject} users may set for ${engine}; ${ALLOWED_HINT}`;
 }
 
 /**
@@ -262,7 +271,10 @@ function nameRule(engine: Engine): CelRule<ParametersSpec> {
   return {
     rule: `self.engine != '${engine}' || !has(self.parameters) || self.parameters.all(k, k in ${names})`,
     message: `spec.parameters has a setting users may not set for ${engine}; ${ALLOWED_HINT}`,
-    messageExpression: `${offending}.join(', ') + (${offending}.size() == 1 ? ' is not a setting' : ' are not settings') + ' users may set for ${engine}; ${ALLOWED_HINT}'`,
+    // format(), not `+` and string(int): the cost estimate of those grows with the keys' unbounded length.
+    messageExpression:
+      `${offending}.size() == 1 ? '%s is not a setting users may set for ${engine}; ${ALLOWED_HINT}'.format([${offending}[0]]) : ` +
+      `'%s and %d other %s are not settings users may set for ${engine}; ${ALLOWED_HINT}'.format([${offending}[0], ${offending}.size() - 1, ${offending}.size() == 2 ? 'key' : 'keys'])`,
     fieldPath: '.parameters',
     reason: 'FieldValueForbidden',
     check: (spec) => spec.engine !== engine || disallowed(spec).length === 0,
@@ -284,15 +296,18 @@ function valueRules(): CelRule<ParametersSpec>[] {
   return [...groups.values()]
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
     .map(({ name, type, engines }) => {
-      const v = `self.parameters.${name}`;
+      // Indexed, not selected (`self.parameters.x`): only then does the API server's cost
+      // estimate know the value's maxLength.
+      const key = celString(name);
+      const v = `self.parameters[${key}]`;
       const engineGuard =
         engines.length === 1
           ? `self.engine != ${celString(engines[0]!)}`
           : `!(self.engine in [${engines.map(celString).join(', ')}])`;
       return {
-        rule: `!has(self.parameters) || !has(${v}) || ${engineGuard} || ${celValueCheck(engines[0]!, type, v)}`,
+        rule: `!has(self.parameters) || !(${key} in self.parameters) || ${engineGuard} || ${celValueCheck(engines[0]!, type, v)}`,
         message: `${name} must be ${describeValue(engines[0]!, type)}`,
-        fieldPath: `.parameters.${name}`,
+        fieldPath: `.parameters[${key}]`,
         check: (spec) => {
           const value = spec.parameters?.[name];
           return (
