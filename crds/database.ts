@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { celString, withCel } from './cel';
 import { parseWith } from './errors';
+import { parameterRules } from './parameter-rules';
+import { ALLOWED_PARAMETERS, MAX_PARAMETER_VALUE_LENGTH, PARAMETER_NAME_PATTERN } from './parameters';
 import { conditions, count, dateTime, defaultedObject, objectName, quantity } from './primitives';
 import type { ObjectMeta } from './meta';
 
@@ -52,8 +54,6 @@ export type MemberRole = (typeof MEMBER_ROLES)[number];
 
 /** `15`, `15.4`, `8.0.36`, `11.4` (MariaDB). */
 export const VERSION_PATTERN = /^\d+(\.\d+){0,2}$/;
-/** Engine parameter names, e.g. `max_connections`, `innodb_buffer_pool_size`, `auto_explain.log_min_duration`. */
-export const PARAMETER_NAME_PATTERN = /^[a-zA-Z_][a-zA-Z0-9_.]*$/;
 export const MAX_PARAMETERS = 100;
 /** Five space-separated cron fields: minute hour day-of-month month day-of-week. */
 export const CRON_PATTERN = /^[0-9A-Za-z*?/,-]+( +[0-9A-Za-z*?/,-]+){4}$/;
@@ -63,7 +63,7 @@ export const RETENTION_AGE_PATTERN = /^[1-9][0-9]{0,5}[mhdw]$/;
 const MESSAGES = {
   resourcesOrSize: 'resources and size are mutually exclusive: set one of them',
   parameterNames:
-    "parameter names must start with a letter or '_' and contain only letters, digits, '_' and '.'",
+    "parameter names are written as the engine's documentation writes them: lowercase letters, digits and '_', starting with a letter or '_' (max_connections, not Max_Connections or max-connections)",
   tooManyParameters: `must have at most ${MAX_PARAMETERS} items`,
   scheduleRequired: 'backup.schedule is required when backup.enabled is true',
   oneTarget: 'backup.target must set at most one of pvc and s3',
@@ -88,13 +88,22 @@ const storageSchema = z.object({
   storageClassName: z.string().max(253).optional(),
 });
 
+const parametersDescription = [
+  'Engine settings (postgresql.conf / my.cnf), rendered into the ConfigMap. Only these may be set',
+  '(values: see the README, Engine parameters);',
+  ...ENGINES.map((engine) => `${engine}: ${Object.keys(ALLOWED_PARAMETERS[engine]).sort().join(', ')}.`),
+].join(' ');
+
 const parametersSchema = withCel(
   z
-    .record(z.string().regex(PARAMETER_NAME_PATTERN, MESSAGES.parameterNames), z.string().max(4096))
+    .record(
+      z.string().regex(PARAMETER_NAME_PATTERN, MESSAGES.parameterNames),
+      z.string().max(MAX_PARAMETER_VALUE_LENGTH),
+    )
     .refine((map) => Object.keys(map).length <= MAX_PARAMETERS, MESSAGES.tooManyParameters)
     // CEL iterates over the keys: the bound keeps the rule's estimated cost within the limits.
     .meta({ maxProperties: MAX_PARAMETERS })
-    .describe('Engine parameters (postgresql.conf / my.cnf), rendered into the ConfigMap.'),
+    .describe(parametersDescription),
   [
     {
       rule: `self.all(k, k.matches(${celString(PARAMETER_NAME_PATTERN.source)}))`,
@@ -316,6 +325,8 @@ export const databaseSpecSchema = withCel(
       message: MESSAGES.resourcesOrSize,
       check: (spec) => !(spec.resources !== undefined && spec.size !== undefined),
     },
+    // Which settings exist depends on the engine: these rules sit on the spec, not on the map.
+    ...parameterRules(),
   ],
 );
 

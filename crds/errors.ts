@@ -25,19 +25,21 @@ export function parseWith<S extends z.ZodType>(
 
 /** `spec.a.b: message; spec.c[0]: message` */
 export function formatIssues(issues: readonly z.core.$ZodIssue[], root: string): string {
-  return issues
-    .map((issue) => {
-      // A bad map key is reported on the map itself, as the CEL rule checking the keys does.
-      const path = issue.code === 'invalid_key' ? issue.path.slice(0, -1) : issue.path;
-      return `${formatPath(root, path)}: ${issue.message}`;
-    })
-    .join('; ');
+  const lines = issues.map((issue) => {
+    // A bad map key is reported on the map itself, as the CEL rule checking the keys does.
+    const path = issue.code === 'invalid_key' ? issue.path.slice(0, -1) : issue.path;
+    return `${formatPath(root, path)}: ${issue.message}`;
+  });
+  // Two bad keys of one map give the same line, which the API server (one rule) reports once.
+  return [...new Set(lines)].join('; ');
 }
 
 export function formatPath(root: string, path: readonly PropertyKey[]): string {
   let out = root;
   for (const segment of path) {
     if (typeof segment === 'number') out += `[${segment}]`;
+    // A map key from a CEL rule's fieldPath (cel.ts), already in brackets.
+    else if (typeof segment === 'string' && /^\[.*\]$/.test(segment)) out += segment;
     else if (typeof segment === 'string' && /^[A-Za-z_][A-Za-z0-9_]*$/.test(segment)) out += `.${segment}`;
     else out += `[${String(segment)}]`;
   }

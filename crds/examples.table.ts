@@ -1,5 +1,6 @@
 import type { DatabaseBackupSpecInput } from './backup';
 import type { DatabaseSpecInput } from './database';
+import { allSamples } from './parameter-samples';
 import { API_VERSION, DATABASE, DATABASE_BACKUP } from './names';
 
 /**
@@ -39,10 +40,13 @@ const pg = { engine: 'postgres', version: '15' } as const;
 const my = { engine: 'mysql', version: '8.0' } as const;
 const maria = { engine: 'mariadb', version: '11.8' } as const;
 
-/** `count` parameters named p0, p1, … */
+/** `count` parameters named p0, p1, … (none of them a setting). */
 function manyParameters(count: number): Record<string, string> {
   return Object.fromEntries(Array.from({ length: count }, (_, i) => [`p${i}`, String(i)]));
 }
+
+/** Every setting mysql allows (fewer than 100), each with a valid value. */
+const everyMysqlSetting = Object.fromEntries(allSamples('mysql').map((s) => [s.name, s.valid[0]!]));
 
 const dailyBackup = { enabled: true, schedule: '0 3 * * *' } as const;
 
@@ -136,11 +140,31 @@ export const validDatabaseExamples: ValidExample[] = [
       parameters: {
         max_connections: '200',
         shared_buffers: '256MB',
-        'auto_explain.log_min_duration': '250ms',
+        log_min_duration_statement: '250ms',
+        statement_timeout: '30s',
+        jit: 'off',
+        synchronous_commit: 'local',
+        random_page_cost: '1.1',
+        default_transaction_isolation: 'repeatable read',
+        log_line_prefix: '%m [%p] ',
       },
     },
   },
-  { name: 'hundred-parameters', spec: { ...my, parameters: manyParameters(100) } },
+  {
+    name: 'mysql-parameters',
+    spec: {
+      ...my,
+      parameters: {
+        innodb_buffer_pool_size: '1G',
+        skip_name_resolve: '',
+        transaction_isolation: 'READ-COMMITTED',
+        long_query_time: '0.5',
+        sql_mode: 'STRICT_TRANS_TABLES,NO_ZERO_DATE',
+        innodb_redo_log_capacity: '512M',
+      },
+    },
+  },
+  { name: 'every-mysql-setting', spec: { ...my, parameters: everyMysqlSetting } },
   { name: 'backup-disabled-without-schedule', spec: { ...pg, backup: { enabled: false } } },
   {
     name: 'scheduled-backup-retention',
@@ -260,13 +284,70 @@ export const invalidDatabaseExamples: InvalidExample[] = [
     name: 'parameter-name-with-dash',
     spec: { ...pg, parameters: { 'max-connections': '100' } },
     field: 'spec.parameters',
-    expect: "parameter names must start with a letter or '_'",
+    expect: "parameter names are written as the engine's documentation writes them: lowercase",
   },
   {
     name: 'parameter-name-leading-digit',
     spec: { ...my, parameters: { '1st_param': 'x' } },
     field: 'spec.parameters',
-    expect: "parameter names must start with a letter or '_'",
+    expect: "starting with a letter or '_'",
+  },
+  {
+    name: 'parameter-name-capitals',
+    spec: { ...pg, parameters: { Max_Connections: '100' } },
+    field: 'spec.parameters',
+    expect: '(max_connections, not Max_Connections or max-connections)',
+  },
+  {
+    name: 'parameter-runs-a-program',
+    spec: { ...pg, parameters: { archive_command: 'sh -c id', work_mem: '8MB' } },
+    field: 'spec.parameters',
+    expect:
+      'archive_command is not a setting users may set for postgres; allowed: kubectl explain databases.spec.parameters, or the README (Engine parameters)',
+  },
+  {
+    name: 'parameters-loose-prefix',
+    spec: { ...maria, parameters: { loose_skip_grant_tables: '', loose_bind_address: '127.0.0.1' } },
+    field: 'spec.parameters',
+    // Which of the two the API server names depends on its map iteration.
+    expect: 'and 1 other key are not settings users may set for mariadb',
+  },
+  {
+    name: 'parameter-of-another-engine',
+    spec: { ...my, parameters: { work_mem: '8MB', init_file: '/tmp/x.sql' } },
+    field: 'spec.parameters',
+    expect: 'and 1 other key are not settings users may set for mysql',
+  },
+  {
+    name: 'parameter-out-of-range',
+    spec: { ...pg, parameters: { max_connections: '5' } },
+    field: 'spec.parameters[max_connections]',
+    expect: 'max_connections must be an integer from 10 to 10000',
+  },
+  {
+    name: 'parameter-size-unit-case',
+    spec: { ...pg, parameters: { shared_buffers: '1gb' } },
+    field: 'spec.parameters[shared_buffers]',
+    expect:
+      'shared_buffers must be a size from 128kB to 1TB, a whole number with unit kB, MB, GB or TB (a bare number counts 8kB)',
+  },
+  {
+    name: 'parameter-size-too-big',
+    spec: { ...maria, parameters: { max_allowed_packet: '2G' } },
+    field: 'spec.parameters[max_allowed_packet]',
+    expect: 'max_allowed_packet must be a size from 1K to 1G',
+  },
+  {
+    name: 'parameter-not-a-boolean',
+    spec: { ...maria, parameters: { slow_query_log: 'sometimes' } },
+    field: 'spec.parameters[slow_query_log]',
+    expect: 'slow_query_log must be ON or OFF',
+  },
+  {
+    name: 'parameter-value-line-break',
+    spec: { ...pg, parameters: { log_line_prefix: "%m'\nfsync = off" } },
+    field: 'spec.parameters[log_line_prefix]',
+    expect: 'log_line_prefix must be printable ASCII',
   },
   {
     name: 'parameter-value-not-string',

