@@ -1,5 +1,5 @@
 import { celString, type CelRule } from './cel';
-import type { Engine } from './database';
+import type { Engine } from './engines';
 import { ALLOWED_PARAMETERS, disallowedParameterNames, type SettingType } from './parameters';
 
 /**

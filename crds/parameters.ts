@@ -1,4 +1,4 @@
-import type { Engine } from './database';
+import type { Engine } from './engines';
 
 /**
  * The engine settings users may set in `spec.parameters`, per engine: the one source of truth.

@@ -12,7 +12,7 @@ import {
   preUpgradeBackupName,
   restoreJobName,
   scheduledBackupName,
-} from '../../workflows/backup-names';
+} from '../../contracts/backup-names';
 import {
   dataClaimName,
   endpointsFor,
