@@ -133,8 +133,10 @@ Namespaced rules of the worker (activities/):
 - apiGroups: [durable.dev]
   resources: [databases, databasebackups]
   verbs: [list, watch]
+# Drift informers on the owned objects. Not on Secrets: list and watch cannot be limited to the
+# operator's own, and would expose every Secret in reach; the worker reads its Secret by name.
 - apiGroups: ['']
-  resources: [configmaps, services, secrets]
+  resources: [configmaps, services]
   verbs: [list, watch]
 - apiGroups: [apps]
   resources: [statefulsets]
