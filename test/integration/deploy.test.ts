@@ -98,7 +98,7 @@ const workerNeeds = (namespace: string): AccessCheck[] =>
     ),
     ...verbs('secrets', ['delete']),
     ...verbs('persistentvolumeclaims', ['list', 'delete', 'patch', 'create']),
-    ...verbs('events', ['create']),
+    ...verbs('events', ['create', 'list']),
     ...verbs('databasebackups.durable.dev', ['get', 'list', 'create', 'patch', 'delete']),
     ...verbs('databasebackups.durable.dev', ['patch'], 'status'),
     ...verbs('jobs.batch', ['get', 'create']),
