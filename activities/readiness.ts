@@ -6,7 +6,6 @@ import { whyBlocked } from './blocked';
 import { objectNames } from './manifests';
 import type { DatabaseTarget } from './types';
 
-
 export interface Readiness {
   ready: boolean;
   replicas: number;
