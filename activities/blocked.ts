@@ -51,7 +51,7 @@ export async function whyBlocked(clients: KubeClients, target: DatabaseTarget): 
 /**
  * Why a claim is Pending: its newest Warning (ProvisioningFailed …), else its newest Event
  * (ExternalProvisioning: no provisioner answers). Undefined when it only waits for its pod to be
- * scheduled (WaitForFirstConsumer): then the pod's own trouble is the one to tell.
+ * scheduled (WaitForFirstConsumer binding): then the pod's own trouble is the one to tell.
  */
 async function claimTrouble(
   clients: KubeClients,
@@ -65,11 +65,14 @@ async function claimTrouble(
     `involvedObject.kind=PersistentVolumeClaim,involvedObject.name=${name}`,
   );
   const event = newest(all.filter((e) => e.type === 'Warning')) ?? newest(all);
-  if (!event || event.reason === 'WaitForFirstConsumer') return undefined;
+  if (!event || WAITING_FOR_POD.has(event.reason ?? '')) return undefined;
   const storageClass = claim.spec?.storageClassName;
   const said = `${event.reason}: ${event.message ?? ''}`;
   return storageClass ? `${said} (StorageClass "${storageClass}")` : said;
 }
+
+/** What the PV controller says of a WaitForFirstConsumer claim whose pod is not scheduled yet. */
+const WAITING_FOR_POD = new Set(['WaitForFirstConsumer', 'WaitForPodScheduled']);
 
 async function events(
   clients: KubeClients,
