@@ -28,6 +28,7 @@ const PERMANENT: Record<number, string> = {
 interface StatusBody {
   reason?: string;
   message?: string;
+  details?: { causes?: { type?: string }[] };
 }
 
 export function statusOf(err: unknown): number | undefined {
@@ -40,6 +41,20 @@ export function isNotFound(err: unknown): boolean {
 
 export function isConflict(err: unknown): boolean {
   return statusOf(err) === 409;
+}
+
+/**
+ * The API server refuses to create anything in a namespace that is being deleted: a 403 from the
+ * NamespaceLifecycle admission plugin, with the cause `NamespaceTerminating` (older servers: only
+ * the message says so). Not a missing permission: nothing new can ever be made there.
+ */
+export function isNamespaceTerminating(err: unknown): boolean {
+  if (statusOf(err) !== 403) return false;
+  const body = parseBody((err as ApiException<unknown>).body);
+  return (
+    (body.details?.causes ?? []).some((c) => c.type === 'NamespaceTerminating') ||
+    /because it is being terminated/.test(body.message ?? '')
+  );
 }
 
 /** The API server's own explanation, without the request. */

@@ -6,7 +6,8 @@ import { databaseGone, databaseResource, readDatabase } from './database-ref';
 import { FailureTypes, isNotFound, kubeCall } from './errors';
 import type { KubeClients } from './kube-clients';
 import { podName, renderStatefulSet, selectorLabels } from './manifests';
-import { probeNotPassing, readStatefulSet } from './readiness';
+import { probeNotPassing } from './pod-trouble';
+import { readStatefulSet } from './readiness';
 import type { DatabaseRef, DatabaseTarget } from './types';
 
 /**

@@ -1,9 +1,9 @@
 import crypto from 'node:crypto';
 import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
-import { Context } from '@temporalio/activity';
+import { ApplicationFailure, Context, log } from '@temporalio/activity';
 import { API_VERSION, DATABASE, OPERATOR_NAME, type DatabaseStatus } from '../crds';
 import { databaseResource } from './database-ref';
-import { apiMessage, isConflict, isNotFound, kubeCall, statusOf } from './errors';
+import { apiMessage, classify, isConflict, isNamespaceTerminating, isNotFound, statusOf } from './errors';
 import type { KubeClients } from './kube-clients';
 import type { DatabaseRef } from './types';
 
@@ -34,6 +34,10 @@ const COMPONENT = OPERATOR_NAME;
  * Writes the status the workflow computed (merge patch on the status subresource, guarded by the
  * uid so a re-created Database of the same name is never touched) and records an Event.
  * Returns false when this incarnation of the Database is gone.
+ *
+ * While the Database is being deleted (phase Deleting) the status is a courtesy to whoever
+ * watches: a permanent refusal is logged and skipped, so that the deletion goes on to release the
+ * data and remove the finalizer (a namespace being deleted waits for exactly that).
  */
 export async function reportStatus(
   clients: KubeClients,
@@ -53,18 +57,24 @@ export async function reportStatus(
     metadata: { uid: ref.uid },
     status: { ...status, workflow },
   };
-  const patched = await kubeCall(`update status of Database ${ref.namespace}/${ref.name}`, async () => {
-    try {
-      await clients.custom.patchNamespacedCustomObjectStatus(
-        { ...databaseResource(ref), body },
-        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-      );
-      return true;
-    } catch (err) {
-      if (isNotFound(err) || uidMismatch(err)) return false; // gone, or a new incarnation
-      throw err;
+  const what = `update status of Database ${ref.namespace}/${ref.name}`;
+  let patched: boolean;
+  try {
+    await clients.custom.patchNamespacedCustomObjectStatus(
+      { ...databaseResource(ref), body },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+    patched = true;
+  } catch (err) {
+    if (isNotFound(err) || uidMismatch(err)) {
+      patched = false; // gone, or a new incarnation
+    } else {
+      const failure = classify(err, what);
+      if (status.phase !== 'Deleting' || !isPermanent(failure)) throw failure;
+      skipped(what, failure.message);
+      patched = true; // still there as far as we know: its Event is worth a try
     }
-  });
+  }
   if (patched && event) await recordEvent(clients, opts, ref, event);
   return patched;
 }
@@ -98,34 +108,49 @@ export async function recordEvent(
 ): Promise<void> {
   const now = new Date();
   const name = `${ref.name}.${crypto.createHash('sha256').update(`${ref.uid}/${event.key}`).digest('hex').slice(0, 16)}`;
-  await kubeCall(`record Event ${event.reason} on ${kind} ${ref.namespace}/${ref.name}`, async () => {
-    try {
-      await clients.core.createNamespacedEvent({
-        namespace: ref.namespace,
-        body: {
-          metadata: { name, namespace: ref.namespace },
-          involvedObject: {
-            apiVersion: API_VERSION,
-            kind,
-            name: ref.name,
-            namespace: ref.namespace,
-            uid: ref.uid,
-          },
-          type: event.type,
-          reason: event.reason,
-          message: event.message.slice(0, 1024),
-          source: { component: COMPONENT },
-          reportingComponent: `durable.dev/${COMPONENT}`,
-          reportingInstance: opts.instance,
-          action: event.reason,
-          firstTimestamp: now,
-          lastTimestamp: now,
-          count: 1,
+  const what = `record Event ${event.reason} on ${kind} ${ref.namespace}/${ref.name}`;
+  try {
+    await clients.core.createNamespacedEvent({
+      namespace: ref.namespace,
+      body: {
+        metadata: { name, namespace: ref.namespace },
+        involvedObject: {
+          apiVersion: API_VERSION,
+          kind,
+          name: ref.name,
+          namespace: ref.namespace,
+          uid: ref.uid,
         },
-      });
-    } catch (err) {
-      if (isConflict(err)) return; // recorded by an earlier attempt of this activity
-      throw err;
-    }
-  });
+        type: event.type,
+        reason: event.reason,
+        message: event.message.slice(0, 1024),
+        source: { component: COMPONENT },
+        reportingComponent: `durable.dev/${COMPONENT}`,
+        reportingInstance: opts.instance,
+        action: event.reason,
+        firstTimestamp: now,
+        lastTimestamp: now,
+        count: 1,
+      },
+    });
+  } catch (err) {
+    if (isConflict(err)) return; // recorded by an earlier attempt of this activity
+    // Events are optional: none may fail the step that reports it (least of all a deletion).
+    // A namespace being deleted refuses new objects (403), a deleted one is gone (404); any
+    // other refusal that no retry can mend (RBAC, an invalid Event) is logged for the operator's
+    // admin instead. Transient trouble is retried like any call.
+    if (isNamespaceTerminating(err) || isNotFound(err)) return skipped(what, apiMessage(err), 'info');
+    const failure = classify(err, what);
+    if (!isPermanent(failure)) throw failure;
+    skipped(what, failure.message);
+  }
+}
+
+function isPermanent(failure: Error): boolean {
+  return failure instanceof ApplicationFailure && failure.nonRetryable === true;
+}
+
+/** A write that is optional was refused for good: say so in the worker's log and go on. */
+function skipped(what: string, why: string, level: 'info' | 'warn' = 'warn'): void {
+  log[level](`skipped: ${what}`, { reason: why });
 }

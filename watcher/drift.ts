@@ -9,14 +9,19 @@ import type { SignalResult } from './signaler';
 import { backoffDelay, DEFAULT_BACKOFF, describeError, type BackoffOptions } from './timing';
 
 /**
- * Drift: the objects the operator owns (StatefulSets, Services, ConfigMaps, Secrets labelled
+ * Drift: the objects the operator owns (StatefulSets, Services, ConfigMaps labelled
  * `app.kubernetes.io/managed-by=durable-db-operator`) are watched, and a change that someone
  * else made to what matters, or a deletion, becomes a drift signal to the owning Database's
  * workflow, which re-ensures. The operator's own server-side applies are recognised by their
  * field manager in managedFields and ignored (see `isOwnWrite`).
  *
- * Secrets: only a SHA-256 digest of their data is kept (see `ownedView`); nothing of a Secret
- * other than its name reaches a signal or a log.
+ * Secrets are not watched: a watch needs `list` and `watch` on Secrets, which RBAC cannot limit
+ * to the operator's own (label selectors are not part of authorization; a metadata-only watch
+ * needs the same verbs), and in cluster-wide mode would let the watcher read every Secret in the
+ * cluster. The credentials Secret is read by name only (the worker's `get`), and the workflow's
+ * periodic resync re-ensures it (re-creates it if deleted, re-adopts it if its owner reference
+ * was removed); an edit of its values is nothing the operator would undo anyway (ensureSecret
+ * keeps an existing Secret as it is).
  */
 
 export { FIELD_MANAGER, LABEL_INSTANCE, LABEL_MANAGED_BY, OPERATOR_NAME };
@@ -34,8 +39,11 @@ export interface Writer {
 }
 
 /** What the drift logic keeps of an owned object: identity, writers and a digest of what matters. */
+/** The owned kinds the drift informers watch (Secrets are not, see above). */
+export type WatchedKind = Exclude<OwnedKind, 'Secret'>;
+
 export interface OwnedView extends k8s.KubernetesObject {
-  kind: OwnedKind;
+  kind: WatchedKind;
   metadata: {
     name: string;
     namespace: string;
@@ -74,17 +82,15 @@ function sha256(text: string): string {
 type Fingerprint = (obj: k8s.KubernetesObject & Record<string, unknown>) => string;
 
 /** What matters per kind: what someone else may change that the operator has to put back. */
-const FINGERPRINTS: Record<OwnedKind, Fingerprint> = {
+const FINGERPRINTS: Record<WatchedKind, Fingerprint> = {
   // The controller manager's status updates do not bump the generation; spec changes do.
   StatefulSet: (o) => String(o.metadata?.generation ?? ''),
   Service: (o) => sha256(stableJson(o.spec ?? {})),
   ConfigMap: (o) => sha256(stableJson({ data: o.data ?? {}, binaryData: o.binaryData ?? {} })),
-  // Covers the set of keys and every value; the digest is all that is kept of the data.
-  Secret: (o) => sha256(stableJson(o.data ?? {})),
 };
 
 /** Reduces an owned object to its OwnedView. */
-export function ownedView(kind: OwnedKind, obj: k8s.KubernetesObject): OwnedView {
+export function ownedView(kind: WatchedKind, obj: k8s.KubernetesObject): OwnedView {
   const meta = obj.metadata ?? {};
   return {
     apiVersion: obj.apiVersion,
@@ -294,7 +300,7 @@ export class DriftSignaler {
 
 /** How to list and watch one owned kind. */
 interface OwnedKindSource {
-  kind: OwnedKind;
+  kind: WatchedKind;
   path: (namespace?: string) => string;
   list: (
     kc: k8s.KubeConfig,
@@ -341,19 +347,10 @@ const OWNED_SOURCES: OwnedKindSource[] = [
           : core.listConfigMapForAllNamespaces({ labelSelector });
     },
   },
-  {
-    kind: 'Secret',
-    path: (ns) => `/api/v1${nsPath(ns)}/secrets`,
-    list: (kc, namespace) => {
-      const core = kc.makeApiClient(k8s.CoreV1Api);
-      const labelSelector = OWNED_SELECTOR;
-      return () =>
-        namespace
-          ? core.listNamespacedSecret({ namespace, labelSelector })
-          : core.listSecretForAllNamespaces({ labelSelector });
-    },
-  },
 ];
+
+/** The kinds the drift informers watch, one informer each. */
+export const WATCHED_KINDS: readonly WatchedKind[] = OWNED_SOURCES.map((s) => s.kind);
 
 export interface DriftInformerOptions {
   kubeConfig: k8s.KubeConfig;

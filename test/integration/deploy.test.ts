@@ -98,7 +98,7 @@ const workerNeeds = (namespace: string): AccessCheck[] =>
     ),
     ...verbs('secrets', ['delete']),
     ...verbs('persistentvolumeclaims', ['list', 'delete', 'patch', 'create']),
-    ...verbs('events', ['create']),
+    ...verbs('events', ['create', 'list']),
     ...verbs('databasebackups.durable.dev', ['get', 'list', 'create', 'patch', 'delete']),
     ...verbs('databasebackups.durable.dev', ['patch'], 'status'),
     ...verbs('jobs.batch', ['get', 'create']),
@@ -132,7 +132,6 @@ const watcherNeeds = (namespace: string): AccessCheck[] =>
       'databasebackups.durable.dev',
       'configmaps',
       'services',
-      'secrets',
       'statefulsets.apps',
     ].flatMap((r) => verbs(r, ['list', 'watch'])),
   );
@@ -141,7 +140,8 @@ const watcherMustNot = (namespace: string): AccessCheck[] =>
   ns(namespace, [
     ...verbs('databases.durable.dev', ['get', 'patch', 'update', 'delete']),
     ...verbs('databases.durable.dev', ['patch'], 'status'),
-    ...verbs('secrets', ['get', 'create', 'patch']),
+    // No Secret at all: not even their names (list/watch would carry their data too).
+    ...verbs('secrets', ['get', 'list', 'watch', 'create', 'patch']),
     ...verbs('configmaps', ['create', 'patch']),
     ...verbs('statefulsets.apps', ['create', 'patch', 'delete']),
     ...verbs('events', ['create']),
@@ -284,15 +284,22 @@ describe.each(variants)('install with $title', (variant) => {
         ]),
       );
     } else {
-      // Cluster-wide informers: list and watch across all namespaces.
+      // Cluster-wide informers: list and watch across all namespaces; but no Secret can be
+      // listed or watched anywhere, by either (the worker reads its Secrets by name).
       table.push(
-        ...['secrets', 'databases.durable.dev', 'statefulsets.apps', 'services', 'configmaps'].flatMap(
-          (resource) =>
-            ['list', 'watch'].map((verb) => ({
-              who: 'watcher' as const,
-              check: { verb, resource, namespace: 'all' },
-              allowed: true,
-            })),
+        ...['databases.durable.dev', 'statefulsets.apps', 'services', 'configmaps'].flatMap((resource) =>
+          ['list', 'watch'].map((verb) => ({
+            who: 'watcher' as const,
+            check: { verb, resource, namespace: 'all' },
+            allowed: true,
+          })),
+        ),
+        ...(['worker', 'watcher'] as const).flatMap((who) =>
+          ['list', 'watch'].map((verb) => ({
+            who,
+            check: { verb, resource: 'secrets', namespace: 'all' },
+            allowed: false,
+          })),
         ),
       );
     }

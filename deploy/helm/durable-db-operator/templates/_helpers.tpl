@@ -94,10 +94,11 @@ Namespaced rules of the worker (activities/):
 - apiGroups: ['']
   resources: [persistentvolumeclaims]
   verbs: [list, delete, patch, create]
-# core/v1 Events on the Database and on DatabaseBackups (kubectl describe db / dbb).
+# core/v1 Events on the Database and on DatabaseBackups (kubectl describe db / dbb); listed
+# (field selector on the involved object) to say why a StatefulSet or a claim is stuck.
 - apiGroups: ['']
   resources: [events]
-  verbs: [create]
+  verbs: [create, list]
 # Backup runs: read or create the DatabaseBackup of a run (and label one made by kubectl create,
 # merge patch), list a Database's backups and delete the expired ones (retention), write their
 # status (merge patch).
@@ -133,8 +134,10 @@ Namespaced rules of the worker (activities/):
 - apiGroups: [durable.dev]
   resources: [databases, databasebackups]
   verbs: [list, watch]
+# Drift informers on the owned objects. Not on Secrets: list and watch cannot be limited to the
+# operator's own, and would expose every Secret in reach; the worker reads its Secret by name.
 - apiGroups: ['']
-  resources: [configmaps, services, secrets]
+  resources: [configmaps, services]
   verbs: [list, watch]
 - apiGroups: [apps]
   resources: [statefulsets]
