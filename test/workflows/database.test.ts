@@ -1,0 +1,267 @@
+/**
+ * databaseWorkflow on a real Temporal dev server, with FakeActivities instead of Kubernetes: the
+ * provision, supersede, retry, permanent failure, deletion and continue-as-new branches, through
+ * the workflow's external surface only (signals, the state query, activity calls, its result).
+ * The scenarios are independent (a namespace each) and run concurrently: the slowest one sets
+ * the file's duration.
+ */
+import { ApplicationFailure } from '@temporalio/common';
+import { driftSignal } from '../../workflows/signals';
+import { DatabaseUnderTest, useWorkflowTestEnv } from './env';
+import type { DatabaseStatus } from '../../crds';
+import { PROVISION_STEPS } from '../support/provision-steps';
+import { conditionOf, heartbeatUntilCancelled, type ActivityName, type Call } from './fake-activities';
+
+const env = useWorkflowTestEnv();
+
+const postgres = { engine: 'postgres', version: '16', replicas: 1 };
+
+const steps = (calls: Call[]) => calls.filter((c) => c.name !== 'reportStatus').map((c) => c.name);
+const readyCondition = (status: DatabaseStatus) => conditionOf(status, 'Ready');
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+test.concurrent('first provision: the steps in order, reported, to Ready', async () => {
+  const db = new DatabaseUnderTest(env, 'orders', postgres);
+  await db.apply();
+  const state = await db.ready(1);
+  expect(state).toMatchObject({ uid: db.uid, observedGeneration: 1, phase: 'Ready' });
+  await env.fakes.idle(db.namespace);
+
+  const calls = env.fakes.in(db.namespace);
+  expect(steps(calls)).toEqual([...PROVISION_STEPS, 'ensureBackupSchedule']);
+  expect(calls.filter((c) => c.generation !== undefined).every((c) => c.generation === 1)).toBe(true);
+  expect(calls.every((c) => c.attempt === 1 && c.outcome === 'completed')).toBe(true);
+  const reports = env.fakes.reports(db.namespace);
+  // Provisioning is said before the first step; Ready after the pods are.
+  expect(calls[0]!.name).toBe('reportStatus');
+  expect(reports[0]!.event).toMatchObject({ type: 'Normal', reason: 'Provisioning' });
+  const ready = reports.find((r) => r.event?.reason === 'Ready')!;
+  expect(ready.call.seq).toBeGreaterThan(calls.find((c) => c.name === 'waitForStatefulSetReady')!.seq);
+  expect(ready.status).toMatchObject({ phase: 'Ready', observedGeneration: 1, currentVersion: '16' });
+  expect(readyCondition(ready.status)).toMatchObject({ status: 'True', reason: 'Ready' });
+  // Every Event of the run is distinct (the activity derives the Event's name from the key).
+  const keys = reports.flatMap((r) => (r.event ? [r.event.key] : []));
+  expect(new Set(keys).size).toBe(keys.length);
+});
+
+test.concurrent('a newer generation during the StatefulSet wait: the old wait is abandoned', async () => {
+  const db = new DatabaseUnderTest(env, 'orders', postgres);
+  env.fakes.script(db.namespace, {
+    // Generation 1's pods never get ready: only a cancellation ends its wait.
+    waitForStatefulSetReady: async (t) =>
+      t.generation === 1
+        ? heartbeatUntilCancelled()
+        : { ready: true, replicas: 1, readyReplicas: 1, message: '1/1 pods ready' },
+  });
+  await db.apply();
+  const oldWait = await env.fakes.waitFor(
+    db.namespace,
+    (c) => c.name === 'waitForStatefulSetReady' && c.generation === 1,
+    'wait of generation 1',
+  );
+  const signalled = env.fakes.mark();
+  await db.apply({ parameters: { max_connections: '200' } });
+  await db.ready(2);
+  await env.fakes.idle(db.namespace);
+  expect(oldWait.outcome).toBe('cancelled');
+
+  const calls = env.fakes.in(db.namespace);
+  const before = calls.filter((c) => c.seq <= signalled);
+  const after = calls.filter((c) => c.seq > signalled);
+  // Generation 2 runs every step; nothing of generation 1 starts once it was signalled.
+  expect(steps(after)).toEqual([...PROVISION_STEPS, 'ensureBackupSchedule']);
+  expect(after.filter((c) => c.generation !== undefined && c.generation !== 2)).toEqual([]);
+  // Nothing of generation 1 completes after generation 2's apply started.
+  const newApply = after.find((c) => c.name === 'applyStatefulSet')!;
+  expect(before.filter((c) => c.outcome === 'completed' && c.endSeq! > newApply.seq)).toEqual([]);
+  // Generation 1 got no further than its wait, and was never reported Ready.
+  expect(steps(before)).toEqual(PROVISION_STEPS);
+  const readyReports = env.fakes.reports(db.namespace).filter((r) => r.status.phase === 'Ready');
+  expect(readyReports.map((r) => r.status.observedGeneration)).toEqual(readyReports.map(() => 2));
+});
+
+/**
+ * KNOWN BUG (issue 12, "No late writes"): a superseded step is cancelled without waiting for it
+ * (ActivityCancellationType TRY_CANCEL in interruptible()), so generation 1's StatefulSet apply,
+ * which cannot see its cancellation, lands after generation 2's. `failing` until that is fixed:
+ * then this test fails, and `.failing` must go.
+ */
+test.concurrent.failing(
+  'a newer generation during the StatefulSet apply: the old apply ends before the new one starts',
+  async () => {
+    const db = new DatabaseUnderTest(env, 'orders', postgres);
+    env.fakes.script(db.namespace, {
+      // A slow API server: generation 1's apply takes 3 s (an apply does not heartbeat).
+      applyStatefulSet: async (t) => {
+        if (t.generation === 1) await sleep(3_000);
+        return { outcome: 'updated' };
+      },
+    });
+    await db.apply();
+    const oldApply = await env.fakes.waitFor(
+      db.namespace,
+      (c) => c.name === 'applyStatefulSet' && c.generation === 1,
+      'apply of generation 1',
+    );
+    await db.apply({ parameters: { max_connections: '200' } });
+    await db.ready(2);
+    await env.fakes.idle(db.namespace);
+    const newApply = env.fakes
+      .in(db.namespace)
+      .find((c) => c.name === 'applyStatefulSet' && c.generation === 2)!;
+    expect(oldApply.endSeq).toBeLessThan(newApply.seq);
+  },
+);
+
+/** Fails applyServices as a flaky API server would (503), until the workflow reported Degraded. */
+function servicesUnavailableUntilDegraded(db: DatabaseUnderTest) {
+  const degraded = () => env.fakes.reports(db.namespace).some((r) => r.status.phase === 'Degraded');
+  env.fakes.script(db.namespace, {
+    applyServices: async (t) => {
+      if (!degraded()) {
+        throw ApplicationFailure.create({
+          message: `apply Service ${t.namespace}/${t.name}-primary: 503 ServiceUnavailable: etcd leader changed`,
+          type: 'Http503',
+          // The workflow's retry policy backs off for about 90 s; the fake asks for the next
+          // attempt at once, so the test sees every attempt fail within a second.
+          nextRetryDelay: '10 ms',
+        });
+      }
+      return {
+        outcome: 'created',
+        endpoints: { primary: `${t.name}-primary`, readOnly: `${t.name}-ro` },
+      };
+    },
+  });
+  return degraded;
+}
+
+test.concurrent(
+  'a transient failure that outlives the activity retries: Degraded with the reason, then retried to Ready',
+  async () => {
+    const db = new DatabaseUnderTest(env, 'orders', postgres);
+    servicesUnavailableUntilDegraded(db);
+    await db.apply();
+    const state = await db.until((s) => s.phase === 'Degraded', 'Degraded');
+    expect(state.observedGeneration).toBe(1);
+    const report = env.fakes.reports(db.namespace).find((r) => r.status.phase === 'Degraded')!;
+    expect(readyCondition(report.status)).toMatchObject({ status: 'False', reason: 'ReconcileFailed' });
+    expect(readyCondition(report.status)!.message).toMatch(/503 ServiceUnavailable.*will retry/);
+    expect(report.event).toMatchObject({ type: 'Warning', reason: 'ReconcileFailed' });
+    const failed = env.fakes
+      .in(db.namespace)
+      .filter((c) => c.name === 'applyServices' && c.seq < report.call.seq);
+    // Retried by the activity's policy first: several attempts, all failed.
+    expect(failed.length).toBeGreaterThan(1);
+    expect(failed.map((c) => c.attempt)).toEqual(failed.map((_, i) => i + 1));
+    expect(failed.every((c) => c.outcome === 'failed')).toBe(true);
+
+    // RETRY_AFTER is a minute of workflow time; the dev server cannot skip time.
+    await db.ready(1, 100_000);
+    await env.fakes.idle(db.namespace);
+    const after = env.fakes.in(db.namespace).filter((c) => c.seq > report.call.seq);
+    expect(steps(after).slice(0, PROVISION_STEPS.length)).toEqual(PROVISION_STEPS);
+  },
+  120_000,
+);
+
+/**
+ * KNOWN BUG: after a transient failure the loop's condition() includes `state.retryPending`,
+ * which is already true, so it returns at once instead of waiting RETRY_AFTER: the generation is
+ * retried immediately (a tight loop while the trouble lasts), although the status says "will
+ * retry in 1 minute". `failing` until that is fixed: then this test fails, and `.failing` must go.
+ */
+test.concurrent.failing(
+  'a transient failure that outlives the activity retries: the generation is retried only after RETRY_AFTER',
+  async () => {
+    const db = new DatabaseUnderTest(env, 'orders', postgres);
+    servicesUnavailableUntilDegraded(db);
+    await db.apply();
+    await db.ready(1, 100_000);
+    const report = env.fakes.reports(db.namespace).find((r) => r.status.phase === 'Degraded')!;
+    const retry = env.fakes
+      .in(db.namespace)
+      .find((c) => c.seq > report.call.seq && c.name !== 'reportStatus')!;
+    expect(retry.name).toBe('addFinalizer');
+    expect(retry.startedAt - report.call.endedAt!).toBeGreaterThanOrEqual(55_000);
+  },
+  120_000,
+);
+
+test.concurrent(
+  'a permanent failure: Failed with the reason, not retried until a new generation',
+  async () => {
+    const db = new DatabaseUnderTest(env, 'orders', postgres);
+    env.fakes.script(db.namespace, {
+      applyStatefulSet: async (t) => {
+        if (t.generation === 1) {
+          throw ApplicationFailure.nonRetryable(
+            `apply StatefulSet ${t.namespace}/${t.name}: 422 Invalid: spec.template.spec.containers[0].resources.requests: Invalid value: "1x"`,
+            'Invalid',
+          );
+        }
+        return { outcome: 'updated' };
+      },
+    });
+    await db.apply({ parameters: { shared_buffers: '1x' } });
+    const state = await db.until((s) => s.phase === 'Failed', 'Failed');
+    expect(state.observedGeneration).toBe(1);
+    expect(readyCondition(state.status)).toMatchObject({ status: 'False', reason: 'Invalid' });
+    expect(readyCondition(state.status)!.message).toContain('422 Invalid');
+    await env.fakes.idle(db.namespace);
+    const failedReport = env.fakes.reports(db.namespace).find((r) => r.status.phase === 'Failed')!;
+    expect(failedReport.event).toMatchObject({ type: 'Warning', reason: 'Invalid' });
+    // Not retried by the activity's policy either: one attempt.
+    expect(env.fakes.in(db.namespace).filter((c) => c.name === 'applyStatefulSet')).toHaveLength(1);
+
+    // A drift notice does not make the workflow try the failed generation again.
+    await db.handle.signal(driftSignal, { kind: 'StatefulSet', name: db.name, change: 'modified' });
+    await db.state();
+    await sleep(1_500);
+    expect(env.fakes.in(db.namespace).filter((c) => c.seq > failedReport.call.seq)).toEqual([]);
+
+    await db.apply({ parameters: { shared_buffers: '128MB' } });
+    await db.ready(2);
+    await env.fakes.idle(db.namespace);
+    const after = env.fakes.in(db.namespace).filter((c) => c.seq > failedReport.call.seq);
+    expect(after.filter((c) => c.generation === 1)).toEqual([]);
+    expect(steps(after)).toEqual([...PROVISION_STEPS, 'ensureBackupSchedule']);
+  },
+);
+
+const DELETION: ActivityName[] = ['deleteBackupSchedule', 'releaseDatabase', 'removeFinalizer'];
+
+test.concurrent(
+  'deletion of a Ready Database: data released per policy, finalizer removed, workflow completes',
+  async () => {
+    const db = new DatabaseUnderTest(env, 'orders', { ...postgres, deletionPolicy: 'Retain' });
+    await db.apply();
+    await db.ready(1);
+    await env.fakes.idle(db.namespace);
+    const before = env.fakes.in(db.namespace).length;
+    await db.delete();
+    await expect(db.handle.result()).resolves.toBeUndefined();
+    expect((await db.handle.describe()).status.name).toBe('COMPLETED');
+
+    const deletion = env.fakes.in(db.namespace).slice(before);
+    expect(deletion[0]!.name).toBe('reportStatus');
+    expect(deletion[0]!.args[1]).toMatchObject({ phase: 'Deleting' });
+    expect(steps(deletion)).toEqual(DELETION);
+    expect(deletion.find((c) => c.name === 'releaseDatabase')!.args[1]).toBe('Retain');
+    expect(deletion.at(-1)!.name).toBe('removeFinalizer');
+  },
+);
+
+test.concurrent('deletion while provisioning: the wait is abandoned, the deletion completes', async () => {
+  const db = new DatabaseUnderTest(env, 'orders', postgres);
+  env.fakes.script(db.namespace, { waitForStatefulSetReady: () => heartbeatUntilCancelled() });
+  await db.apply();
+  const wait = await env.fakes.waitFor(db.namespace, (c) => c.name === 'waitForStatefulSetReady', 'the wait');
+  await db.delete();
+  await expect(db.handle.result()).resolves.toBeUndefined();
+  await env.fakes.waitFor(db.namespace, (c) => c === wait && !!c.outcome, 'end of the wait');
+  expect(wait.outcome).toBe('cancelled');
+  const after = env.fakes.in(db.namespace).filter((c) => c.seq > wait.seq);
+  expect(steps(after)).toEqual(DELETION);
+  expect(after.find((c) => c.name === 'releaseDatabase')!.args[1]).toBe('Delete');
+});
