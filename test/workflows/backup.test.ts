@@ -15,7 +15,7 @@ const env = useWorkflowTestEnv();
 const JOB_ERROR = 'pg_dump: error: connection to server at "orders-primary" failed: Connection refused';
 
 test('a backup whose every attempt fails: retried after the backoff, then Failed with the reason', async () => {
-  const backup = { enabled: true, schedule: '0 3 * * *', maxAttempts: 2, backoffSeconds: 1 };
+  const backup = { enabled: true, schedule: '0 3 * * *', maxAttempts: 2, backoffSeconds: 2 };
   const db = new DatabaseUnderTest(env, 'orders', { engine: 'postgres', version: '16', replicas: 1, backup });
   await db.apply();
   await db.ready(1);
@@ -49,7 +49,7 @@ test('a backup whose every attempt fails: retried after the backoff, then Failed
   // The second attempt waits out the backoff (backoffSeconds) after the first one failed.
   const firstWait = calls.find((c) => c.name === 'waitForJob')!;
   expect(firstWait.args[1]).toBe(`${backupName}-1`);
-  expect(jobs[1]!.startedAt - firstWait.endedAt!).toBeGreaterThanOrEqual(900);
+  expect(jobs[1]!.startedAt - firstWait.endedAt!).toBeGreaterThanOrEqual(1_950);
 
   const statuses = calls
     .filter((c) => c.name === 'updateBackupStatus')

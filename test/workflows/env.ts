@@ -198,6 +198,22 @@ export class DatabaseUnderTest {
     });
   }
 
+  /** The workflow's result, or a failure naming the Database after `timeoutMs`. */
+  async result(timeoutMs = 30_000): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`${this.workflowId} did not complete within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+    });
+    try {
+      return await Promise.race([this.handle.result(), late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   state(): Promise<DatabaseWorkflowView> {
     return this.handle.query(stateQuery);
   }
