@@ -19,7 +19,7 @@ test('a backup whose every attempt fails: retried after the backoff, then Failed
   const db = new DatabaseUnderTest(env, 'orders', { engine: 'postgres', version: '16', replicas: 1, backup });
   await db.apply();
   await db.ready(1);
-  await env.fakes.idle(db.namespace);
+  await db.idle();
   const parsed = parseDatabaseSpec(db.spec);
   if (!parsed.ok) throw new Error(parsed.message);
   const target: DatabaseTarget = {

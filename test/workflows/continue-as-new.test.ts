@@ -17,7 +17,7 @@ test('continue-as-new after drift repairs: the new run keeps what the old one kn
   const db = new DatabaseUnderTest(env, 'orders', { engine: 'postgres', version: '16', replicas: 1 });
   await db.apply();
   await db.ready(1);
-  await env.fakes.idle(db.namespace);
+  await db.idle();
   const first = (await db.handle.describe()).runId;
 
   // Drift repairs, one at a time, until the run has continued as new.
@@ -25,7 +25,7 @@ test('continue-as-new after drift repairs: the new run keeps what the old one kn
   let current = first;
   for (let i = 0; i < 20 && current === first; i++) {
     await db.handle.signal(driftSignal, notice);
-    await env.fakes.idle(db.namespace, 200);
+    await db.idle();
     current = (await db.handle.describe()).runId;
   }
   expect(current).not.toBe(first);
@@ -42,7 +42,7 @@ test('continue-as-new after drift repairs: the new run keeps what the old one kn
     (c) => c.seq > repairedFrom && c.name === 'waitForStatefulSetReady',
     'repair',
   );
-  await env.fakes.idle(db.namespace);
+  await db.idle();
   const newRun = () => env.fakes.in(db.namespace).filter((c) => c.runId !== first);
   const repair = newRun();
   expect(repair.filter((c) => c.name === 'ensureBackupSchedule')).toEqual([]);
@@ -52,7 +52,7 @@ test('continue-as-new after drift repairs: the new run keeps what the old one kn
   // A new generation updates what the old run applied: "Updating", not a first "Provisioning".
   const g2 = await db.apply({ parameters: { max_connections: '200' } });
   await db.ready(g2);
-  await env.fakes.idle(db.namespace);
+  await db.idle();
   expect(eventReasons(newRun())).toContain('Updating');
   expect(eventReasons(newRun())).not.toContain('Provisioning');
 });

@@ -18,14 +18,13 @@ const postgres = { engine: 'postgres', version: '16', replicas: 1 };
 
 const steps = (calls: Call[]) => calls.filter((c) => c.name !== 'reportStatus').map((c) => c.name);
 const readyCondition = (status: DatabaseStatus) => conditionOf(status, 'Ready');
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 test.concurrent('first provision: the steps in order, reported, to Ready', async () => {
   const db = new DatabaseUnderTest(env, 'orders', postgres);
   await db.apply();
   const state = await db.ready(1);
   expect(state).toMatchObject({ uid: db.uid, observedGeneration: 1, phase: 'Ready' });
-  await env.fakes.idle(db.namespace);
+  await db.idle();
 
   const calls = env.fakes.in(db.namespace);
   expect(steps(calls)).toEqual([...PROVISION_STEPS, 'ensureBackupSchedule']);
@@ -62,7 +61,7 @@ test.concurrent('a newer generation during the StatefulSet wait: the old wait is
   const signalled = env.fakes.mark();
   await db.apply({ parameters: { max_connections: '200' } });
   await db.ready(2);
-  await env.fakes.idle(db.namespace);
+  await db.idle();
   expect(oldWait.outcome).toBe('cancelled');
 
   const calls = env.fakes.in(db.namespace);
@@ -91,9 +90,20 @@ test.concurrent.failing(
   async () => {
     const db = new DatabaseUnderTest(env, 'orders', postgres);
     env.fakes.script(db.namespace, {
-      // A slow API server: generation 1's apply takes 3 s (an apply does not heartbeat).
+      // A slow API server: generation 1's apply (which does not heartbeat, so cannot learn of its
+      // cancellation) returns only once generation 2's has started, or after 6 s (its
+      // start-to-close timeout is 10 s), should the workflow wait for it as it must.
       applyStatefulSet: async (t) => {
-        if (t.generation === 1) await sleep(3_000);
+        if (t.generation === 1) {
+          await env.fakes
+            .waitFor(
+              db.namespace,
+              (c) => c.name === 'applyStatefulSet' && c.generation === 2,
+              'new apply',
+              6_000,
+            )
+            .catch(() => undefined);
+        }
         return { outcome: 'updated' };
       },
     });
@@ -105,7 +115,7 @@ test.concurrent.failing(
     );
     await db.apply({ parameters: { max_connections: '200' } });
     await db.ready(2);
-    await env.fakes.idle(db.namespace);
+    await db.idle();
     const newApply = env.fakes
       .in(db.namespace)
       .find((c) => c.name === 'applyStatefulSet' && c.generation === 2)!;
@@ -142,15 +152,15 @@ test.concurrent(
     const db = new DatabaseUnderTest(env, 'orders', postgres);
     servicesUnavailableUntilDegraded(db);
     await db.apply();
-    const state = await db.until((s) => s.phase === 'Degraded', 'Degraded');
-    expect(state.observedGeneration).toBe(1);
-    // The state query may answer before the report of it has been written.
+    // Read from the status the workflow wrote, not from the state query: Degraded may last only
+    // a moment (see the next test) and a poll could miss it.
     await env.fakes.waitFor(
       db.namespace,
       (c) => c.name === 'reportStatus' && !!c.outcome && (c.args[1] as DatabaseStatus).phase === 'Degraded',
       'report of Degraded',
     );
     const report = env.fakes.reports(db.namespace).find((r) => r.status.phase === 'Degraded')!;
+    expect(report.status.observedGeneration).toBe(1);
     expect(readyCondition(report.status)).toMatchObject({ status: 'False', reason: 'ReconcileFailed' });
     expect(readyCondition(report.status)!.message).toMatch(/503 ServiceUnavailable.*will retry/);
     expect(report.event).toMatchObject({ type: 'Warning', reason: 'ReconcileFailed' });
@@ -164,7 +174,7 @@ test.concurrent(
 
     // RETRY_AFTER is a minute of workflow time; the dev server cannot skip time.
     await db.ready(1, 100_000);
-    await env.fakes.idle(db.namespace);
+    await db.idle();
     const after = env.fakes.in(db.namespace).filter((c) => c.seq > report.call.seq);
     expect(steps(after).slice(0, PROVISION_STEPS.length)).toEqual(PROVISION_STEPS);
   },
@@ -212,14 +222,14 @@ test.concurrent(
     // A generation that reconciled first: its repairs (drift, resync) run, a Failed one's must not.
     await db.apply();
     await db.ready(1);
-    await env.fakes.idle(db.namespace);
+    await db.idle();
     // The API server refuses what generation 2 renders (the fake says so, whatever the spec).
     await db.apply({ resources: { requests: { cpu: '500m' } } });
     const state = await db.until((s) => s.phase === 'Failed', 'Failed');
     expect(state.observedGeneration).toBe(2);
     expect(readyCondition(state.status)).toMatchObject({ status: 'False', reason: 'Invalid' });
     expect(readyCondition(state.status)!.message).toContain('422 Invalid');
-    await env.fakes.idle(db.namespace);
+    await db.idle();
     const failedReport = env.fakes.reports(db.namespace).find((r) => r.status.phase === 'Failed')!;
     expect(failedReport.event).toMatchObject({ type: 'Warning', reason: 'Invalid' });
     // Not retried by the activity's policy either: one attempt.
@@ -231,13 +241,12 @@ test.concurrent(
 
     // A drift notice does not make the workflow try the failed generation again.
     await db.handle.signal(driftSignal, { kind: 'StatefulSet', name: db.name, change: 'modified' });
-    await db.state();
-    await sleep(1_500);
+    await db.idle();
     expect(env.fakes.in(db.namespace).filter((c) => c.seq > failedReport.call.seq)).toEqual([]);
 
     await db.apply({ resources: { requests: { cpu: '250m' } } });
     await db.ready(3);
-    await env.fakes.idle(db.namespace);
+    await db.idle();
     const after = env.fakes.in(db.namespace).filter((c) => c.seq > failedReport.call.seq);
     expect(after.filter((c) => c.generation !== undefined && c.generation !== 3)).toEqual([]);
     // (The backup Schedule, disabled, was settled by generation 1.)
@@ -253,7 +262,7 @@ test.concurrent(
     const db = new DatabaseUnderTest(env, 'orders', { ...postgres, deletionPolicy: 'Retain' });
     await db.apply();
     await db.ready(1);
-    await env.fakes.idle(db.namespace);
+    await db.idle();
     const before = env.fakes.in(db.namespace).length;
     await db.delete();
     await expect(db.result()).resolves.toBeUndefined();

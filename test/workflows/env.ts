@@ -198,6 +198,26 @@ export class DatabaseUnderTest {
     });
   }
 
+  /**
+   * Resolves once the workflow waits for a signal or a timer: the server lists no workflow task,
+   * activity or child of its current run as pending, and every call the fakes received for this
+   * Database has returned. (Only in a workflow task could it decide to do more.)
+   */
+  async idle(timeoutMs = 30_000): Promise<void> {
+    const end = Date.now() + timeoutMs;
+    for (;;) {
+      const { raw, status } = await this.handle.describe();
+      const busy =
+        status.name === 'RUNNING' &&
+        (!!raw.pendingWorkflowTask ||
+          (raw.pendingActivities?.length ?? 0) > 0 ||
+          (raw.pendingChildren?.length ?? 0) > 0);
+      if (!busy && this.env.fakes.in(this.namespace).every((c) => c.outcome)) return;
+      if (Date.now() > end) throw new Error(`${this.workflowId} still busy after ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
   /** The workflow's result, or a failure naming the Database after `timeoutMs`. */
   async result(timeoutMs = 30_000): Promise<void> {
     let timer: NodeJS.Timeout | undefined;

@@ -226,21 +226,6 @@ export class FakeActivities {
     return this.counter;
   }
 
-  /**
-   * Resolves once `namespace` has no call running and none started for `quietMs`: the workflow
-   * has finished what it was doing and waits (for a signal or a timer).
-   */
-  async idle(namespace: string, quietMs = 400, timeoutMs = 30_000): Promise<void> {
-    const end = Date.now() + timeoutMs;
-    for (;;) {
-      const calls = this.in(namespace);
-      const last = Math.max(0, ...calls.map((c) => c.endedAt ?? Infinity));
-      if (last !== Infinity && Date.now() - last >= quietMs) return;
-      if (Date.now() > end) throw new Error(`${namespace} still busy after ${timeoutMs} ms`);
-      await new Promise((r) => setTimeout(r, 25));
-    }
-  }
-
   /** Resolves with the first call of `namespace` that matches (already made or still to come). */
   async waitFor(
     namespace: string,

@@ -22,7 +22,7 @@ test('cancelling an upgrade: the child is cancelled, rolls back, and the rollbac
   });
   await db.apply();
   await db.ready(1);
-  await env.fakes.idle(db.namespace);
+  await db.idle();
   const upgradeFrom = env.fakes.mark();
   const g2 = await db.apply({ version: '11.8' });
 
@@ -44,7 +44,7 @@ test('cancelling an upgrade: the child is cancelled, rolls back, and the rollbac
     updated: [1],
   });
   const state = await db.ready(g2);
-  await env.fakes.idle(db.namespace);
+  await db.idle();
   expect(gate.outcome).toBe('cancelled');
 
   // Replicas first, the primary last, then the rollback to what ran, with partition 0.
@@ -93,7 +93,7 @@ test('cancelling an upgrade: the child is cancelled, rolls back, and the rollbac
   const repairFrom = env.fakes.mark();
   await db.handle.signal(driftSignal, { kind: 'StatefulSet', name: db.name, change: 'modified' });
   await env.fakes.waitFor(db.namespace, (c) => c.seq > repairFrom && c.name === 'applyStatefulSet', 'repair');
-  await env.fakes.idle(db.namespace);
+  await db.idle();
   const repair = env.fakes.in(db.namespace).filter((c) => c.seq > repairFrom);
   expect(repair.filter((c) => c.name === 'applyRollout')).toEqual([]);
   expect(
