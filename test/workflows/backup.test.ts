@@ -6,7 +6,7 @@
 import type { BackupRef, DatabaseTarget, EventRecord } from '../../activities';
 import { parseDatabaseSpec } from '../../crds';
 import type { BackupResult, backupWorkflow } from '../../workflows/backup';
-import { BACKUP_WORKFLOW_TYPE, backupWorkflowId } from '../../workflows/backup-names';
+import { BACKUP_WORKFLOW_TYPE, backupWorkflowId } from '../../contracts/backup-names';
 import { DatabaseUnderTest, useWorkflowTestEnv } from './env';
 import { conditionOf } from './fake-activities';
 

@@ -17,6 +17,7 @@ import {
   stateQuery,
   type DatabaseWorkflowView,
   type SpecUpdate,
+  type WorkflowLimits,
 } from '../../workflows/signals';
 import type { DatabaseSpec } from '../../crds';
 import type { databaseWorkflow } from '../../workflows/database';
@@ -50,9 +51,7 @@ function installQuietRuntime(): void {
   }
 }
 
-export async function startWorkflowTestEnv(
-  dynamicConfig?: Record<string, unknown>,
-): Promise<WorkflowTestEnv> {
+export async function startWorkflowTestEnv(): Promise<WorkflowTestEnv> {
   installQuietRuntime();
   const bundlePath = process.env.DURABLE_WORKFLOW_BUNDLE;
   if (!bundlePath)
@@ -68,7 +67,6 @@ export async function startWorkflowTestEnv(
       dir,
       persist: false,
       headless: true,
-      dynamicConfig,
       log: () => undefined,
     });
     const connection = await Connection.connect({ address: temporal.address });
@@ -111,14 +109,14 @@ export async function startWorkflowTestEnv(
  * The environment for the tests of one file: started before them, stopped after them. Its
  * members can be read once the tests run.
  */
-export function useWorkflowTestEnv(dynamicConfig?: Record<string, unknown>): WorkflowTestEnv {
+export function useWorkflowTestEnv(): WorkflowTestEnv {
   let started: WorkflowTestEnv | undefined;
   const env = () => {
     if (!started) throw new Error('the workflow test environment did not start (see beforeAll)');
     return started;
   };
   beforeAll(async () => {
-    started = await startWorkflowTestEnv(dynamicConfig);
+    started = await startWorkflowTestEnv();
   }, 90_000);
   afterAll(async () => {
     await started?.stop();
@@ -157,6 +155,8 @@ export class DatabaseUnderTest {
     private readonly env: WorkflowTestEnv,
     readonly name: string,
     public spec: RawSpec,
+    /** The run's bounds, as the watcher passes them from the operator's config. */
+    private readonly limits?: WorkflowLimits,
   ) {
     this.workflowId = databaseWorkflowId(this.namespace, name);
   }
@@ -192,7 +192,7 @@ export class DatabaseUnderTest {
     await this.env.client.workflow.signalWithStart(DATABASE_WORKFLOW_TYPE, {
       workflowId: this.workflowId,
       taskQueue: this.env.taskQueue,
-      args: [{ namespace: this.namespace, name: this.name }],
+      args: [{ namespace: this.namespace, name: this.name, limits: this.limits }],
       signal: specSignal,
       signalArgs: [update],
     });
@@ -203,7 +203,7 @@ export class DatabaseUnderTest {
    * activity or child of its current run as pending, and every call the fakes received for this
    * Database has returned. (Only in a workflow task could it decide to do more.)
    */
-  async idle(timeoutMs = 30_000): Promise<void> {
+  async idle(timeoutMs = 60_000): Promise<void> {
     const end = Date.now() + timeoutMs;
     for (;;) {
       const { raw, status } = await this.handle.describe();
@@ -219,7 +219,7 @@ export class DatabaseUnderTest {
   }
 
   /** The workflow's result, or a failure naming the Database after `timeoutMs`. */
-  async result(timeoutMs = 30_000): Promise<void> {
+  async result(timeoutMs = 60_000): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<never>((_, reject) => {
       timer = setTimeout(
@@ -242,7 +242,7 @@ export class DatabaseUnderTest {
   async until(
     check: (s: DatabaseWorkflowView) => boolean,
     what: string,
-    timeoutMs = 30_000,
+    timeoutMs = 60_000,
   ): Promise<DatabaseWorkflowView> {
     const end = Date.now() + timeoutMs;
     let last: DatabaseWorkflowView | undefined;

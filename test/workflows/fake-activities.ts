@@ -61,6 +61,10 @@ const version = (target: DatabaseTarget) => `rev-${target.spec.version}${target.
 function healthyCluster(): DatabaseActivities {
   // Server-side apply reports "unchanged" for the same content, as the real activities do.
   const applied = new Map<string, string>();
+  // The build each StatefulSet's template holds, as observeRunningBuild reads it back.
+  const builds = new Map<string, { version: string; image?: string }>();
+  const built = (t: DatabaseTarget) =>
+    builds.set(`${t.namespace}/${t.name}`, { version: t.spec.version, image: t.spec.image });
   const outcome = (kind: string, target: DatabaseTarget, extra = '') => {
     const key = `${target.namespace}/${target.name}/${kind}`;
     const content = JSON.stringify(target.spec) + extra;
@@ -86,7 +90,11 @@ function healthyCluster(): DatabaseActivities {
     checkPrerequisites: async () => undefined,
     applyConfigMap: async (t) => ({ outcome: outcome('ConfigMap', t), configHash: `hash-${t.generation}` }),
     ensureSecret: async (t) => ({ outcome: 'unchanged', secretName: `${t.name}-credentials` }),
-    applyStatefulSet: async (t, hash) => ({ outcome: outcome('StatefulSet', t, hash) }),
+    applyStatefulSet: async (t, hash) => {
+      built(t);
+      return { outcome: outcome('StatefulSet', t, hash) };
+    },
+    observeRunningBuild: async (t) => builds.get(`${t.namespace}/${t.name}`),
     applyServices: async (t) => ({
       outcome: outcome('Services', t),
       endpoints: { primary: `${t.name}-primary.${t.namespace}`, readOnly: `${t.name}-ro.${t.namespace}` },
@@ -100,11 +108,14 @@ function healthyCluster(): DatabaseActivities {
     reportStatus: async () => true,
     releaseDatabase: async () => undefined,
     removeFinalizer: async () => undefined,
-    applyRollout: async (t) => ({
-      updateRevision: version(t),
-      currentRevision: 'rev-initial',
-      replicas: t.spec.replicas,
-    }),
+    applyRollout: async (t) => (
+      built(t),
+      {
+        updateRevision: version(t),
+        currentRevision: 'rev-initial',
+        replicas: t.spec.replicas,
+      }
+    ),
     waitForMember: async (_t, ordinal) => ({ ready: true, message: `member ${ordinal} ready` }),
     deletePodsOfRevision: async () => [],
     clearCancelUpgrade: async () => true,
@@ -135,6 +146,7 @@ function healthyCluster(): DatabaseActivities {
       backupName: t.spec.bootstrap?.fromBackup?.name ?? '',
       location: `pvc://${t.name}-backups`,
     }),
+    recordRestored: async () => undefined,
     configureReplication: replicated,
     waitForReplicationReady: replicated,
     checkMemberHealth: async (_t, ordinal) => ({
@@ -231,7 +243,7 @@ export class FakeActivities {
     namespace: string,
     match: (c: Call) => boolean,
     what: string,
-    timeoutMs = 30_000,
+    timeoutMs = 60_000,
   ): Promise<Call> {
     const end = Date.now() + timeoutMs;
     for (;;) {

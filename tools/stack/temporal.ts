@@ -20,8 +20,6 @@ export interface TemporalOptions {
   log: (msg: string) => void;
   /** Without the Web UI (tests that only need the frontend). */
   headless?: boolean;
-  /** Server dynamic config values, e.g. `{ 'limit.historyCount.suggestContinueAsNew': 200 }`. */
-  dynamicConfig?: Record<string, unknown>;
 }
 
 const KEYWORD = 'Keyword';
@@ -44,9 +42,6 @@ export async function startTemporal(procs: ProcessGroup, opts: TemporalOptions):
   ];
   if (opts.persist) args.push(`--db-filename=${path.join(opts.dir, 'temporal.db')}`);
   if (opts.headless) args.push('--headless');
-  for (const [key, value] of Object.entries(opts.dynamicConfig ?? {})) {
-    args.push(`--dynamic-config-value=${key}=${JSON.stringify(value)}`);
-  }
   const address = `127.0.0.1:${port}`;
   opts.log(`Temporal dev server on ${address}${opts.headless ? '' : `, UI on http://127.0.0.1:${uiPort}`}`);
   procs.start('temporal', binary('temporal'), args);
