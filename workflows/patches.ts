@@ -22,6 +22,8 @@ export const PATCHES = {
     'databaseWorkflow: a generation that stays unready continues as new between its waits when the history is full',
   'await-cancelled-activities-v1':
     'all workflows: a cancelled activity is awaited until it stopped (WAIT_CANCELLATION_COMPLETED); a superseded Database step is awaited before the next one',
+  'retry-after-v1':
+    'databaseWorkflow: a generation that failed transiently is retried after RETRY_AFTER (only a newer spec or a deletion wakes it earlier)',
 } as const;
 
 export type PatchId = keyof typeof PATCHES;

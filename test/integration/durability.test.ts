@@ -12,6 +12,7 @@ import {
   operatorProcesses,
   waitForPhase,
 } from '../support/operator';
+import { PROVISION_STEPS } from '../support/provision-steps';
 import {
   createNamespace,
   deleteNamespace,
@@ -83,16 +84,7 @@ describe('durability', () => {
     expect(db.status?.readyReplicas).toBe(2);
 
     // Killed after each kind of step of the provisioning, in its order.
-    const order = [
-      'reportStatus',
-      'addFinalizer',
-      'checkPrerequisites',
-      'applyConfigMap',
-      'ensureSecret',
-      'applyStatefulSet',
-      'applyServices',
-      'waitForStatefulSetReady',
-    ];
+    const order = ['assessSpec', 'reportStatus', ...PROVISION_STEPS];
     for (const step of order) expect(kills).toContain(step);
     // No step skipped: every step completed, first occurrences in the intended order.
     const done = await completed();

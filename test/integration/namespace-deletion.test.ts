@@ -1,6 +1,6 @@
 import { ScheduleNotFoundError, type Client, type Connection } from '@temporalio/client';
 import { waitFor } from '../../tools/stack/wait';
-import { backupScheduleId } from '../../workflows/backup-names';
+import { backupScheduleId } from '../../contracts/backup-names';
 import { databaseWorkflowId } from '../../workflows/signals';
 import { createBackup, waitForBackupDone } from '../support/backups';
 import { applyDatabase, startOperator, waitForPhase, type RunningOperator } from '../support/operator';

@@ -7,6 +7,7 @@ import { startWorkerProcess, type WorkerProcess } from '../../cmd/worker';
 import { waitFor } from '../../tools/stack/wait';
 import { databaseWorkflowId } from '../../workflows/signals';
 import { applyDatabase, installCrds, operatorConfig, waitForPhase } from '../support/operator';
+import { PROVISION_STEPS } from '../support/provision-steps';
 import { createNamespace, deleteNamespace, kubeConfig, stackInfo, uniqueName } from '../support/stack';
 import { FaultyProxy } from '../support/watcher-proxy';
 
@@ -160,16 +161,7 @@ describe('observability: metrics, probes and logs of the worker and the watcher'
     expect(metric(w, 'process_cpu_seconds_total', { component: 'watcher' })).toBeGreaterThan(0);
 
     const k = await scrape(worker.http.url);
-    for (const activity of [
-      'addFinalizer',
-      'checkPrerequisites',
-      'applyConfigMap',
-      'ensureSecret',
-      'applyStatefulSet',
-      'applyServices',
-      'waitForStatefulSetReady',
-      'reportStatus',
-    ]) {
+    for (const activity of [...PROVISION_STEPS, 'reportStatus']) {
       const count = metric(k, 'durable_activity_duration_seconds_count', { activity, outcome: 'success' });
       expect({ activity, count }).toEqual({ activity, count: expect.any(Number) });
       expect(count).toBeGreaterThanOrEqual(1);

@@ -18,6 +18,8 @@ export interface TemporalOptions {
   /** Keep workflow state in a SQLite file across restarts of the dev server. */
   persist: boolean;
   log: (msg: string) => void;
+  /** Without the Web UI (tests that only need the frontend). */
+  headless?: boolean;
 }
 
 const KEYWORD = 'Keyword';
@@ -39,8 +41,9 @@ export async function startTemporal(procs: ProcessGroup, opts: TemporalOptions):
     ...searchAttributeKeys.map((k) => `--search-attribute=${k.name}=${KEYWORD}`),
   ];
   if (opts.persist) args.push(`--db-filename=${path.join(opts.dir, 'temporal.db')}`);
+  if (opts.headless) args.push('--headless');
   const address = `127.0.0.1:${port}`;
-  opts.log(`Temporal dev server on ${address}, UI on http://127.0.0.1:${uiPort}`);
+  opts.log(`Temporal dev server on ${address}${opts.headless ? '' : `, UI on http://127.0.0.1:${uiPort}`}`);
   procs.start('temporal', binary('temporal'), args);
 
   await waitFor(

@@ -58,14 +58,19 @@ export async function databaseWorkflow(input: DatabaseWorkflowInput): Promise<vo
   listen(entity);
 
   for (;;) {
+    // After a transient failure the generation is tried again after RETRY_AFTER, as its status
+    // says, not at once: only a newer spec, a deletion or the Database gone end the wait early.
+    const retrying = state.retryPending && patched('retry-after-v1') ? state.latest : undefined;
     const woken = await condition(
       () =>
-        newGeneration(state) ||
-        state.drift.length > 0 ||
-        state.retryPending ||
-        isGone(state) ||
-        !!state.backupDirty ||
-        !!state.cancelUpgrade,
+        retrying
+          ? state.latest !== retrying || isGone(state)
+          : newGeneration(state) ||
+            state.drift.length > 0 ||
+            state.retryPending ||
+            isGone(state) ||
+            !!state.backupDirty ||
+            !!state.cancelUpgrade,
       // A retry, or a Degraded Database (pods not ready at the last look), is checked again soon.
       state.retryPending || state.status.phase === 'Degraded' ? RETRY_AFTER : RESYNC_INTERVAL,
     );
