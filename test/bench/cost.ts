@@ -323,7 +323,7 @@ async function main(): Promise<void> {
   } finally {
     recorder.stop();
     for (const c of controllers.values()) await c.stop().catch(() => undefined);
-    await terminateWorkflows(client, prefix, namespacesOf('operator')).catch(() => undefined);
+    await terminateWorkflows(client, namespacesOf('operator')).catch(() => undefined);
     await connection.close();
     for (const side of SIDES)
       for (const n of namespacesOf(side)) await deleteNamespace(n).catch(() => undefined);
@@ -333,14 +333,13 @@ async function main(): Promise<void> {
 }
 
 /** The Database workflows of the run would otherwise wait on a task queue nobody polls any more. */
-async function terminateWorkflows(client: Client, prefix: string, namespaces: string[]): Promise<void> {
+async function terminateWorkflows(client: Client, namespaces: string[]): Promise<void> {
   for (const namespace of namespaces) {
     const out = await kubectlOk(['get', 'databases.durable.dev', '-n', namespace, '-o', 'name']).catch(
       () => '',
     );
     for (const line of out.split('\n').filter(Boolean)) {
       const name = line.split('/').pop()!;
-      if (!namespace.startsWith(prefix)) continue;
       await client.workflow
         .getHandle(databaseWorkflowId(namespace, name))
         .terminate('benchmark finished')
