@@ -145,12 +145,13 @@ async function startOperatorProcesses(
     await waitFor(
       `the operator's ${entry} to start`,
       async () => {
-        if (child.exitCode !== null) throw new Error(`${entry} exited with ${child.exitCode}`);
+        if (child.exitCode !== null) return true; // reported below, without waiting for the timeout
         const file = path.join(logs, `${name}.log`);
         return fs.existsSync(file) && fs.readFileSync(file, 'utf8').includes(`"msg":"${line}"`);
       },
       { timeoutMs: 180_000, intervalMs: 200 },
     );
+    if (child.exitCode !== null) throw new Error(`${entry} exited with ${child.exitCode}; see ${name}.log`);
   }
   return {
     pids: () => started.map((c) => c.pid!),

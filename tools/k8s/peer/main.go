@@ -8,7 +8,7 @@
 // It reconciles only the Databases of the namespaces it is given (--namespaces), so that it never
 // fights the operator under test, which is given other namespaces.
 //
-//	durable-peer --namespaces a,b [--kubeconfig FILE]
+//	durable-peer --namespaces a,b [--kubeconfig FILE]  (else $KUBECONFIG, else in-cluster)
 package main
 
 import (
@@ -30,7 +30,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
-	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -297,7 +296,6 @@ func randomPassword() string {
 
 func main() {
 	namespaces := flag.String("namespaces", "", "comma-separated namespaces whose Databases this controller reconciles (required)")
-	kubeconfig := flag.String("kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig file")
 	flag.Parse()
 	ctrl.SetLogger(zap.New())
 	log := ctrl.Log.WithName("durable-peer")
@@ -311,7 +309,8 @@ func main() {
 		fmt.Fprintln(os.Stderr, "durable-peer: --namespaces is required (it must not reconcile the operator's Databases)")
 		os.Exit(2)
 	}
-	cfg, err := clientcmd.BuildConfigFromFlags("", *kubeconfig)
+	// --kubeconfig (registered by controller-runtime), else $KUBECONFIG, else in-cluster.
+	cfg, err := ctrl.GetConfig()
 	if err != nil {
 		log.Error(err, "kubeconfig")
 		os.Exit(1)
