@@ -218,109 +218,116 @@ async function main(): Promise<void> {
   let ownBundle: string | undefined;
   const started = new Date();
   try {
-    for (const side of SIDES) for (const n of namespacesOf(side)) await kubectlOk(['create', 'namespace', n]);
-    await installCrds();
-    await recorder.start();
-    let bundle = process.env.DURABLE_WORKFLOW_BUNDLE;
-    if (!bundle) {
-      ownBundle = path.join(info.dir, `bench-bundle-${run}.js`);
-      log('bundling the workflows (as the container image does at build time)');
-      bundle = (await writeWorkflowBundle(ownBundle)).path;
-    }
-    controllers.set('operator', await startOperatorProcesses(namespacesOf('operator'), run, bundle));
-    const peer = await startPeer(namespacesOf('peer'), `bench-${run}-peer`);
-    controllers.set('peer', {
-      pids: () => [peer.pid!],
-      stop: () => stopGracefully(peer),
-    });
-    log(`operator and peer running; namespaces ${prefix}{op,peer}-{one,many,scale}`);
-
-    // Small requests, so that both sides' pods fit on the real nodes' few cores at once.
-    const realSpec: DatabaseSpecInput = {
-      engine: opts.engine,
-      version: opts.engine === 'mariadb' ? '11.8' : '15',
-      replicas: opts.replicas,
-      storage: { size: '1Gi' },
-      resources: { requests: { cpu: '10m', memory: '64Mi' } },
-    };
-    const kwokSpec: DatabaseSpecInput = {
-      ...realSpec,
-      scheduling: {
-        nodeSelector: { type: 'kwok' },
-        tolerations: [{ ...SIMULATED_NODE_TAINT, operator: 'Equal' }],
-      },
-    };
-    const sample = (side: Side) => sampleProcesses(controllers.get(side)!.pids());
-
-    const results = new Map<string, PhaseResult>();
-    const key = (side: Side, phase: PhaseName) => `${side}/${phase}`;
-    const runPhase = async (
-      side: Side,
-      phase: PhaseName,
-      count: number,
-      spec: DatabaseSpecInput,
-      together: boolean,
-    ) => {
-      const namespace = ns(side, phase);
-      const names = dbNames(count);
-      const before = sample(side);
-      const readyTimeout = 300_000 + count * 10_000;
-      const apply = async (name: string) => {
-        recorder.timeline(namespace, name).applied = now();
-        await createDatabase(namespace, name, spec);
-      };
-      if (together) {
-        await Promise.all(names.map(apply));
-        await waitReady(recorder, namespace, names, readyTimeout);
-      } else {
-        for (const name of names) {
-          await apply(name);
-          await waitReady(recorder, namespace, [name], readyTimeout);
+    // A signal (a test's timeout, Ctrl-C) ends the measuring; the cleanup below still runs.
+    await Promise.race([
+      interrupted(),
+      (async () => {
+        for (const side of SIDES)
+          for (const n of namespacesOf(side)) await kubectlOk(['create', 'namespace', n]);
+        await installCrds();
+        await recorder.start();
+        let bundle = process.env.DURABLE_WORKFLOW_BUNDLE;
+        if (!bundle) {
+          ownBundle = path.join(info.dir, `bench-bundle-${run}.js`);
+          log('bundling the workflows (as the container image does at build time)');
+          bundle = (await writeWorkflowBundle(ownBundle)).path;
         }
-      }
-      const after = sample(side);
-      results.set(key(side, phase), {
-        names,
-        namespace,
-        timelines: names.map((n) => recorder.timeline(namespace, n)),
-        cpuSeconds: after.cpuSeconds - before.cpuSeconds,
-        after,
-      });
-      log(`${side}: ${count} Database(s) ${together ? 'at once' : 'one at a time'} (${phase}) Ready`);
-    };
+        controllers.set('operator', await startOperatorProcesses(namespacesOf('operator'), run, bundle));
+        const peer = await startPeer(namespacesOf('peer'), `bench-${run}-peer`);
+        controllers.set('peer', {
+          pids: () => [peer.pid!],
+          stop: () => stopGracefully(peer),
+        });
+        log(`operator and peer running; namespaces ${prefix}{op,peer}-{one,many,scale}`);
 
-    for (const side of SIDES) await runPhase(side, 'one', opts.count, realSpec, false);
-    for (const side of SIDES) await runPhase(side, 'many', opts.atOnce, realSpec, true);
+        // Small requests, so that both sides' pods fit on the real nodes' few cores at once.
+        const realSpec: DatabaseSpecInput = {
+          engine: opts.engine,
+          version: opts.engine === 'mariadb' ? '11.8' : '15',
+          replicas: opts.replicas,
+          storage: { size: '1Gi' },
+          resources: { requests: { cpu: '10m', memory: '64Mi' } },
+        };
+        const kwokSpec: DatabaseSpecInput = {
+          ...realSpec,
+          scheduling: {
+            nodeSelector: { type: 'kwok' },
+            tolerations: [{ ...SIMULATED_NODE_TAINT, operator: 'Equal' }],
+          },
+        };
+        const sample = (side: Side) => sampleProcesses(controllers.get(side)!.pids());
 
-    log(`idle for ${opts.idleSeconds} s with ${opts.count + opts.atOnce} Ready Databases a side`);
-    const idleBefore = new Map(SIDES.map((s) => [s, sample(s)]));
-    const idleFrom = now();
-    await new Promise((r) => setTimeout(r, opts.idleSeconds * 1000));
-    const idleTo = now();
-    const idleAfter = new Map(SIDES.map((s) => [s, sample(s)]));
+        const results = new Map<string, PhaseResult>();
+        const key = (side: Side, phase: PhaseName) => `${side}/${phase}`;
+        const runPhase = async (
+          side: Side,
+          phase: PhaseName,
+          count: number,
+          spec: DatabaseSpecInput,
+          together: boolean,
+        ) => {
+          const namespace = ns(side, phase);
+          const names = dbNames(count);
+          const before = sample(side);
+          const readyTimeout = 300_000 + count * 10_000;
+          const apply = async (name: string) => {
+            recorder.timeline(namespace, name).applied = now();
+            await createDatabase(namespace, name, spec);
+          };
+          if (together) {
+            await Promise.all(names.map(apply));
+            await waitReady(recorder, namespace, names, readyTimeout);
+          } else {
+            for (const name of names) {
+              await apply(name);
+              await waitReady(recorder, namespace, [name], readyTimeout);
+            }
+          }
+          const after = sample(side);
+          results.set(key(side, phase), {
+            names,
+            namespace,
+            timelines: names.map((n) => recorder.timeline(namespace, n)),
+            cpuSeconds: after.cpuSeconds - before.cpuSeconds,
+            after,
+          });
+          log(`${side}: ${count} Database(s) ${together ? 'at once' : 'one at a time'} (${phase}) Ready`);
+        };
 
-    for (const side of SIDES) await runPhase(side, 'scale', opts.scaleCount, kwokSpec, true);
+        for (const side of SIDES) await runPhase(side, 'one', opts.count, realSpec, false);
+        for (const side of SIDES) await runPhase(side, 'many', opts.atOnce, realSpec, true);
 
-    await new Promise((r) => setTimeout(r, 2_000 + READY_EVENT_SLACK_MS)); // the audit backend flushes
-    const writes = audit.writes(prefix);
-    const histories = new Map<string, Awaited<ReturnType<typeof databaseHistories>>>();
-    for (const phase of phases) {
-      const r = results.get(key('operator', phase))!;
-      for (const name of r.names)
-        histories.set(`${r.namespace}/${name}`, await databaseHistories(client, r.namespace, name));
-    }
+        log(`idle for ${opts.idleSeconds} s with ${opts.count + opts.atOnce} Ready Databases a side`);
+        const idleBefore = new Map(SIDES.map((s) => [s, sample(s)]));
+        const idleFrom = now();
+        await new Promise((r) => setTimeout(r, opts.idleSeconds * 1000));
+        const idleTo = now();
+        const idleAfter = new Map(SIDES.map((s) => [s, sample(s)]));
 
-    const report = buildReport({
-      opts,
-      info: { realNodes: info.realNodes.length, kwokNodes: info.kubernetes.nodes },
-      started,
-      results: (side, phase) => results.get(key(side, phase))!,
-      writes,
-      histories: (namespace, name) => histories.get(`${namespace}/${name}`)!,
-      idle: { fromMs: idleFrom, toMs: idleTo, before: idleBefore, after: idleAfter },
-    });
-    process.stdout.write(renderTable(report));
-    if (opts.json) fs.writeFileSync(opts.json, JSON.stringify(report, null, 2));
+        for (const side of SIDES) await runPhase(side, 'scale', opts.scaleCount, kwokSpec, true);
+
+        await new Promise((r) => setTimeout(r, 2_000 + READY_EVENT_SLACK_MS)); // the audit backend flushes
+        const writes = audit.writes(prefix);
+        const histories = new Map<string, Awaited<ReturnType<typeof databaseHistories>>>();
+        for (const phase of phases) {
+          const r = results.get(key('operator', phase))!;
+          for (const name of r.names)
+            histories.set(`${r.namespace}/${name}`, await databaseHistories(client, r.namespace, name));
+        }
+
+        const report = buildReport({
+          opts,
+          info: { realNodes: info.realNodes.length, kwokNodes: info.kubernetes.nodes },
+          started,
+          results: (side, phase) => results.get(key(side, phase))!,
+          writes,
+          histories: (namespace, name) => histories.get(`${namespace}/${name}`)!,
+          idle: { fromMs: idleFrom, toMs: idleTo, before: idleBefore, after: idleAfter },
+        });
+        process.stdout.write(renderTable(report));
+        if (opts.json) fs.writeFileSync(opts.json, JSON.stringify(report, null, 2));
+      })(),
+    ]);
   } finally {
     recorder.stop();
     for (const c of controllers.values()) await c.stop().catch(() => undefined);
@@ -331,6 +338,15 @@ async function main(): Promise<void> {
     if (ownBundle) fs.rmSync(ownBundle, { force: true });
     await stack?.stop();
   }
+}
+
+/** Rejects on SIGTERM or SIGINT, so that the run stops measuring and cleans up before it exits. */
+function interrupted(): Promise<never> {
+  return new Promise((_, reject) => {
+    for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+      process.once(signal, () => reject(new Error(`interrupted by ${signal}`)));
+    }
+  });
 }
 
 /** The Database workflows of the run would otherwise wait on a task queue nobody polls any more. */

@@ -5,19 +5,29 @@
  * above zero where it must be (StatefulSet-created times, actions to Ready, RSS).
  * It asserts nothing about speed; the full run is a command in the README.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { badFigures, type CostReport } from '../bench/cost-table';
 
-jest.setTimeout(360_000);
+jest.setTimeout(420_000);
 
 const root = path.resolve(__dirname, '..', '..');
+let running: ChildProcess | undefined;
+
+// At a timeout the bench is told to stop (it cleans up its namespaces and processes on SIGTERM).
+afterAll(async () => {
+  const child = running;
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  await exited;
+}, 120_000);
 
 function runBench(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(
+    const child = (running = spawn(
       process.execPath,
       ['--import', 'tsx', path.join(root, 'test', 'bench', 'cost.ts'), ...args],
       {
@@ -25,11 +35,15 @@ function runBench(args: string[]): Promise<{ code: number | null; stdout: string
         env: process.env,
         stdio: ['ignore', 'pipe', 'pipe'],
       },
-    );
+    ));
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    // Its progress lines, live: a run that hangs shows where.
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      process.stderr.write(d);
+    });
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
