@@ -4,7 +4,8 @@
 #   etcd, kube-apiserver, kube-controller-manager, kube-scheduler (tools/k8s wrapper module),
 #   kubelet, kube-proxy (the real worker nodes, with Debian's containerd, runc and CNI plugins),
 #   CoreDNS (cluster DNS for the real nodes), kwok (simulated nodes for scale tests),
-#   helm (renders and lints the chart in deploy/helm).
+#   helm (renders and lints the chart in deploy/helm),
+#   durable-peer (tools/k8s/peer: the plain controller of the cost benchmark).
 # Each binary is rebuilt only when its pinned version changes: .bin/<name>.version records the
 # version it was built from. Progress goes to stderr; a cold build takes a while on 2 cores.
 set -euo pipefail
@@ -116,6 +117,11 @@ build kube-controller-manager "$k8s_version" "$k8s" k8s.io/kubernetes/cmd/kube-c
 build kube-scheduler "$k8s_version" "$k8s" k8s.io/kubernetes/cmd/kube-scheduler "$k8s_ldflags"
 build kubelet "$k8s_version" "$k8s" k8s.io/kubernetes/cmd/kubelet "$k8s_ldflags"
 build kube-proxy "$k8s_version" "$k8s" k8s.io/kubernetes/cmd/kube-proxy "$k8s_ldflags"
+# The plain controller-runtime controller that the cost benchmark (test/bench/cost.ts) measures the
+# operator against: our own source in the tools/k8s module, so its version is a hash of that source
+# and of the module's pinned dependencies.
+peer_version=$(cat "$k8s"/peer/*.go "$k8s/go.mod" "$k8s/go.sum" | sha256sum | cut -c1-16)
+build durable-peer "$peer_version" "$k8s" ./peer
 # kubectl is expected on the machine (DESIGN.md); build the matching one only where it is missing.
 if ! command -v kubectl >/dev/null 2>&1; then
   build kubectl "$k8s_version" "$k8s" k8s.io/kubernetes/cmd/kubectl "$k8s_ldflags"

@@ -1,7 +1,8 @@
 // Wrapper module that builds the real Kubernetes control-plane binaries (and the
 // etcd they use) from the Go module proxy. k8s.io/kubernetes cannot be consumed as
 // a dependency on its own: its go.mod points every k8s.io/* staging module at a
-// local ./staging path, so each one is replaced here by its published v0.x twin.
+// local ./staging path, so each one is replaced here by its published v0.x twin. It also holds
+// peer/, the plain controller that the cost benchmark measures the operator against.
 module durable-db-operator/tools/k8s
 
 go 1.24.0
@@ -9,6 +10,8 @@ go 1.24.0
 require (
 	go.etcd.io/etcd/server/v3 v3.5.21
 	k8s.io/kubernetes v1.33.13
+	// The cost benchmark's plain controller (peer/): the release that pairs with Kubernetes 1.33.
+	sigs.k8s.io/controller-runtime v0.21.0
 )
 
 require (
@@ -43,6 +46,7 @@ require (
 	github.com/dustin/go-humanize v1.0.1 // indirect
 	github.com/emicklei/go-restful/v3 v3.11.0 // indirect
 	github.com/euank/go-kmsg-parser v2.0.0+incompatible // indirect
+	github.com/evanphx/json-patch/v5 v5.9.11 // indirect
 	github.com/exponent-io/jsonpath v0.0.0-20210407135951-1de76d718b3f // indirect
 	github.com/fatih/camelcase v1.0.0 // indirect
 	github.com/felixge/httpsnoop v1.0.4 // indirect
@@ -154,6 +158,7 @@ require (
 	golang.org/x/text v0.23.0 // indirect
 	golang.org/x/time v0.9.0 // indirect
 	golang.org/x/tools v0.26.0 // indirect
+	gomodules.xyz/jsonpatch/v2 v2.4.0 // indirect
 	google.golang.org/genproto v0.0.0-20240123012728-ef4313101c80 // indirect
 	google.golang.org/genproto/googleapis/api v0.0.0-20241209162323-e6fa225c2576 // indirect
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20241209162323-e6fa225c2576 // indirect
@@ -165,7 +170,7 @@ require (
 	gopkg.in/natefinch/lumberjack.v2 v2.2.1 // indirect
 	gopkg.in/yaml.v3 v3.0.1 // indirect
 	k8s.io/api v0.33.13 // indirect
-	k8s.io/apiextensions-apiserver v0.0.0 // indirect
+	k8s.io/apiextensions-apiserver v0.33.0 // indirect
 	k8s.io/apimachinery v0.33.13 // indirect
 	k8s.io/apiserver v0.33.13 // indirect
 	k8s.io/cli-runtime v0.33.13 // indirect

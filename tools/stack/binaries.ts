@@ -16,7 +16,9 @@ export type Binary =
   | 'kube-proxy'
   | 'coredns'
   | 'kwok'
-  | 'helm';
+  | 'helm'
+  /** The plain controller-runtime peer the cost benchmark measures the operator against. */
+  | 'durable-peer';
 
 export function binary(name: Binary): string {
   const file = path.join(binDir, name);
