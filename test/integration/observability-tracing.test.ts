@@ -228,7 +228,7 @@ describe('observability: OpenTelemetry tracing through the Temporal interceptors
       const dir = path.join(__dirname, '..', 'replay', 'histories');
       const recorded = fs
         .readdirSync(dir)
-        .filter((f) => f.endsWith('.json'))
+        .filter((f) => f.endsWith('.json') && f !== 'index.json')
         .map((f) => ({
           workflowId: f,
           history: historyFromJSON(JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8'))),

@@ -29,14 +29,18 @@ export async function recordHistories(
   if (!recording) return;
   const index = readIndex();
   for (const r of runs) {
-    const { stdout } = await run(binary('temporal'), [
-      'workflow',
-      'show',
-      `--address=${stackInfo().temporal.address}`,
-      `--workflow-id=${r.workflowId}`,
-      `--run-id=${r.runId}`,
-      '--output=json',
-    ]);
+    const { stdout } = await run(
+      binary('temporal'),
+      [
+        'workflow',
+        'show',
+        `--address=${stackInfo().temporal.address}`,
+        `--workflow-id=${r.workflowId}`,
+        `--run-id=${r.runId}`,
+        '--output=json',
+      ],
+      { maxBuffer: 512 * 1024 * 1024 },
+    );
     const file = `${r.name}.json`;
     fs.writeFileSync(path.join(repoRoot, 'test', 'replay', 'histories', file), stdout);
     index[file] = {
@@ -48,7 +52,7 @@ export async function recordHistories(
   writeIndex(index);
 }
 
-const PREFIXES = ['database', 'upgrade', 'backup', 'backup-schedule'];
+const PREFIXES = ['database', 'upgrade', 'backup', 'scheduled-backup'];
 
 /**
  * Records every run of the workflows of one test namespace (Database workflows, their upgrade
