@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import type { V1Secret } from '@kubernetes/client-node';
 import { serverSideApply } from './apply';
+import { readStatefulSet } from './readiness';
 import { isConflict, isNotFound, kubeCall } from './errors';
 import type { KubeClients } from './kube-clients';
 import { ENGINE_BUILD_ANNOTATION, type Engine } from '../crds';
@@ -133,15 +134,7 @@ export async function observeRunningBuild(
   target: DatabaseRef,
   engine: Engine,
 ): Promise<{ version: string; image?: string } | undefined> {
-  const name = objectNames(target.name).statefulSet;
-  const sts = await kubeCall(`read StatefulSet ${target.namespace}/${name}`, async () => {
-    try {
-      return await clients.apps.readNamespacedStatefulSet({ name, namespace: target.namespace });
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    }
-  });
+  const sts = await readStatefulSet(clients, target);
   if (!sts || !(sts.metadata?.ownerReferences ?? []).some((o) => o.uid === target.uid)) return undefined;
   const recorded = parseEngineBuild(sts.metadata?.annotations?.[ENGINE_BUILD_ANNOTATION]);
   if (recorded) return recorded;
