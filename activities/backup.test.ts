@@ -1,6 +1,7 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import type { DatabaseBackup } from '../crds';
-import { jobOutcome, retentionAgeMs, selectExpired } from './backup';
+import { retentionAgeMs, selectExpired } from './backup';
+import { jobOutcome } from './jobs';
 
 const b = (name: string, phase: string, finishedAt: string): DatabaseBackup => ({
   apiVersion: 'durable.dev/v1alpha1',

@@ -1,5 +1,5 @@
-import { PatchStrategy, setHeaderOptions, type V1Job, type V1Pod } from '@kubernetes/client-node';
-import { ApplicationFailure, Context } from '@temporalio/activity';
+import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { ApplicationFailure } from '@temporalio/activity';
 import {
   API_VERSION,
   DATABASE_BACKUP,
@@ -11,10 +11,10 @@ import {
   type DatabaseBackupStatus,
   type DatabaseSpec,
 } from '../crds';
-import { backupJobName, deleteDataJobName, restoreJobName } from '../contracts/backup-names';
+import { backupJobName, deleteDataJobName } from '../contracts/backup-names';
 import type { WorkerMetrics } from '../common/metrics';
 import { databaseResource } from './database-ref';
-import { markRestoreStarted, readRestoreMark, writeRestoreMark } from './restore-mark';
+import { createJobIfAbsent } from './jobs';
 import { isConflict, isNotFound, kubeCall } from './errors';
 import type { KubeClients } from './kube-clients';
 import {
@@ -22,12 +22,9 @@ import {
   backupLocation,
   backupOwner,
   backupStorage,
-  ownerReference,
-  parseLocation,
   renderBackupClaim,
   renderBackupJob,
   renderDeleteDataJob,
-  renderRestoreJob,
 } from './manifests';
 import { recordEvent, type EventRecord, type ReportOptions } from './status';
 import type { DatabaseTarget } from './types';
@@ -69,14 +66,6 @@ export interface BackupRecord extends BackupRef {
   databaseName: string;
 }
 
-export interface JobOutcome {
-  state: 'running' | 'succeeded' | 'failed';
-  /** Progress while running; the error (termination message, else the Job's reason) on failure. */
-  message: string;
-  sizeBytes?: number;
-  location?: string;
-}
-
 const backupsResource = (namespace: string) => ({
   group: GROUP,
   version: VERSION,
@@ -114,7 +103,7 @@ export async function loadBackupPlan(
   };
 }
 
-async function readBackup(clients: KubeClients, namespace: string, name: string) {
+export async function readBackup(clients: KubeClients, namespace: string, name: string) {
   return kubeCall(`read DatabaseBackup ${namespace}/${name}`, async () => {
     try {
       return (await clients.custom.getNamespacedCustomObject(
@@ -232,32 +221,6 @@ export async function ensureBackupStorage(clients: KubeClients, target: Database
   return `pvc://${storage.claimName}`;
 }
 
-/** Creates a Job if no Job of that name exists; 'exists' means an earlier attempt created it. */
-/** The Job, or undefined when it does not exist. */
-async function readJob(clients: KubeClients, namespace: string, name: string): Promise<V1Job | undefined> {
-  return kubeCall(`read Job ${namespace}/${name}`, async () => {
-    try {
-      return await clients.batch.readNamespacedJob({ name, namespace });
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    }
-  });
-}
-
-async function createJobIfAbsent(clients: KubeClients, job: V1Job): Promise<'created' | 'exists'> {
-  const { name, namespace } = job.metadata as { name: string; namespace: string };
-  return kubeCall(`create Job ${namespace}/${name}`, async () => {
-    try {
-      await clients.batch.createNamespacedJob({ namespace, body: job });
-      return 'created';
-    } catch (err) {
-      if (isConflict(err)) return 'exists';
-      throw err;
-    }
-  });
-}
-
 /** Starts attempt `attempt` of a backup: Job `<backupName>-<attempt>`, once. */
 export async function startBackupJob(
   clients: KubeClients,
@@ -279,7 +242,7 @@ export async function startBackupJob(
 }
 
 /** S3 access for restore/delete Jobs: from the Database's own S3 target. */
-function s3Access(target: DatabaseTarget) {
+export function s3Access(target: DatabaseTarget) {
   const s3 = target.spec.backup.target?.s3;
   return s3 && { credentialsSecret: s3.credentialsSecret, endpoint: s3.endpoint };
 }
@@ -298,127 +261,6 @@ export async function startDeleteDataJob(
     s3Access(target),
   );
   return { jobName, outcome: await createJobIfAbsent(clients, job) };
-}
-
-/** Starts the restore Job `<db>-restore`, once per Database incarnation (owned by it). */
-export async function startRestoreJob(
-  clients: KubeClients,
-  target: DatabaseTarget,
-  location: string,
-): Promise<{ jobName: string; outcome: 'created' | 'exists' }> {
-  const jobName = restoreJobName(target.name);
-  const job = renderRestoreJob(
-    { db: target, jobName, owner: ownerReference(target) },
-    location,
-    s3Access(target),
-  );
-  if (!(await readJob(clients, target.namespace, jobName))) {
-    // The mark goes on the Database before the Job exists: whatever happens to the workflow run
-    // from here, a later run knows a restore was started.
-    const backupName = target.spec.bootstrap?.fromBackup?.name ?? '';
-    await markRestoreStarted(
-      clients,
-      target,
-      backupName,
-      Context.current().info.workflowExecution?.runId ?? '',
-    );
-  }
-  return { jobName, outcome: await createJobIfAbsent(clients, job) };
-}
-
-const POLL_MS = 1_000;
-
-/**
- * Waits until the Job has finished or `budgetSeconds` passed, heartbeating every poll (a dead
- * worker is noticed within the heartbeat timeout; a cancellation is delivered). On completion it
- * reads the result the script left in its pod's termination message.
- */
-export async function waitForJob(
-  clients: KubeClients,
-  namespace: string,
-  jobName: string,
-  budgetSeconds: number,
-): Promise<JobOutcome> {
-  const ctx = Context.current();
-  const deadline = Date.now() + budgetSeconds * 1000;
-  for (;;) {
-    const job = await readJob(clients, namespace, jobName);
-    if (!job) {
-      // Deleted by someone: this attempt cannot finish any more; the workflow counts it as failed.
-      return { state: 'failed', message: `Job ${jobName} was deleted before it finished` };
-    }
-    const conditions = job.status?.conditions ?? [];
-    const done = conditions.find(
-      (c) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True',
-    );
-    if (done) {
-      const pods = await kubeCall(`list pods of Job ${namespace}/${jobName}`, () =>
-        clients.core.listNamespacedPod({
-          namespace,
-          labelSelector: `batch.kubernetes.io/job-name=${jobName}`,
-        }),
-      );
-      return jobOutcome(
-        done.type === 'Complete',
-        pods.items,
-        `${done.reason ?? ''} ${done.message ?? ''}`.trim(),
-      );
-    }
-    const progress: JobOutcome = {
-      state: 'running',
-      message: `Job ${jobName}: ${job.status?.active ?? 0} active pod(s)`,
-    };
-    ctx.heartbeat(progress);
-    if (Date.now() >= deadline) return progress;
-    await ctx.sleep(POLL_MS);
-  }
-}
-
-/**
- * The result of a finished Job from its pods: the JSON the script wrote to the termination log on
- * success; on failure the failed container's message (the script's error, or the log tail), else
- * the pod's or the Job's own reason (DeadlineExceeded, BackoffLimitExceeded, …). Pure.
- */
-export function jobOutcome(succeeded: boolean, pods: V1Pod[], jobReason: string): JobOutcome {
-  const terminated = pods.flatMap((pod) =>
-    [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])]
-      .map((s) => s.state?.terminated ?? s.lastState?.terminated)
-      .filter((t) => t !== undefined),
-  );
-  if (succeeded) {
-    for (const t of terminated) {
-      const result = parseResult(t.message);
-      if (result) return { state: 'succeeded', message: 'completed', ...result };
-    }
-    return { state: 'succeeded', message: 'completed' };
-  }
-  const failed = terminated.find((t) => t.exitCode !== 0);
-  const podReason = pods
-    .map((p) => [p.status?.reason, p.status?.message].filter(Boolean).join(': '))
-    .find((m) => m !== '');
-  const message =
-    failed?.message?.trim() ||
-    (failed
-      ? `container exited with code ${failed.exitCode}${failed.reason ? ` (${failed.reason})` : ''}`
-      : '') ||
-    podReason ||
-    jobReason ||
-    'the Job failed';
-  return { state: 'failed', message: message.slice(0, 4000) };
-}
-
-function parseResult(message: string | undefined): { sizeBytes?: number; location?: string } | undefined {
-  if (!message) return undefined;
-  try {
-    const value = JSON.parse(message) as { sizeBytes?: unknown; location?: unknown };
-    const out: { sizeBytes?: number; location?: string } = {};
-    if (typeof value.sizeBytes === 'number' && Number.isFinite(value.sizeBytes))
-      out.sizeBytes = value.sizeBytes;
-    if (typeof value.location === 'string') out.location = value.location;
-    return out;
-  } catch {
-    return undefined;
-  }
 }
 
 /** Events on the Database and on the DatabaseBackup, and the backup-runs metric. */
@@ -510,72 +352,4 @@ export async function deleteBackupRecord(clients: KubeClients, ref: BackupRef): 
       throw err;
     }
   });
-}
-
-/** Reasons a restore source is refused; the workflow reports them as the Restored condition. */
-export const RestoreFailures = {
-  BackupNotFound: 'BackupNotFound',
-  BackupNotReady: 'BackupNotReady',
-  BackupEngineMismatch: 'BackupEngineMismatch',
-  RestoreFailed: 'RestoreFailed',
-} as const;
-
-/**
- * Checks that spec.bootstrap.fromBackup names a Succeeded backup of the same engine with a
- * location a restore Job can read. Refusals are non-retryable with a reason the workflow shows.
- * A backup that is still running is retryable for a while (the workflow's retry policy decides).
- */
-/** After the restore Job succeeded: the mark says done, so no later run restores over the data. */
-export async function recordRestored(
-  clients: KubeClients,
-  target: DatabaseTarget,
-  backup: string,
-): Promise<void> {
-  await writeRestoreMark(clients, target, { backup, state: 'done' });
-}
-
-export async function checkRestoreSource(
-  clients: KubeClients,
-  target: DatabaseTarget,
-): Promise<{ backupName: string; location: string; previously?: 'restored' }> {
-  const name = target.spec.bootstrap?.fromBackup?.name;
-  if (!name)
-    throw ApplicationFailure.nonRetryable('no spec.bootstrap.fromBackup', RestoreFailures.BackupNotFound);
-  const mark = await readRestoreMark(clients, target);
-  if (mark?.state === 'done' && mark.backup === name) {
-    // Restored by an earlier run (the workflow's memory of it may be gone): never again.
-    return { backupName: name, location: '', previously: 'restored' };
-  }
-  const backup = await readBackup(clients, target.namespace, name);
-  if (!backup) {
-    throw ApplicationFailure.nonRetryable(
-      `DatabaseBackup ${target.namespace}/${name} (spec.bootstrap.fromBackup) does not exist`,
-      RestoreFailures.BackupNotFound,
-    );
-  }
-  const phase = backup.status?.phase;
-  if (phase !== 'Succeeded' || !backup.status?.location) {
-    throw ApplicationFailure.nonRetryable(
-      `DatabaseBackup ${target.namespace}/${name} is ${phase ?? 'not started'}, not Succeeded: only a completed backup can be restored`,
-      RestoreFailures.BackupNotReady,
-    );
-  }
-  const engine = backup.metadata.labels?.['app.kubernetes.io/name'];
-  if (engine !== target.spec.engine) {
-    throw ApplicationFailure.nonRetryable(
-      `DatabaseBackup ${target.namespace}/${name} is a ${engine ?? 'unknown'} backup; this Database runs ${target.spec.engine}`,
-      RestoreFailures.BackupEngineMismatch,
-    );
-  }
-  const location = backup.status.location;
-  const parsed = parseLocation(location);
-  if (!parsed || (parsed.kind === 's3' && !target.spec.backup.target?.s3)) {
-    throw ApplicationFailure.nonRetryable(
-      parsed
-        ? `DatabaseBackup ${name} is in S3 (${location}): set spec.backup.target.s3 (bucket credentials) on this Database to restore it`
-        : `DatabaseBackup ${name} has a location this operator cannot read: ${location}`,
-      RestoreFailures.BackupNotReady,
-    );
-  }
-  return { backupName: name, location };
 }

@@ -1,22 +1,20 @@
 import type { WorkerMetrics } from '../common/metrics';
 import type { DatabaseBackupStatus, DatabaseStatus, DeletionPolicy } from '../crds';
 import {
-  checkRestoreSource,
   deleteBackupRecord,
   ensureBackupRecord,
   ensureBackupStorage,
   listExpiredBackups,
   loadBackupPlan,
   recordBackupOutcome,
-  recordRestored,
   startBackupJob,
   startDeleteDataJob,
-  startRestoreJob,
   updateBackupStatus,
-  waitForJob,
   type BackupRecordInput,
   type BackupRef,
 } from './backup';
+import { waitForJob } from './jobs';
+import { checkRestoreSource, recordRestored, startRestoreJob } from './restore';
 import { deleteBackupSchedule, ensureBackupSchedule, type TemporalDeps } from './backup-schedule';
 import { applyConfigMap, applyServices, applyStatefulSet, ensureSecret } from './database-objects';
 import { assessSpec } from './spec-check';
@@ -120,8 +118,9 @@ export function createActivities({ clients, report, temporal, metrics, engines }
 export type DatabaseActivities = ReturnType<typeof createActivities>;
 export type { DatabaseRef, DatabaseTarget } from './types';
 export type { EventRecord } from './status';
-export type { BackupPlan, BackupRecord, BackupRef, ExpiredBackup, JobOutcome } from './backup';
-export { RestoreFailures } from './backup';
+export type { BackupPlan, BackupRecord, BackupRef, ExpiredBackup } from './backup';
+export type { JobOutcome } from './jobs';
+export { RestoreFailures } from './restore';
 export type { ScheduleOutcome, ScheduledBackupInput } from './backup-schedule';
 export type { HealthReport, MemberReport, ReplicationReport } from './replication';
 export { FailureTypes } from './errors';
