@@ -93,10 +93,7 @@ export async function ensureBackupSchedule(
     }
     return 'created';
   }
-  const taskQueue = current.action.type === 'startWorkflow' ? current.action.taskQueue : undefined;
-  if (current.state.paused === !want && current.state.note === note && taskQueue === deps.taskQueue) {
-    return 'unchanged';
-  }
+  if (matches(deps, current, want, note)) return 'unchanged';
   await handle.update((previous) => ({
     ...previous,
     spec: want ? { cronExpressions: [schedule!] } : previous.spec,
@@ -109,6 +106,23 @@ export async function ensureBackupSchedule(
     state: { ...previous.state, paused: !want, note },
   }));
   return want ? 'updated' : 'paused';
+}
+
+/** The Schedule is as ensureBackupSchedule would leave it (absent counts when backups are off). */
+export async function scheduleInLine(deps: TemporalDeps, target: DatabaseTarget): Promise<boolean> {
+  const want = target.spec.backup.enabled && !!target.spec.backup.schedule;
+  try {
+    const current = await deps.client.schedule.getHandle(backupScheduleId(target.namespace, target.name)).describe();
+    return matches(deps, current, want, scheduleNote(target));
+  } catch (err) {
+    if (err instanceof ScheduleNotFoundError) return !want;
+    throw err;
+  }
+}
+
+function matches(deps: TemporalDeps, current: ScheduleDescription, want: boolean, note: string): boolean {
+  const taskQueue = current.action.type === 'startWorkflow' ? current.action.taskQueue : undefined;
+  return current.state.paused === !want && current.state.note === note && taskQueue === deps.taskQueue;
 }
 
 /** Deletes the Schedule (the Database is being deleted); absent already is fine. */

@@ -2,7 +2,10 @@ import crypto from 'node:crypto';
 import type { V1Secret } from '@kubernetes/client-node';
 import { serverSideApply } from './apply';
 import { readStatefulSet } from './readiness';
-import { isConflict, isNotFound, kubeCall } from './errors';
+import { ApplicationFailure } from '@temporalio/activity';
+import { parametersDigest } from '../contracts/parameters-digest';
+import { databaseGone, readDatabase } from './database-ref';
+import { FailureTypes, isConflict, isNotFound, kubeCall } from './errors';
 import type { KubeClients } from './kube-clients';
 import { ENGINE_BUILD_ANNOTATION, type Engine } from '../crds';
 import {
@@ -28,13 +31,42 @@ export async function applyConfigMap(
   clients: KubeClients,
   target: DatabaseTarget,
 ): Promise<{ outcome: Outcome; configHash: string }> {
-  const configMap = renderConfigMap(target);
+  const parameters = await parametersOf(clients, target);
+  const configMap = renderConfigMap({ ...target, spec: { ...target.spec, parameters } });
   const { outcome } = await serverSideApply(
     clients,
     configMap,
     label('ConfigMap', target, configMap.metadata!.name!),
   );
   return { outcome, configHash: configHash(configMap) };
+}
+
+/**
+ * The generation's `spec.parameters`, read from the Database by reference (the workflow carries
+ * only their digest, see contracts/parameters-digest.ts). A Database edited since has newer
+ * parameters, and its newer generation is on its way to the workflow (which then abandons this
+ * one): until it arrives this fails, retryably, rather than render parameters of another
+ * generation. Runs started before the watcher sent digests carry the parameters themselves.
+ */
+export async function parametersOf(
+  clients: KubeClients,
+  target: DatabaseTarget,
+): Promise<Record<string, string> | undefined> {
+  if (target.spec.parameters !== undefined || target.parametersDigest === undefined) {
+    return target.spec.parameters;
+  }
+  const db = await readDatabase(clients, target);
+  if (!db) throw databaseGone(target);
+  const parameters = db.spec.parameters ?? {};
+  if (parametersDigest(parameters) !== target.parametersDigest) {
+    throw ApplicationFailure.retryable(
+      `the parameters of Database ${target.namespace}/${target.name} changed after generation ` +
+        `${target.generation} (it is at generation ${db.metadata.generation ?? '?'} now); ` +
+        'waiting for the newer generation',
+      FailureTypes.SpecChanged,
+    );
+  }
+  return parameters;
 }
 
 /**

@@ -16,6 +16,7 @@ export const FailureTypes = {
   DatabaseGone: 'DatabaseGone', // the Database (this uid) no longer exists
   DatabaseDeleting: 'DatabaseDeleting', // being deleted: an upgrade step must not re-create objects
   Unsatisfiable: 'Unsatisfiable', // a prerequisite the cluster lacks (e.g. a StorageClass)
+  SpecChanged: 'SpecChanged', // the Database moved past the generation being reconciled
 } as const;
 
 const PERMANENT: Record<number, string> = {

@@ -18,6 +18,7 @@ import { checkRestoreSource, recordRestored, startRestoreJob } from './restore';
 import { deleteBackupSchedule, ensureBackupSchedule, type TemporalDeps } from './backup-schedule';
 import { applyConfigMap, applyServices, applyStatefulSet, ensureSecret } from './database-objects';
 import { assessSpec } from './spec-check';
+import { inspectAtRest } from './at-rest';
 import { addFinalizer, removeFinalizer } from './finalizer';
 import type { KubeClients } from './kube-clients';
 import { checkPrerequisites } from './prerequisites';
@@ -112,6 +113,7 @@ export function createActivities({ clients, report, temporal, metrics, engines }
       waitForReplicationReady(engineDeps, target, budgetSeconds),
     checkMemberHealth: (target: DatabaseTarget, ordinal: number) =>
       checkMemberHealth(engineDeps, target, ordinal),
+    inspectAtRest: (target: DatabaseTarget) => inspectAtRest({ ...engineDeps, temporal }, target),
   };
 }
 
@@ -125,4 +127,5 @@ export type { ScheduleOutcome, ScheduledBackupInput } from './backup-schedule';
 export type { HealthReport, MemberReport, ReplicationReport } from './replication';
 export { FailureTypes } from './errors';
 export type { SpecAssessment } from './spec-check';
+export type { AtRestReport } from './at-rest';
 export type { MemberState, RolloutState } from './rollout';

@@ -46,6 +46,11 @@ const envSchema = z.object({
   DATABASE_HISTORY_LIMIT: z.coerce.number().int().min(20).max(40_000).default(2_000),
   /** One readiness wait of a Database workflow returns after this many seconds to report progress. */
   READY_WAIT_SECONDS: z.coerce.number().int().min(1).max(60).default(60),
+  /**
+   * A Database at rest is looked over about this often (±10%); changes and drift are signalled
+   * by the watcher in between. One timer and one activity per look (6 h: 8 actions a day).
+   */
+  RESYNC_SECONDS: z.coerce.number().int().min(10).max(7 * 86_400).default(6 * 3600),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Leader election for the watcher (a Lease in this namespace). */
   LEADER_ELECTION_NAMESPACE: z.string().min(1).default('default'),

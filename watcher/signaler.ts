@@ -1,6 +1,7 @@
 import type * as k8s from '@kubernetes/client-node';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { DatabaseSpec } from '../crds';
+import { splitParameters } from '../contracts/parameters-digest';
 import type { Logger } from '../common/logger';
 import {
   DatabaseEngine,
@@ -148,13 +149,7 @@ export class SpecSignaler {
     const known = this.signaled.get(obs.uid);
     this.forget(obs.uid);
     if (!this.running || known?.deleting) return;
-    const update: SpecUpdate = {
-      uid: obs.uid,
-      generation: obs.generation,
-      spec: obs.spec as DatabaseSpec,
-      deleting: true,
-      gone: true,
-    };
+    const update: SpecUpdate = { ...specUpdateOf(obs), deleting: true, gone: true };
     try {
       await this.opts.client.workflow
         .getHandle(databaseWorkflowId(obs.namespace, obs.name))
@@ -255,13 +250,7 @@ export class SpecSignaler {
 
   private signalWithStart(obs: DatabaseObservation): Promise<unknown> {
     const { client, taskQueue } = this.opts;
-    const update: SpecUpdate = {
-      uid: obs.uid,
-      generation: obs.generation,
-      // Sent as stored, even when it does not parse: the workflow reports the error as a condition.
-      spec: obs.spec as DatabaseSpec,
-      deleting: obs.deleting,
-    };
+    const update = specUpdateOf(obs);
     const limits = this.opts.workflowLimits;
     const input: DatabaseWorkflowInput = {
       namespace: obs.namespace,
@@ -297,6 +286,22 @@ function ids(obs: DatabaseObservation) {
     name: obs.name,
     uid: obs.uid,
     generation: obs.generation,
+    deleting: obs.deleting,
+  };
+}
+
+/**
+ * The spec signal of one observed generation. The spec is sent as stored, even when it does not
+ * parse (the workflow reports the error as a condition), but without its parameters: those go by
+ * reference (contracts/parameters-digest.ts).
+ */
+export function specUpdateOf(obs: DatabaseObservation): SpecUpdate {
+  const { spec, parametersDigest } = splitParameters(obs.spec);
+  return {
+    uid: obs.uid,
+    generation: obs.generation,
+    spec: spec as DatabaseSpec,
+    ...(parametersDigest && { parametersDigest }),
     deleting: obs.deleting,
   };
 }

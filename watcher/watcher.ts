@@ -267,7 +267,11 @@ export function watcherOptionsFromConfig(
       namespace: cfg.LEADER_ELECTION_NAMESPACE,
       identity: defaultIdentity(cfg.POD_NAME),
     },
-    workflowLimits: { historyEvents: cfg.DATABASE_HISTORY_LIMIT, readyWaitSeconds: cfg.READY_WAIT_SECONDS },
+    workflowLimits: {
+      historyEvents: cfg.DATABASE_HISTORY_LIMIT,
+      readyWaitSeconds: cfg.READY_WAIT_SECONDS,
+      resyncSeconds: cfg.RESYNC_SECONDS,
+    },
     ...deps,
   };
 }

@@ -24,6 +24,8 @@ export const PATCHES = {
     'all workflows: a cancelled activity is awaited until it stopped (WAIT_CANCELLATION_COMPLETED); a superseded Database step is awaited before the next one',
   'retry-after-v1':
     'databaseWorkflow: a generation that failed transiently is retried after RETRY_AFTER (only a newer spec or a deletion wakes it earlier)',
+  'quiet-resync-v1':
+    'databaseWorkflow: the periodic resync is hours apart (jittered) and first looks the Database over in one activity (inspectAtRest); only what it finds is reconciled',
 } as const;
 
 export type PatchId = keyof typeof PATCHES;

@@ -11,7 +11,13 @@ import type { DatabaseSpec, DatabaseStatus } from '../crds';
 export interface SpecUpdate {
   uid: string;
   generation: number;
+  /**
+   * As stored, without `parameters`: those travel by reference (contracts/parameters-digest.ts),
+   * so that no history holds them. Runs started before that carry them here.
+   */
   spec: DatabaseSpec;
+  /** Digest of `spec.parameters` as stored; absent when the Database sets none. */
+  parametersDigest?: string;
   deleting: boolean;
   /**
    * The object no longer exists and its deletion never went through the finalizer (removed by
@@ -100,13 +106,19 @@ export interface DatabaseWorkflowInput {
 
 /**
  * How far a Database workflow run may go before it continues as new, and how long one readiness
- * wait lasts. Set by the operator's config (DATABASE_HISTORY_LIMIT, READY_WAIT_SECONDS).
+ * wait lasts. Set by the operator's config (DATABASE_HISTORY_LIMIT, READY_WAIT_SECONDS,
+ * RESYNC_SECONDS).
  */
 export interface WorkflowLimits {
   /** Events in one run's history; the run continues as new past it, also inside a generation. */
   historyEvents?: number;
   /** One readiness, replication or Job wait returns after this long to report progress. */
   readyWaitSeconds?: number;
+  /**
+   * The periodic look at a Database at rest, about this often (jittered by ±10%); the watcher's
+   * change and drift signals carry the work in between.
+   */
+  resyncSeconds?: number;
 }
 
 /** A backup run of this Database reached its final phase (sent by workflows/backup.ts). */

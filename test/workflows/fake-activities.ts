@@ -162,6 +162,7 @@ function healthyCluster(): DatabaseActivities {
       role: ordinal === 0 ? 'primary' : 'replica',
       message: 'answers',
     }),
+    inspectAtRest: async () => ({ findings: [] }),
   };
 }
 

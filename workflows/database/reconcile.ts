@@ -6,7 +6,8 @@ import { act } from '../activity-options';
 import { ConditionTypes } from '../conditions';
 import { describeFailure } from '../failure';
 import type { DriftNotice, SpecUpdate } from '../signals';
-import { sameBuild, withBuild } from './builds';
+import { lean, sameBuild, withBuild } from './builds';
+import { statusText } from '../status-text';
 import { openGeneration, SUPERSEDED, type Generation, type ReconcileMode } from './generation';
 import { runningBuild, type Entity } from './state';
 import { reportFailure, type DatabaseEvent } from './status-book';
@@ -46,6 +47,8 @@ export async function reconcile(
     uid: update.uid,
     generation: update.generation,
     spec: verdict.spec,
+    // The parameters go by reference: the ConfigMap's activity reads them (builds.ts, lean).
+    ...(update.parametersDigest && { parametersDigest: update.parametersDigest }),
   };
   // A version or image change against what runs is a rollout of the engine: the upgrade child
   // runs it, member by member with health gates, instead of the plain StatefulSet apply. A
@@ -59,6 +62,12 @@ export async function reconcile(
     state.failedUpgrade.generation === update.generation;
   let target: DatabaseTarget = heldBack ? withBuild(requested, running!) : requested;
   const upgrading = changesBuild && !heldBack && patched('upgrade-v1');
+  let found: string[] = [];
+  if (mode === 'resync' && !upgrading && state.status.phase === 'Ready' && patched('quiet-resync-v1')) {
+    const look = await lookOver(entity, target);
+    if (look?.length === 0) return; // in line: nothing written, nothing reported
+    found = look ?? [];
+  }
   const g = openGeneration(entity, update, mode);
 
   try {
@@ -93,7 +102,7 @@ export async function reconcile(
       if ((await restore(g, target)) === SUPERSEDED) return;
     }
 
-    await declareReady(g, target, target === requested, drift);
+    await declareReady(g, target, target === requested, drift, found);
     if (mode !== 'drift' && patched('backup-schedule-v1')) await scheduleBackups(g, target);
   } catch (err) {
     if (isCancellation(err)) throw err;
@@ -160,6 +169,25 @@ async function assess(
   }
 }
 
+/**
+ * The periodic look at a Ready Database: one activity that reads and dry-runs what a reconcile
+ * would apply and reports what differs, in words. Undefined when the look itself failed: the
+ * full reconcile then runs and reports whatever is wrong.
+ */
+async function lookOver(entity: Entity, target: DatabaseTarget): Promise<string[] | undefined> {
+  const { namespace, name } = entity;
+  entity.step = 'looking the Database over';
+  try {
+    const { findings } = await act(`look over Database ${namespace}/${name} at rest`).inspectAtRest(
+      lean(target),
+    );
+    return findings;
+  } catch (err) {
+    if (isCancellation(err)) throw err;
+    return undefined;
+  }
+}
+
 /** A spec that cannot be satisfied: Failed with the reason, until a new generation arrives. */
 async function refuseSpec(
   entity: Entity,
@@ -214,6 +242,7 @@ async function declareReady(
   target: DatabaseTarget,
   asRequested: boolean,
   drift: DriftNotice[],
+  found: string[] = [],
 ): Promise<void> {
   const { book, update, mode } = g;
   const { state } = g.entity;
@@ -224,6 +253,12 @@ async function declareReady(
   state.status.observedGeneration = update.generation;
   state.status.currentVersion = spec.version;
   state.running = { version: spec.version, image: spec.image };
+  // The verdict holds against the version now running (the generation's own): keyed so, the
+  // next resync of this generation reuses it instead of checking the spec again.
+  const assessed = state.assessed;
+  if (assessed?.uid === update.uid && assessed.generation === update.generation && patched('quiet-resync-v1')) {
+    assessed.runningVersion = spec.version;
+  }
   book.phase('Ready');
   book.mark(
     ConditionTypes.Ready,
@@ -244,8 +279,9 @@ async function declareReady(
         ? `generation ${update.generation} is ready`
         : `generation ${update.generation} is ready on ${spec.engine} ${spec.version}, the version it ran before its upgrade`,
     };
-  } else if (repaired.length > 0) {
-    event = { type: 'Normal', reason: 'DriftCorrected', message: repaired.join('; ') };
+  } else if (repaired.length > 0 || found.length > 0) {
+    const atResync = found.length > 0 ? [`found by the periodic look and reconciled: ${found.join('; ')}`] : [];
+    event = { type: 'Normal', reason: 'DriftCorrected', message: statusText([...repaired, ...atResync].join('; ')) };
   } else if (!wasReady) {
     event = { type: 'Normal', reason: 'Ready', message: 'ready again' };
   }

@@ -70,7 +70,12 @@ export interface Entity {
 }
 
 /** Continue as new well before Temporal's limits (51,200 events / 50 MB). */
-export const DEFAULT_LIMITS: Required<WorkflowLimits> = { historyEvents: 2_000, readyWaitSeconds: 60 };
+export const DEFAULT_LIMITS: Required<WorkflowLimits> = {
+  historyEvents: 2_000,
+  readyWaitSeconds: 60,
+  // Six hours: with one timer and one activity per look, 8 Temporal actions per idle day.
+  resyncSeconds: 6 * 3600,
+};
 
 /** The incarnation this workflow serves is gone and no newer one has arrived. */
 export function isGone(state: State): boolean {

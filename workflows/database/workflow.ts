@@ -33,8 +33,18 @@ import {
 import { deleteDatabase } from './steps/delete';
 import { clearCancelRequest } from './steps/upgrade';
 
-/** Re-ensure everything this often even when nothing was signalled (level-triggered safety net). */
-const RESYNC_INTERVAL = '10 minutes';
+/** Runs from before quiet-resync-v1 re-ensured everything this often. */
+const LEGACY_RESYNC_INTERVAL = '10 minutes';
+
+/**
+ * The level-triggered safety net: a look at the Database even when nothing was signalled, about
+ * every `resyncSeconds`, jittered by ±10% (Math.random is seeded per run, so replays agree) so
+ * that thousands of Databases started together do not wake together.
+ */
+function resyncInterval(entity: Entity): number | string {
+  if (!patched('quiet-resync-v1')) return LEGACY_RESYNC_INTERVAL;
+  return Math.round(entity.limits.resyncSeconds * 1000 * (0.9 + 0.2 * Math.random()));
+}
 
 /**
  * The long-lived workflow of one Database (`database/<namespace>/<name>`): an entity loop. It
@@ -72,7 +82,7 @@ export async function databaseWorkflow(input: DatabaseWorkflowInput): Promise<vo
             !!state.backupDirty ||
             !!state.cancelUpgrade,
       // A retry, or a Degraded Database (pods not ready at the last look), is checked again soon.
-      state.retryPending || state.status.phase === 'Degraded' ? RETRY_AFTER : RESYNC_INTERVAL,
+      state.retryPending || state.status.phase === 'Degraded' ? RETRY_AFTER : resyncInterval(entity),
     );
     if (isGone(state)) {
       setCurrentDetails('**gone**: the Database was deleted without passing through the finalizer');
