@@ -82,7 +82,8 @@ export async function inspectAtRest(
     }
   }
 
-  if (!(await scheduleInLine(deps.temporal, target))) findings.push('the backup Schedule differs from spec.backup');
+  if (!(await scheduleInLine(deps.temporal, target)))
+    findings.push('the backup Schedule differs from spec.backup');
   return { findings };
 }
 
@@ -112,7 +113,9 @@ async function wouldChange(clients: KubeClients, object: KubernetesObject): Prom
   const applied = await kubeCall(`dry-run apply ${what}`, () =>
     clients.objects.patch(object, undefined, 'All', FIELD_MANAGER, true, PatchStrategy.ServerSideApply),
   );
-  return comparable(applied) === comparable(stored) ? undefined : `${what} differs from what the operator applies`;
+  return comparable(applied) === comparable(stored)
+    ? undefined
+    : `${what} differs from what the operator applies`;
 }
 
 /** The object as JSON with sorted keys, without the fields the API server keeps for itself. */

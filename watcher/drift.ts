@@ -54,6 +54,12 @@ export interface OwnedView extends k8s.KubernetesObject {
   writers: Writer[];
   /** Changes exactly when the part of the object the operator cares about changes. */
   fingerprint: string;
+  /**
+   * StatefulSets only: every pod ready at the current revision. A change is a `readiness`
+   * notice, so that a Database at rest (looked over only hours apart) hears of a member that
+   * went down, or came back, at once.
+   */
+  ready?: boolean;
 }
 
 /** JSON with sorted keys (dates as ISO strings, undefined dropped), for fingerprints. */
@@ -110,7 +116,19 @@ export function ownedView(kind: WatchedKind, obj: k8s.KubernetesObject): OwnedVi
       fields: sha256(stableJson(e.fieldsV1 ?? {})).slice(0, 16),
     })),
     fingerprint: FINGERPRINTS[kind](obj as k8s.KubernetesObject & Record<string, unknown>),
+    ...(kind === 'StatefulSet' && { ready: allPodsReady(obj as k8s.V1StatefulSet) }),
   };
+}
+
+function allPodsReady(sts: k8s.V1StatefulSet): boolean {
+  const want = sts.spec?.replicas ?? 1;
+  const status = sts.status;
+  return (
+    (status?.observedGeneration ?? 0) >= (sts.metadata?.generation ?? 0) &&
+    (status?.readyReplicas ?? 0) === want &&
+    (status?.replicas ?? 0) === want &&
+    status?.currentRevision === status?.updateRevision
+  );
 }
 
 const writerKey = (w: Writer) => `${w.manager}|${w.operation ?? ''}|${w.subresource ?? ''}`;
@@ -149,7 +167,13 @@ export function isOwnWrite(view: Pick<OwnedView, 'writers'>, old: Pick<OwnedView
 
 /** The drift notice an update calls for, if any. */
 export function driftOnUpdate(view: OwnedView, old: OwnedView): DriftNotice | undefined {
-  if (view.fingerprint === old.fingerprint) return undefined;
+  if (view.fingerprint === old.fingerprint) {
+    // The pods' readiness is written by the StatefulSet controller, never by the operator.
+    if (view.ready !== undefined && old.ready !== undefined && view.ready !== old.ready) {
+      return { kind: view.kind, name: view.metadata.name, change: 'readiness' };
+    }
+    return undefined;
+  }
   if (isOwnWrite(view, old)) return undefined;
   return { kind: view.kind, name: view.metadata.name, change: 'modified' };
 }

@@ -29,11 +29,14 @@ export interface SpecUpdate {
 
 export type OwnedKind = 'ConfigMap' | 'Secret' | 'StatefulSet' | 'Service';
 
-/** An object the operator owns was changed by someone else, or disappeared. */
+/**
+ * An object the operator owns was changed by someone else, or disappeared; or (`readiness`) the
+ * StatefulSet's pods stopped, or started again, being all ready.
+ */
 export interface DriftNotice {
   kind: OwnedKind;
   name: string;
-  change: 'modified' | 'deleted';
+  change: 'modified' | 'deleted' | 'readiness';
 }
 
 export const specSignal = defineSignal<[SpecUpdate]>('spec');

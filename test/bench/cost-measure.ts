@@ -113,7 +113,7 @@ export interface AuditWrite {
 
 /**
  * The audit log of the stack records each completed write of the operator's user (the operator
- * and the peer both act as it). Reads only what was appended since `open()`, the log being
+ * and the peer both act as it); dry-run requests, which store nothing, are not counted. Reads only what was appended since `open()`, the log being
  * shared with everything else that runs on the stack.
  */
 export class AuditLog {
@@ -141,11 +141,14 @@ export class AuditLog {
       const e = JSON.parse(line) as {
         stage: string;
         verb: string;
+        requestURI?: string;
         stageTimestamp: string;
         objectRef?: { resource?: string; namespace?: string; name?: string };
       };
       const ns = e.objectRef?.namespace;
       if (e.stage !== 'ResponseComplete' || !ns?.startsWith(prefix)) continue;
+      // A dry run (the operator's look at a Database at rest) stores nothing: not a write.
+      if (/[?&]dryRun=All(&|$)/.test(e.requestURI ?? '')) continue;
       out.push({
         at: Date.parse(e.stageTimestamp) + microseconds(e.stageTimestamp),
         verb: e.verb,

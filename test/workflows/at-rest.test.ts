@@ -4,6 +4,7 @@
  * resync period is the run's `resyncSeconds` bound (RESYNC_SECONDS; hours by default), set to a
  * couple of seconds here.
  */
+import { driftSignal } from '../../workflows/signals';
 import { DatabaseUnderTest, useWorkflowTestEnv } from './env';
 
 const env = useWorkflowTestEnv();
@@ -56,7 +57,10 @@ test.concurrent('a look that finds something: reconciled, and the Event says wha
   const callsBefore = env.fakes.in(db.namespace).length;
   await sleep(5_000);
   await db.idle();
-  const calls = env.fakes.in(db.namespace).slice(callsBefore).map((c) => c.name);
+  const calls = env.fakes
+    .in(db.namespace)
+    .slice(callsBefore)
+    .map((c) => c.name);
   // The first look finds the Secret missing: the full pass runs (ensureSecret among it).
   expect(calls[0]).toBe('inspectAtRest');
   expect(calls).toContain('ensureSecret');
@@ -70,4 +74,22 @@ test.concurrent('a look that finds something: reconciled, and the Event says wha
       message: expect.stringContaining('Secret drifted-credentials is missing'),
     }),
   ]);
+});
+
+test.concurrent('a readiness notice from the watcher: looked over at once, not a full pass', async () => {
+  // Hours between periodic looks: only the notice can wake it within the test.
+  const db = new DatabaseUnderTest(env, 'notified', postgres, { resyncSeconds: 3600 });
+  await db.apply();
+  await db.ready(1);
+  await db.idle();
+  const callsBefore = env.fakes.in(db.namespace).length;
+  await db.handle.signal(driftSignal, { kind: 'StatefulSet', name: 'notified', change: 'readiness' });
+  await env.fakes.waitFor(db.namespace, (c) => c.name === 'inspectAtRest', 'the look');
+  await db.idle();
+  expect(
+    env.fakes
+      .in(db.namespace)
+      .slice(callsBefore)
+      .map((c) => c.name),
+  ).toEqual(['inspectAtRest']);
 });

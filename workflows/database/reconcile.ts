@@ -267,9 +267,9 @@ async function declareReady(
     `${spec.engine} ${spec.version} with ${spec.replicas} ready replica(s)`,
   );
   book.mark(ConditionTypes.Progressing, 'False', 'Reconciled', `generation ${update.generation} reconciled`);
-  const repaired = drift.map(
-    (d) => `${d.kind} ${d.name} ${d.change === 'deleted' ? 're-created' : 'restored'}`,
-  );
+  const repaired = drift
+    .filter((d) => d.change !== 'readiness')
+    .map((d) => `${d.kind} ${d.name} ${d.change === 'deleted' ? 're-created' : 'restored'}`);
   let event: DatabaseEvent | undefined;
   if (mode === 'generation') {
     event = {

@@ -149,7 +149,9 @@ export async function databaseWorkflow(input: DatabaseWorkflowInput): Promise<vo
     ) {
       // Drift or periodic resync of a generation that reconciled successfully. A generation that
       // failed permanently waits for a new spec instead of failing again at every resync.
-      await reconcile(entity, update, woken ? 'drift' : 'resync', drift);
+      // A change of the pods' readiness alone is looked into as a resync is: looked over first.
+      const repair = woken && drift.some((d) => d.change !== 'readiness');
+      await reconcile(entity, update, repair ? 'drift' : 'resync', drift);
     }
 
     if (isGone(state)) {
