@@ -8,6 +8,8 @@ export interface KubeClients {
   batch: k8s.BatchV1Api;
   storage: k8s.StorageV1Api;
   custom: k8s.CustomObjectsApi;
+  /** For watches (activities/readiness.ts watches the StatefulSet it waits for). */
+  kubeConfig: k8s.KubeConfig;
 }
 
 export function makeKubeClients(kc: k8s.KubeConfig): KubeClients {
@@ -18,6 +20,7 @@ export function makeKubeClients(kc: k8s.KubeConfig): KubeClients {
     batch: kc.makeApiClient(k8s.BatchV1Api),
     storage: kc.makeApiClient(k8s.StorageV1Api),
     custom: kc.makeApiClient(k8s.CustomObjectsApi),
+    kubeConfig: kc,
   };
 }
 

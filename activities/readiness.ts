@@ -1,7 +1,7 @@
 import { Context } from '@temporalio/activity';
 import { isNotFound, kubeCall } from './errors';
 import type { KubeClients } from './kube-clients';
-import type { V1StatefulSet } from '@kubernetes/client-node';
+import { Watch, type V1StatefulSet } from '@kubernetes/client-node';
 import { whyBlocked } from './blocked';
 import { objectNames } from './manifests';
 import type { DatabaseTarget } from './types';
@@ -19,7 +19,9 @@ export interface Readiness {
   reason?: string;
 }
 
+/** Between two reads when the StatefulSet cannot be watched; with a watch, a fallback only. */
 const POLL_MS = 1_000;
+const WATCHED_POLL_MS = 10_000;
 
 /**
  * Waits until the StatefulSet has rolled out this generation's pod template to every replica
@@ -35,6 +37,23 @@ export async function waitForStatefulSetReady(
 ): Promise<Readiness> {
   const ctx = Context.current();
   const deadline = Date.now() + budgetSeconds * 1000;
+  // Woken by the StatefulSet's own changes (its status is written as each pod gets ready), so
+  // Ready follows the pods within milliseconds instead of up to a poll later.
+  const changes = await watchStatefulSet(clients, target);
+  try {
+    return await waitLoop(clients, target, deadline, changes);
+  } finally {
+    changes.stop();
+  }
+}
+
+async function waitLoop(
+  clients: KubeClients,
+  target: DatabaseTarget,
+  deadline: number,
+  changes: StatefulSetChanges,
+): Promise<Readiness> {
+  const ctx = Context.current();
   for (;;) {
     const state = await readStatefulSet(clients, target);
     const want = target.spec.replicas;
@@ -59,9 +78,62 @@ export async function waitForStatefulSetReady(
     }
     ctx.heartbeat(result);
     if (result.ready || Date.now() >= deadline) return result;
-    // Rejects with a CancelledFailure when the workflow cancels the wait.
-    await ctx.sleep(POLL_MS);
+    // ctx.sleep rejects with a CancelledFailure when the workflow cancels the wait.
+    const pause = Math.min(changes.watching() ? WATCHED_POLL_MS : POLL_MS, Math.max(1, deadline - Date.now()));
+    await Promise.race([changes.next(), ctx.sleep(pause)]);
   }
+}
+
+interface StatefulSetChanges {
+  /** Resolves at the next change the watch delivers (never, when not watching). */
+  next(): Promise<void>;
+  watching(): boolean;
+  stop(): void;
+}
+
+/**
+ * A watch of the one StatefulSet (field selector on its name). Best effort: when it cannot be
+ * started or ends, the wait polls as before.
+ */
+async function watchStatefulSet(clients: KubeClients, target: DatabaseTarget): Promise<StatefulSetChanges> {
+  const name = objectNames(target.name).statefulSet;
+  let wake: (() => void) | undefined;
+  let pending = false;
+  let open = true;
+  let abort: AbortController | undefined;
+  const notify = () => {
+    if (wake) {
+      wake();
+      wake = undefined;
+    } else pending = true;
+  };
+  try {
+    abort = await new Watch(clients.kubeConfig).watch(
+      `/apis/apps/v1/namespaces/${target.namespace}/statefulsets`,
+      { fieldSelector: `metadata.name=${name}`, allowWatchBookmarks: false },
+      () => notify(),
+      () => {
+        open = false;
+        notify();
+      },
+    );
+  } catch {
+    open = false;
+  }
+  return {
+    next: () => {
+      if (pending) {
+        pending = false;
+        return Promise.resolve();
+      }
+      return open ? new Promise<void>((resolve) => (wake = resolve)) : new Promise<void>(() => {});
+    },
+    watching: () => open,
+    stop: () => {
+      open = false;
+      abort?.abort();
+    },
+  };
 }
 
 /** The Database's StatefulSet, or undefined when it does not exist. */

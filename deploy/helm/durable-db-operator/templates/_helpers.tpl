@@ -86,9 +86,10 @@ Namespaced rules of the worker (activities/):
 - apiGroups: ['']
   resources: [secrets]
   verbs: [get, create, patch, delete]
+# watch: the readiness wait watches the one StatefulSet it waits for (field selector on its name).
 - apiGroups: [apps]
   resources: [statefulsets]
-  verbs: [get, create, patch]
+  verbs: [get, watch, create, patch]
 # Deletion of a Database: lists its data volumes, deletes them (Delete) or orphans them (Retain).
 # Backups: creates the default backup volume <db>-backups (POST; an existing one is kept).
 - apiGroups: ['']
