@@ -256,7 +256,11 @@ async function declareReady(
   // The verdict holds against the version now running (the generation's own): keyed so, the
   // next resync of this generation reuses it instead of checking the spec again.
   const assessed = state.assessed;
-  if (assessed?.uid === update.uid && assessed.generation === update.generation && patched('quiet-resync-v1')) {
+  if (
+    assessed?.uid === update.uid &&
+    assessed.generation === update.generation &&
+    patched('quiet-resync-v1')
+  ) {
     assessed.runningVersion = spec.version;
   }
   book.phase('Ready');
@@ -280,8 +284,12 @@ async function declareReady(
         : `generation ${update.generation} is ready on ${spec.engine} ${spec.version}, the version it ran before its upgrade`,
     };
   } else if (repaired.length > 0 || found.length > 0) {
-    const atResync = found.length > 0 ? [`found by the periodic look and reconciled: ${found.join('; ')}`] : [];
-    event = { type: 'Normal', reason: 'DriftCorrected', message: statusText([...repaired, ...atResync].join('; ')) };
+    const atResync = found.length > 0 ? [`found when looked over: ${found.join('; ')}; in line again`] : [];
+    event = {
+      type: 'Normal',
+      reason: 'DriftCorrected',
+      message: statusText([...repaired, ...atResync].join('; ')),
+    };
   } else if (!wasReady) {
     event = { type: 'Normal', reason: 'Ready', message: 'ready again' };
   }
