@@ -6,6 +6,7 @@ import { databaseGone, readDatabase } from './database-ref';
 import { isNotFound, kubeCall } from './errors';
 import { FIELD_MANAGER, type KubeClients } from './kube-clients';
 import { configHash, objectNames, renderConfigMap, renderServices, renderStatefulSet } from './manifests';
+import { readStatefulSet } from './readiness';
 import { checkMemberHealth, type EngineDependencies } from './replication';
 import type { DatabaseTarget } from './types';
 
@@ -59,12 +60,7 @@ export async function inspectAtRest(
   }
 
   // Pods: read from the StatefulSet's status (its spec was compared above).
-  const sts = await clients.apps
-    .readNamespacedStatefulSet({ name: objectNames(target.name).statefulSet, namespace: target.namespace })
-    .catch((err: unknown) => {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    });
+  const sts = await readStatefulSet(clients, target);
   const status = sts?.status;
   const want = target.spec.replicas;
   if (

@@ -112,7 +112,9 @@ export async function ensureBackupSchedule(
 export async function scheduleInLine(deps: TemporalDeps, target: DatabaseTarget): Promise<boolean> {
   const want = target.spec.backup.enabled && !!target.spec.backup.schedule;
   try {
-    const current = await deps.client.schedule.getHandle(backupScheduleId(target.namespace, target.name)).describe();
+    const current = await deps.client.schedule
+      .getHandle(backupScheduleId(target.namespace, target.name))
+      .describe();
     return matches(deps, current, want, scheduleNote(target));
   } catch (err) {
     if (err instanceof ScheduleNotFoundError) return !want;

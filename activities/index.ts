@@ -19,6 +19,7 @@ import { deleteBackupSchedule, ensureBackupSchedule, type TemporalDeps } from '.
 import { applyConfigMap, applyServices, applyStatefulSet, ensureSecret } from './database-objects';
 import { assessSpec } from './spec-check';
 import { inspectAtRest } from './at-rest';
+import { ensureObjects } from './ensure-objects';
 import { addFinalizer, removeFinalizer } from './finalizer';
 import type { KubeClients } from './kube-clients';
 import { checkPrerequisites } from './prerequisites';
@@ -58,7 +59,7 @@ export function createActivities({ clients, report, temporal, metrics, engines }
     applyServices: (target: DatabaseTarget) => applyServices(clients, target),
     waitForStatefulSetReady: (target: DatabaseTarget, budgetSeconds: number) =>
       waitForStatefulSetReady(clients, target, budgetSeconds),
-    reportStatus: (ref: DatabaseRef, status: DatabaseStatus, event?: EventRecord) =>
+    reportStatus: (ref: DatabaseRef, status: DatabaseStatus, event?: EventRecord | EventRecord[]) =>
       reportStatus(clients, report, ref, status, event),
     releaseDatabase: (ref: DatabaseRef, policy: DeletionPolicy) => releaseDatabase(clients, ref, policy),
     removeFinalizer: (ref: DatabaseRef) => removeFinalizer(clients, ref),
@@ -114,6 +115,8 @@ export function createActivities({ clients, report, temporal, metrics, engines }
     checkMemberHealth: (target: DatabaseTarget, ordinal: number) =>
       checkMemberHealth(engineDeps, target, ordinal),
     inspectAtRest: (target: DatabaseTarget) => inspectAtRest({ ...engineDeps, temporal }, target),
+    ensureObjects: (target: DatabaseTarget, opts: { statefulSet: boolean }) =>
+      ensureObjects(clients, target, opts),
   };
 }
 
@@ -128,4 +131,5 @@ export type { HealthReport, MemberReport, ReplicationReport } from './replicatio
 export { FailureTypes } from './errors';
 export type { SpecAssessment } from './spec-check';
 export type { AtRestReport } from './at-rest';
+export type { EnsuredObjects } from './ensure-objects';
 export type { MemberState, RolloutState } from './rollout';

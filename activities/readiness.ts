@@ -35,7 +35,6 @@ export async function waitForStatefulSetReady(
   target: DatabaseTarget,
   budgetSeconds: number,
 ): Promise<Readiness> {
-  const ctx = Context.current();
   const deadline = Date.now() + budgetSeconds * 1000;
   // Woken by the StatefulSet's own changes (its status is written as each pod gets ready), so
   // Ready follows the pods within milliseconds instead of up to a poll later.
@@ -79,7 +78,10 @@ async function waitLoop(
     ctx.heartbeat(result);
     if (result.ready || Date.now() >= deadline) return result;
     // ctx.sleep rejects with a CancelledFailure when the workflow cancels the wait.
-    const pause = Math.min(changes.watching() ? WATCHED_POLL_MS : POLL_MS, Math.max(1, deadline - Date.now()));
+    const pause = Math.min(
+      changes.watching() ? WATCHED_POLL_MS : POLL_MS,
+      Math.max(1, deadline - Date.now()),
+    );
     await Promise.race([changes.next(), ctx.sleep(pause)]);
   }
 }

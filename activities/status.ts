@@ -44,7 +44,7 @@ export async function reportStatus(
   opts: ReportOptions,
   ref: DatabaseRef,
   status: DatabaseStatus,
-  event?: EventRecord,
+  event?: EventRecord | EventRecord[],
 ): Promise<boolean> {
   const execution = Context.current().info.workflowExecution;
   const workflow = execution && {
@@ -75,7 +75,9 @@ export async function reportStatus(
       patched = true; // still there as far as we know: its Event is worth a try
     }
   }
-  if (patched && event) await recordEvent(clients, opts, ref, event);
+  if (patched && event) {
+    for (const e of Array.isArray(event) ? event : [event]) await recordEvent(clients, opts, ref, e);
+  }
   return patched;
 }
 

@@ -50,7 +50,12 @@ const envSchema = z.object({
    * A Database at rest is looked over about this often (±10%); changes and drift are signalled
    * by the watcher in between. One timer and one activity per look (6 h: 8 actions a day).
    */
-  RESYNC_SECONDS: z.coerce.number().int().min(10).max(7 * 86_400).default(6 * 3600),
+  RESYNC_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(10)
+    .max(7 * 86_400)
+    .default(6 * 3600),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Leader election for the watcher (a Lease in this namespace). */
   LEADER_ELECTION_NAMESPACE: z.string().min(1).default('default'),

@@ -17,7 +17,9 @@ describe('parameters by reference', () => {
     expect(split.parametersDigest).toBe(parametersDigest({ work_mem: '8MB' }));
     expect(spec.parameters).toEqual({ work_mem: '8MB' }); // not mutated
     // An empty map still has a digest: the activity then renders none.
-    expect(splitParameters({ engine: 'postgres', parameters: {} }).parametersDigest).toBe(parametersDigest({}));
+    expect(splitParameters({ engine: 'postgres', parameters: {} }).parametersDigest).toBe(
+      parametersDigest({}),
+    );
   });
 
   it('sends a spec without parameters, or one that does not parse, as it is', () => {

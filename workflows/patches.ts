@@ -26,6 +26,8 @@ export const PATCHES = {
     'databaseWorkflow: a generation that failed transiently is retried after RETRY_AFTER (only a newer spec or a deletion wakes it earlier)',
   'quiet-resync-v1':
     'databaseWorkflow: the periodic resync is hours apart (jittered) and first looks the Database over in one activity (inspectAtRest); only what it finds is reconciled',
+  'one-pass-provision-v1':
+    'databaseWorkflow: finalizer, prerequisites, ConfigMap, Secret, StatefulSet and Services in one activity (ensureObjects), alongside the announcement, then one status write with their Events',
 } as const;
 
 export type PatchId = keyof typeof PATCHES;

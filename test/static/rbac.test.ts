@@ -67,6 +67,13 @@ const DECLARED: { who: Component; file: string; marker: string; grants: string[]
   },
   {
     who: 'worker',
+    file: 'activities/readiness.ts',
+    marker: 'new Watch(clients.kubeConfig).watch(',
+    grants: ['apps/statefulsets:watch'],
+    why: 'the readiness wait watches the one StatefulSet it waits for',
+  },
+  {
+    who: 'worker',
     file: 'activities/manifests/labels.ts',
     marker: 'blockOwnerDeletion: true',
     grants: ['durable.dev/databases/finalizers:update'],

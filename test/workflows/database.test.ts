@@ -9,8 +9,16 @@ import { ApplicationFailure } from '@temporalio/common';
 import { driftSignal } from '../../workflows/signals';
 import { DatabaseUnderTest, useWorkflowTestEnv } from './env';
 import type { DatabaseStatus } from '../../crds';
-import { PROVISION_STEPS } from '../support/provision-steps';
-import { conditionOf, heartbeatUntilCancelled, type ActivityName, type Call } from './fake-activities';
+import {
+  conditionOf,
+  ENSURE_OBJECTS_PARTS,
+  heartbeatUntilCancelled,
+  type ActivityName,
+  type Call,
+} from './fake-activities';
+
+/** The provision steps as the fakes record them: ensureObjects, its parts, the wait for the pods. */
+const PROVISION_STEPS: ActivityName[] = ['ensureObjects', ...ENSURE_OBJECTS_PARTS, 'waitForStatefulSetReady'];
 
 const env = useWorkflowTestEnv();
 
@@ -36,9 +44,16 @@ test.concurrent('first provision: the steps in order, reported, to Ready', async
   expect(calls.filter((c) => c.generation !== undefined).every((c) => c.generation === 1)).toBe(true);
   expect(calls.every((c) => c.attempt === 1 && c.outcome === 'completed')).toBe(true);
   const reports = env.fakes.reports(db.namespace);
-  // Provisioning is said before the first step that writes; Ready after the pods are.
-  expect(reports[0]!.event).toMatchObject({ type: 'Normal', reason: 'Provisioning' });
-  expect(reports[0]!.call.seq).toBeLessThan(calls.find((c) => c.name === 'addFinalizer')!.seq);
+  // The objects in one activity, then one report: Provisioning with the objects' Events.
+  const objects = calls.find((c) => c.name === 'ensureObjects')!;
+  expect(reports[0]!.call.seq).toBeGreaterThan(objects.endSeq!);
+  expect(reports[0]!.events.map((e) => e.reason)).toEqual([
+    'Provisioning',
+    'ConfigMapCreated',
+    // (the fake Secret exists already)
+    'StatefulSetCreated',
+    'ServiceCreated',
+  ]);
   const ready = reports.find((r) => r.event?.reason === 'Ready')!;
   expect(ready.call.seq).toBeGreaterThan(calls.find((c) => c.name === 'waitForStatefulSetReady')!.seq);
   expect(ready.status).toMatchObject({ phase: 'Ready', observedGeneration: 1, currentVersion: '16' });
@@ -198,7 +213,7 @@ test.concurrent(
     const retry = env.fakes
       .in(db.namespace)
       .find((c) => c.seq > report.call.seq && c.name !== 'reportStatus')!;
-    expect(retry.name).toBe('addFinalizer');
+    expect(retry.name).toBe('ensureObjects');
     expect(retry.startedAt - report.call.endedAt!).toBeGreaterThanOrEqual(55_000);
   },
   120_000,

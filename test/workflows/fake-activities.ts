@@ -40,7 +40,9 @@ export type Script = Partial<DatabaseActivities>;
 export interface Report {
   call: Call;
   status: DatabaseStatus;
+  /** The first Event of the report (most report one). */
   event?: EventRecord;
+  events: EventRecord[];
 }
 
 /** Blocks like a long wait does (heartbeating), until the workflow cancels it or `until` settles. */
@@ -163,8 +165,22 @@ function healthyCluster(): DatabaseActivities {
       message: 'answers',
     }),
     inspectAtRest: async () => ({ findings: [] }),
+    // Replaced in FakeActivities by the composite of its parts (see there).
+    ensureObjects: async () => {
+      throw new Error('ensureObjects is composed by FakeActivities');
+    },
   };
 }
+
+/** What the real ensureObjects does, in order: each part is a fake of its own, scriptable. */
+export const ENSURE_OBJECTS_PARTS = [
+  'addFinalizer',
+  'checkPrerequisites',
+  'applyConfigMap',
+  'ensureSecret',
+  'applyStatefulSet',
+  'applyServices',
+] as const;
 
 function namespaceOf(args: unknown[]): string {
   const first = args[0];
@@ -220,6 +236,31 @@ export class FakeActivities {
       };
     }
     this.activities = wrapped as unknown as DatabaseActivities;
+    // ensureObjects runs its parts through the recorded fakes (as nested calls, after its own),
+    // so a test scripts a part (a failing ConfigMap, a missing StorageClass) as before.
+    const parts = this.activities;
+    const composite: DatabaseActivities['ensureObjects'] = async (t, opts) => {
+      await parts.addFinalizer(t);
+      await parts.checkPrerequisites(t);
+      const cm = await parts.applyConfigMap(t);
+      const secret = await parts.ensureSecret(t);
+      const outcomes: Awaited<ReturnType<DatabaseActivities['ensureObjects']>>['outcomes'] = [
+        { kind: 'ConfigMap', name: `${t.name}-config`, outcome: cm.outcome },
+        { kind: 'Secret', name: secret.secretName, outcome: secret.outcome },
+      ];
+      if (opts.statefulSet) {
+        const sts = await parts.applyStatefulSet(t, cm.configHash);
+        outcomes.push({ kind: 'StatefulSet', name: t.name, outcome: sts.outcome });
+      }
+      const svc = await parts.applyServices(t);
+      outcomes.push({
+        kind: 'Services',
+        name: `${t.name}-primary, ${t.name}-ro, ${t.name}-headless`,
+        outcome: svc.outcome,
+      });
+      return { configHash: cm.configHash, secretName: secret.secretName, endpoints: svc.endpoints, outcomes };
+    };
+    defaults.ensureObjects = composite;
   }
 
   /** Replaces activities for one namespace (the others keep answering as a healthy cluster). */
@@ -235,11 +276,11 @@ export class FakeActivities {
   reports(namespace: string): Report[] {
     return this.in(namespace)
       .filter((c) => c.name === 'reportStatus')
-      .map((call) => ({
-        call,
-        status: call.args[1] as DatabaseStatus,
-        event: call.args[2] as EventRecord | undefined,
-      }));
+      .map((call) => {
+        const given = call.args[2] as EventRecord | EventRecord[] | undefined;
+        const events = given === undefined ? [] : Array.isArray(given) ? given : [given];
+        return { call, status: call.args[1] as DatabaseStatus, event: events[0], events };
+      });
   }
 
   /** A mark on the call counter: calls with a greater `seq` started after it. */
@@ -272,9 +313,11 @@ export class FakeActivities {
 
 /** The reasons of the Events the calls recorded (reportStatus), in order. */
 export function eventReasons(calls: Call[]): string[] {
-  return calls.flatMap((c) =>
-    c.name === 'reportStatus' && c.args[2] ? [(c.args[2] as EventRecord).reason] : [],
-  );
+  return calls.flatMap((c) => {
+    if (c.name !== 'reportStatus' || !c.args[2]) return [];
+    const given = c.args[2] as EventRecord | EventRecord[];
+    return (Array.isArray(given) ? given : [given]).map((e) => e.reason);
+  });
 }
 
 /** One condition of a status, by type. */

@@ -12,7 +12,7 @@ import { openGeneration, SUPERSEDED, type Generation, type ReconcileMode } from 
 import { runningBuild, type Entity } from './state';
 import { reportFailure, type DatabaseEvent } from './status-book';
 import { scheduleBackups } from './steps/backup-schedule';
-import { applyMembers, applyServices, ensureConfiguration } from './steps/provision';
+import { applyMembers, applyServices, ensureConfiguration, ensureObjects } from './steps/provision';
 import { awaitPods } from './steps/readiness';
 import { Replication } from './steps/replication';
 import { restore } from './steps/restore';
@@ -23,8 +23,9 @@ export const RETRY_AFTER = '1 minute';
 
 /**
  * Reconciles one generation, as a DBA would provision or repair a database: check the spec →
- * finalizer, prerequisites, ConfigMap, Secret → (upgrade the engine, member by member, when the
- * version or image changes) → StatefulSet → Services → replication set up → pods ready →
+ * finalizer, prerequisites, ConfigMap, Secret, StatefulSet, Services in one pass (the upgrade
+ * child rolls the StatefulSet instead, member by member, when the version or image changes) →
+ * replication set up → pods ready →
  * replicas streaming → (restore the bootstrap backup, once) → Ready → backup Schedule in line.
  * Every step reports in status conditions and Events; a newer spec abandons the steps at once.
  */
@@ -72,22 +73,39 @@ export async function reconcile(
 
   try {
     // A generation resumed by a new run (the last one's history was full) was announced already.
-    if (mode === 'generation' && state.resuming !== update.generation) await announceGeneration(g, target);
+    const announcing = mode === 'generation' && state.resuming !== update.generation;
     state.resuming = undefined;
 
-    const config = await ensureConfiguration(g, target);
-    if (config === SUPERSEDED) return;
-    if (upgrading) {
-      const upgraded = await upgrade(g, requested, running!, config.configHash);
-      if (upgraded === SUPERSEDED) return;
-      target = upgraded;
+    if (patched('one-pass-provision-v1')) {
+      // The objects in one activity, then one status write that announces the generation with
+      // their Events (the objects do not wait for a status write); an upgrade rolls the
+      // StatefulSet itself. After one that did not complete, the plain apply of what runs as
+      // well: it changes nothing after a clean rollback, and repairs what one that stopped
+      // short left behind.
+      const announcement = announcing ? markGeneration(g, target) : undefined;
+      const objects = await ensureObjects(g, target, { statefulSet: !upgrading }, announcement);
+      if (objects === SUPERSEDED) return;
+      if (upgrading) {
+        const upgraded = await upgrade(g, requested, running!, objects.configHash);
+        if (upgraded === SUPERSEDED) return;
+        target = upgraded;
+        if (target !== requested && (await applyMembers(g, target, objects.configHash)) === SUPERSEDED)
+          return;
+      }
+    } else {
+      if (announcing) await announceGeneration(g, target);
+      const config = await ensureConfiguration(g, target);
+      if (config === SUPERSEDED) return;
+      if (upgrading) {
+        const upgraded = await upgrade(g, requested, running!, config.configHash);
+        if (upgraded === SUPERSEDED) return;
+        target = upgraded;
+      }
+      if (!upgrading || target !== requested) {
+        if ((await applyMembers(g, target, config.configHash)) === SUPERSEDED) return;
+      }
+      if ((await applyServices(g, target)) === SUPERSEDED) return;
     }
-    // After an upgrade that did not complete, the plain apply of what runs as well: it changes
-    // nothing after a clean rollback, and repairs whatever one that stopped short left behind.
-    if (!upgrading || target !== requested) {
-      if ((await applyMembers(g, target, config.configHash)) === SUPERSEDED) return;
-    }
-    if ((await applyServices(g, target)) === SUPERSEDED) return;
 
     const replication = new Replication(g, target);
     // A new generation may bring replicas that need their role and slot before they can start:
@@ -214,6 +232,11 @@ async function refuseSpec(
 
 /** A new generation starts: Provisioning or Updating, with an Event (Scaling when replicas change). */
 async function announceGeneration(g: Generation, target: DatabaseTarget): Promise<void> {
+  await g.book.report(markGeneration(g, target));
+}
+
+/** The phase and conditions of a generation that starts, and the Event that announces it. */
+function markGeneration(g: Generation, target: DatabaseTarget): DatabaseEvent {
   const { book, update } = g;
   const applied = g.entity.state.applied;
   const scaling = !!applied && applied.replicas !== target.spec.replicas;
@@ -221,15 +244,13 @@ async function announceGeneration(g: Generation, target: DatabaseTarget): Promis
   book.phase(doing);
   book.mark(ConditionTypes.Ready, 'False', doing, `reconciling generation ${update.generation}`);
   book.mark(ConditionTypes.Progressing, 'True', 'Reconciling', `reconciling generation ${update.generation}`);
-  await book.report(
-    scaling
-      ? {
-          type: 'Normal',
-          reason: 'Scaling',
-          message: `scaling from ${applied.replicas} to ${target.spec.replicas} replicas`,
-        }
-      : { type: 'Normal', reason: doing, message: `reconciling generation ${update.generation}` },
-  );
+  return scaling
+    ? {
+        type: 'Normal',
+        reason: 'Scaling',
+        message: `scaling from ${applied.replicas} to ${target.spec.replicas} replicas`,
+      }
+    : { type: 'Normal', reason: doing, message: `reconciling generation ${update.generation}` };
 }
 
 /**

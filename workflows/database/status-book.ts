@@ -64,15 +64,17 @@ export class StatusBook {
     this.dirty = true;
   }
 
-  /** Writes the status if it changed, with the Event if one is given (then always). */
-  async report(event?: DatabaseEvent): Promise<void> {
-    if (!this.dirty && !event) return;
+  /** Writes the status if it changed, with the Events given (then always), in one activity. */
+  async report(...events: (DatabaseEvent | undefined)[]): Promise<void> {
+    const due = events.filter((e): e is DatabaseEvent => !!e);
+    if (!this.dirty && due.length === 0) return;
     this.dirty = false;
     const { namespace, name } = this.entity;
+    const records = due.map((e) => keyed(this.entity, e));
     await act(`update status of Database ${this.id}`).reportStatus(
       { namespace, name, uid: this.update.uid },
       this.status,
-      event && keyed(this.entity, event),
+      records.length > 1 ? records : records[0],
     );
   }
 

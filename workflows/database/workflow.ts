@@ -150,7 +150,8 @@ export async function databaseWorkflow(input: DatabaseWorkflowInput): Promise<vo
       // Drift or periodic resync of a generation that reconciled successfully. A generation that
       // failed permanently waits for a new spec instead of failing again at every resync.
       // A change of the pods' readiness alone is looked into as a resync is: looked over first.
-      const repair = woken && drift.some((d) => d.change !== 'readiness');
+      const onlyReadiness = drift.length > 0 && drift.every((d) => d.change === 'readiness');
+      const repair = woken && !onlyReadiness;
       await reconcile(entity, update, repair ? 'drift' : 'resync', drift);
     }
 

@@ -3,7 +3,7 @@ import { act } from '../../activity-options';
 import { ConditionTypes } from '../../conditions';
 import { SUPERSEDED, type Generation, type Superseded } from '../generation';
 import { lean } from '../builds';
-import { announce } from '../status-book';
+import { announce, type DatabaseEvent } from '../status-book';
 
 /**
  * The objects a Database needs before its pods: the finalizer (so a deletion reaches this
@@ -74,4 +74,35 @@ export async function applyServices(g: Generation, target: DatabaseTarget): Prom
     `Services ${name}-primary, ${name}-ro, ${name}-headless ${svc.outcome}`,
   );
   await g.book.report(announce('Services', `${name}-primary, ${name}-ro, ${name}-headless`, svc.outcome));
+}
+
+/**
+ * The objects of a generation in one activity (one-pass-provision-v1): finalizer, prerequisites,
+ * ConfigMap, Secret, the StatefulSet unless an upgrade rolls it, and the Services; then one
+ * status write with the generation's `announcement` (when it starts here) and an Event for each
+ * object created or changed.
+ */
+export async function ensureObjects(
+  g: Generation,
+  target: DatabaseTarget,
+  opts: { statefulSet: boolean },
+  announcement?: DatabaseEvent,
+): Promise<{ configHash: string } | Superseded> {
+  const { id, book } = g;
+  const { state } = g.entity;
+  const what = `apply ConfigMap, Secret, ${opts.statefulSet ? 'StatefulSet, ' : ''}Services of ${id}`;
+  const objects = await g.run(what, () => act(what).ensureObjects(target, opts));
+  if (objects === SUPERSEDED) return SUPERSEDED;
+  state.status.secretName = objects.secretName;
+  state.status.endpoints = objects.endpoints;
+  const events: (DatabaseEvent | undefined)[] = [announcement];
+  for (const o of objects.outcomes) {
+    const text = `${o.kind} ${o.name} ${o.outcome}`;
+    if (o.kind === 'ConfigMap') book.mark(ConditionTypes.ConfigMapReady, 'True', 'Applied', text);
+    if (o.kind === 'Secret') book.mark(ConditionTypes.SecretReady, 'True', 'Present', text);
+    if (o.kind === 'Services') book.mark(ConditionTypes.ServicesReady, 'True', 'Applied', text);
+    events.push(announce(o.kind, o.name, o.outcome));
+  }
+  await book.report(...events);
+  return { configHash: objects.configHash };
 }
