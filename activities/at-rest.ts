@@ -70,11 +70,18 @@ export async function inspectAtRest(
       status?.currentRevision !== status?.updateRevision)
   ) {
     findings.push(`${status?.readyReplicas ?? 0}/${want} pods ready at the current revision`);
-  } else if (sts && want > 1) {
-    // Every member answers with the role its ordinal gives it; every replica receives.
+  } else if (sts && want > 1 && secret) {
+    // Every member answers with the role its ordinal gives it; every replica receives. (Without
+    // the credentials Secret there is no asking: its absence is the finding.)
     for (let ordinal = 0; ordinal < want; ordinal++) {
-      const health = await checkMemberHealth(deps, target, ordinal);
-      if (!health.healthy) findings.push(health.message);
+      try {
+        const health = await checkMemberHealth(deps, target, ordinal);
+        if (!health.healthy) findings.push(health.message);
+      } catch (err) {
+        findings.push(
+          `member ${ordinal} cannot be asked: ${err instanceof Error ? err.message : String(err)}`,
+        );
+      }
     }
   }
 

@@ -25,7 +25,8 @@ jest.setTimeout(600_000);
  * A Database at rest on real nodes (issue 13): the periodic look (RESYNC_SECONDS, a few seconds
  * here) is one activity that reads and dry-runs what a reconcile would apply, and finds nothing
  * on a Database the operator just made: no apply, no status write follows it. What it does find
- * (a credentials Secret deleted by hand: Secrets are not watched) is put back, with an Event
+ * (the credentials Secret's owner reference removed by hand: Secrets are not watched) is put
+ * back, with an Event
  * that says what was found. And a member killed at rest is heard of through the watcher's
  * readiness notice, without waiting for the next look.
  */
@@ -76,29 +77,44 @@ describe('a Database at rest', () => {
     expect(new Set(quiet.names)).toEqual(new Set(['inspectAtRest']));
     expect((await getDatabase(ns, name))?.metadata.resourceVersion).toBe(statusBefore);
 
-    // A deleted credentials Secret is found by the next look and put back, with its Event.
+    // The credentials Secret's owner reference removed by hand (Secrets are not watched): found
+    // by the next look, re-adopted with its passwords kept, and an Event says what was found.
     const secret = `${name}-credentials`;
-    await kubectlOk(['delete', 'secret', '-n', ns, secret]);
+    await kubectlOk([
+      'patch',
+      'secret',
+      '-n',
+      ns,
+      secret,
+      '--type=json',
+      '-p',
+      '[{"op":"remove","path":"/metadata/ownerReferences"}]',
+    ]);
     await waitFor(
-      'the Secret put back',
-      async () => (await kubectl(['get', 'secret', '-n', ns, secret])).code === 0,
-      {
-        timeoutMs: 60_000,
+      'the Secret owned again',
+      async () => {
+        const s = JSON.parse(await kubectlOk(['get', 'secret', '-n', ns, secret, '-o', 'json'])) as {
+          metadata: { ownerReferences?: { kind: string }[] };
+        };
+        return (s.metadata.ownerReferences ?? []).some((o) => o.kind === 'Database');
       },
+      { timeoutMs: 60_000 },
     );
     await waitFor('a DriftCorrected Event', async () =>
       (await databaseEventReasons(ns, name)).includes('DriftCorrected'),
     );
     const events = JSON.parse(
-      await kubectlOk(['get', 'events', '-n', ns, '--field-selector', `reason=DriftCorrected`, '-o', 'json']),
+      await kubectlOk(['get', 'events', '-n', ns, '--field-selector', 'reason=DriftCorrected', '-o', 'json']),
     ) as { items: { message: string }[] };
-    expect(events.items.map((e) => e.message).join('\n')).toContain(`Secret ${secret} is missing`);
-
+    expect(events.items.map((e) => e.message).join('\n')).toContain(
+      `Secret ${secret} is not owned by the Database`,
+    );
+    await waitForPhase(ns, name, 'Ready');
     await recordNamespaceHistories(
       client,
       ns,
       'at-rest',
-      'looks at rest that find nothing, a deleted Secret found and put back',
+      'looks at rest that find nothing, a Secret disowned by hand found and re-adopted',
     );
   });
 });
