@@ -165,8 +165,8 @@ describe('observability: OpenTelemetry tracing through the Temporal interceptors
         [
           'SignalWithStartWorkflow:databaseWorkflow',
           'HandleSignal:spec',
-          'StartActivity:applyStatefulSet',
-          'RunActivity:applyStatefulSet',
+          'StartActivity:ensureObjects',
+          'RunActivity:ensureObjects',
           'RunActivity:waitForStatefulSetReady',
         ].every((n) => named(n).length > 0),
       { timeoutMs: 30_000 },
@@ -178,8 +178,8 @@ describe('observability: OpenTelemetry tracing through the Temporal interceptors
     });
     expect(client.attributes).toMatchObject({ temporalWorkflowId: databaseWorkflowId(ns, name) });
 
-    const scheduled = one('StartActivity:applyStatefulSet')!;
-    const ran = one('RunActivity:applyStatefulSet')!;
+    const scheduled = one('StartActivity:ensureObjects')!;
+    const ran = one('RunActivity:ensureObjects')!;
     expect(scheduled.resource).toMatchObject({ 'durable.component': 'worker' });
     expect(ran.resource).toMatchObject({ 'durable.component': 'worker' });
     // The activity attempt is a child of the workflow's scheduling span, in the watcher's trace.
@@ -191,10 +191,9 @@ describe('observability: OpenTelemetry tracing through the Temporal interceptors
     expect(new Set(activities.map((s) => s.traceId))).toEqual(new Set([client.traceId]));
     expect(activities.map((s) => s.name)).toEqual(
       expect.arrayContaining([
-        'RunActivity:addFinalizer',
-        'RunActivity:applyConfigMap',
-        'RunActivity:ensureSecret',
-        'RunActivity:applyServices',
+        'RunActivity:assessSpec',
+        'RunActivity:ensureObjects',
+        'RunActivity:waitForStatefulSetReady',
         'RunActivity:reportStatus',
       ]),
     );

@@ -168,8 +168,8 @@ describe('observability: metrics, probes and logs of the worker and the watcher'
     }
     expect(metric(k, 'durable_activity_duration_seconds_sum')).toBeGreaterThan(0);
     expect(
-      metric(k, 'durable_activity_duration_seconds_bucket', { le: '+Inf', activity: 'applyStatefulSet' }),
-    ).toBe(metric(k, 'durable_activity_duration_seconds_count', { activity: 'applyStatefulSet' }));
+      metric(k, 'durable_activity_duration_seconds_bucket', { le: '+Inf', activity: 'ensureObjects' }),
+    ).toBe(metric(k, 'durable_activity_duration_seconds_count', { activity: 'ensureObjects' }));
     expect(metric(k, 'durable_backup_runs_total', { result: 'succeeded' })).toBe(0);
     expect(metric(k, 'durable_backup_runs_total', { result: 'failed' })).toBe(0);
     expect(metric(k, 'durable_build_info', { component: 'worker' })).toBe(1);
@@ -202,11 +202,11 @@ describe('observability: metrics, probes and logs of the worker and the watcher'
     );
     const k = await scrape(worker.http.url);
     expect(
-      metric(k, 'durable_activity_failures_total', { activity: 'checkPrerequisites', type: 'Unsatisfiable' }),
+      metric(k, 'durable_activity_failures_total', { activity: 'ensureObjects', type: 'Unsatisfiable' }),
     ).toBeGreaterThanOrEqual(1);
     expect(
       metric(k, 'durable_activity_duration_seconds_count', {
-        activity: 'checkPrerequisites',
+        activity: 'ensureObjects',
         outcome: 'failure',
       }),
     ).toBeGreaterThanOrEqual(1);
@@ -310,7 +310,7 @@ describe('observability: metrics, probes and logs of the worker and the watcher'
   it('logs each activity as JSON with the Database, the workflow and the activity, and no secret', async () => {
     const lines = await waitFor('activity log lines', async () => {
       const all = readLines(workerLog);
-      return all.some((l) => l.msg === 'Activity completed' && l.activityType === 'applyStatefulSet')
+      return all.some((l) => l.msg === 'Activity completed' && l.activityType === 'ensureObjects')
         ? all
         : undefined;
     });
@@ -325,18 +325,16 @@ describe('observability: metrics, probes and logs of the worker and the watcher'
         database: expect.stringMatching(new RegExp(`^${ns}/`)),
       });
     }
-    const completed = lines.find(
-      (l) => l.msg === 'Activity completed' && l.activityType === 'applyStatefulSet',
-    );
+    const completed = lines.find((l) => l.msg === 'Activity completed' && l.activityType === 'ensureObjects');
     expect(completed).toMatchObject({
       level: 20, // debug
       database: `${ns}/${name}`,
       workflowId: databaseWorkflowId(ns, name),
       durationMs: expect.any(Number),
     });
-    expect(lines.some((l) => l.msg === 'Activity started' && l.activityType === 'ensureSecret')).toBe(true);
+    expect(lines.some((l) => l.msg === 'Activity started' && l.activityType === 'assessSpec')).toBe(true);
     // The failing prerequisite check is a warning naming what failed.
-    const failed = lines.find((l) => l.msg === 'Activity failed' && l.activityType === 'checkPrerequisites');
+    const failed = lines.find((l) => l.msg === 'Activity failed' && l.activityType === 'ensureObjects');
     expect(failed).toMatchObject({ level: 40, database: `${ns}/unsatisfied`, failureType: 'Unsatisfiable' });
     expect(JSON.stringify(failed)).toContain('no-such-class');
 

@@ -159,9 +159,12 @@ async function specs(ns: string, name: string): Promise<SpecUpdate[]> {
   return (rec?.signals ?? []).flatMap((s) => (s.signal === 'spec' ? [s.update] : []));
 }
 
-async function drifts(ns: string, name: string): Promise<DriftNotice[]> {
+/** Drift notices recorded for the Database; readiness notices only with `readiness`. */
+async function drifts(ns: string, name: string, readiness = false): Promise<DriftNotice[]> {
   const rec = await recording(ns, name);
-  return (rec?.signals ?? []).flatMap((s) => (s.signal === 'drift' ? [s.notice] : []));
+  return (rec?.signals ?? []).flatMap((s) =>
+    s.signal === 'drift' && (s.notice.change === 'readiness') === readiness ? [s.notice] : [],
+  );
 }
 
 /** Waits until the recorder holds at least `n` spec signals for the Database; returns them. */
@@ -352,6 +355,15 @@ describe('watcher: spec signals and drift', () => {
       ]);
       return out.trim() === '1';
     });
+
+    // Its pods' readiness changed (status written by the controller manager): a readiness
+    // notice, not drift (a Database at rest is looked over when its pods come and go).
+    await waitFor(
+      'a readiness notice',
+      async () =>
+        (await drifts(ns, 'gamma', true)).some((d) => d.kind === 'StatefulSet' && d.name === 'gamma-db'),
+      { timeoutMs: 30_000 },
+    );
 
     // The operator's own server-side apply (its field manager) is not drift.
     let since = Date.now();
