@@ -121,6 +121,54 @@ export function createActivities({ clients, report, temporal, metrics, engines }
 }
 
 export type DatabaseActivities = ReturnType<typeof createActivities>;
+
+/**
+ * What each workflow may call: one worker registers every activity, but each workflow sees only
+ * its own (issue 13), so a step cannot reach for another workflow's activity by accident.
+ */
+export type DatabaseWorkflowActivities = Pick<
+  DatabaseActivities,
+  | 'assessSpec'
+  | 'ensureObjects'
+  | 'inspectAtRest'
+  | 'reportStatus'
+  | 'waitForStatefulSetReady'
+  | 'configureReplication'
+  | 'waitForReplicationReady'
+  | 'checkRestoreSource'
+  | 'startRestoreJob'
+  | 'waitForJob'
+  | 'recordRestored'
+  | 'ensureBackupSchedule'
+  | 'deleteBackupSchedule'
+  | 'clearCancelUpgrade'
+  | 'releaseDatabase'
+  | 'removeFinalizer'
+  // Runs from before one-pass-provision-v1 apply the objects one activity each.
+  | 'addFinalizer'
+  | 'checkPrerequisites'
+  | 'applyConfigMap'
+  | 'ensureSecret'
+  | 'applyStatefulSet'
+  | 'applyServices'
+>;
+export type UpgradeWorkflowActivities = Pick<
+  DatabaseActivities,
+  'applyRollout' | 'waitForMember' | 'checkMemberHealth' | 'deletePodsOfRevision' | 'waitForStatefulSetReady'
+>;
+export type BackupWorkflowActivities = Pick<
+  DatabaseActivities,
+  | 'loadBackupPlan'
+  | 'ensureBackupRecord'
+  | 'updateBackupStatus'
+  | 'recordBackupOutcome'
+  | 'ensureBackupStorage'
+  | 'startBackupJob'
+  | 'waitForJob'
+  | 'listExpiredBackups'
+  | 'startDeleteDataJob'
+  | 'deleteBackupRecord'
+>;
 export type { DatabaseRef, DatabaseTarget } from './types';
 export type { EventRecord } from './status';
 export type { BackupPlan, BackupRecord, BackupRef, ExpiredBackup } from './backup';

@@ -4,7 +4,7 @@ import {
   proxyActivities,
   type ActivityOptions,
 } from '@temporalio/workflow';
-import type { DatabaseActivities } from '../activities';
+import type { DatabaseWorkflowActivities } from '../activities';
 
 /**
  * Activity options shared by the workflows (Database lifecycle, backup, upgrade), so that a
@@ -30,14 +30,21 @@ export function cancellationWaits(): boolean {
   return patched('await-cancelled-activities-v1');
 }
 
-/** One proxy per call, so that each activity carries a summary naming its object in the UI. */
-export function act(summary: string, options: ActivityOptions = quick): DatabaseActivities {
-  return proxyActivities<DatabaseActivities>({
-    ...(cancellationWaits() && { cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED }),
-    ...options,
-    summary,
-  });
+/**
+ * The activities of one workflow (its own interface, see activities/index.ts): one proxy per
+ * call, so that each activity carries a summary naming its object in the UI.
+ */
+export function activitiesOf<A extends object>(): (summary: string, options?: ActivityOptions) => A {
+  return (summary, options = quick) =>
+    proxyActivities<A>({
+      ...(cancellationWaits() && { cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED }),
+      ...options,
+      summary,
+    }) as A;
 }
+
+/** The Database workflow's activities (workflows/database/). */
+export const act = activitiesOf<DatabaseWorkflowActivities>();
 
 /** Each readiness wait returns after this long so the workflow can report progress. */
 export const READY_WAIT_BUDGET_SECONDS = 60;
@@ -50,7 +57,7 @@ export const waiting: ActivityOptions = {
 };
 
 /** As act(), retrying without a limit on attempts (backoff still capped at a minute). */
-export function actUntilDone(summary: string): DatabaseActivities {
+export function actUntilDone(summary: string): DatabaseWorkflowActivities {
   return act(summary, {
     ...quick,
     retry: { ...quick.retry, maximumInterval: '1 minute', maximumAttempts: Number.POSITIVE_INFINITY },

@@ -16,9 +16,13 @@ import {
 } from '@temporalio/workflow';
 import type { BackupRef, DatabaseTarget, EventRecord, JobOutcome } from '../activities';
 import type { ScheduledBackupInput } from '../activities/backup-schedule';
-import { act, quick } from './activity-options';
+import type { BackupWorkflowActivities } from '../activities';
+import { activitiesOf, quick } from './activity-options';
 import { backupJobName, backupWorkflowId, scheduledBackupName } from '../contracts/backup-names';
 import { backupSignal, databaseWorkflowId, type BackupNotice } from './signals';
+
+/** This workflow's own activities. */
+const act = activitiesOf<BackupWorkflowActivities>();
 
 /** The plan's contract: what starts a backup run, and what it returns. */
 export interface BackupWorkflowInput {

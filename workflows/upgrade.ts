@@ -14,12 +14,15 @@ import {
   sleep,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { DatabaseTarget } from '../activities';
-import { act, quick, READY_WAIT_BUDGET_SECONDS, waiting } from './activity-options';
+import type { DatabaseTarget, UpgradeWorkflowActivities } from '../activities';
+import { activitiesOf, quick, READY_WAIT_BUDGET_SECONDS, waiting } from './activity-options';
 import { describeFailure, type FailureInfo } from './failure';
 import type { backupWorkflow } from './backup';
 import { BACKUP_WORKFLOW_TYPE, backupWorkflowId, preUpgradeBackupName } from '../contracts/backup-names';
 import { upgradeProgressSignal, type EngineBuild, type UpgradeCause, type UpgradeProgress } from './signals';
+
+/** This workflow's own activities. */
+const act = activitiesOf<UpgradeWorkflowActivities>();
 
 export interface UpgradeInput {
   /** The generation to upgrade to (its spec carries the new version and image). */

@@ -13,7 +13,6 @@ import { recordNamespaceHistories } from '../support/record-histories';
 import {
   createNamespace,
   deleteNamespace,
-  kubectl,
   kubectlOk,
   temporalClient,
   temporalConnection,
