@@ -17,7 +17,8 @@ import type { Logger } from '../common/logger';
 import { BACKUP_WORKFLOW_TYPE, backupWorkflowId } from '../contracts/backup-names';
 import type { BackupWorkflowInput } from '../workflows/backup';
 import { ResilientInformer, type InformerEvent } from './resilient-informer';
-import { backoffDelay, DEFAULT_BACKOFF, describeError, withTimeout, type BackoffOptions } from './timing';
+import { KeyedSender, temporalCall } from './sender';
+import type { BackoffOptions } from './timing';
 
 /**
  * On-demand backups and retries: a DatabaseBackup informer that starts `backupWorkflow`
@@ -73,12 +74,23 @@ export interface BackupStarterOptions {
 export class BackupStarter {
   /** `<uid>` of runs known started, `<uid>/<token>` of retries known started. */
   private readonly done = new Set<string>();
-  private readonly pending = new Map<string, NodeJS.Timeout>();
-  private readonly log: Logger;
-  private running = true;
+  private readonly sender: KeyedSender<BackupStart, boolean>;
 
   constructor(private readonly opts: BackupStarterOptions) {
-    this.log = opts.logger.child({ part: 'backup-starter' });
+    const log = opts.logger.child({ part: 'backup-starter' });
+    this.sender = new KeyedSender<BackupStart, boolean>({
+      what: 'backup start',
+      logger: log,
+      send: (start, signal) =>
+        temporalCall(opts.client, signal, opts.requestTimeoutMs ?? 20_000, () => this.start(start)),
+      backoff: opts.backoff,
+      logFields: (start) => ({ workflowId: start.workflowId, kind: start.kind }),
+      onSent: (key, start, started) => {
+        this.done.add(key);
+        if (started) log.info({ workflowId: start.workflowId, kind: start.kind }, 'backup run started');
+      },
+    });
+    this.sender.start();
   }
 
   observe(obj: BackupObject): void {
@@ -86,39 +98,13 @@ export class BackupStarter {
     const uid = obj.metadata?.uid;
     if (!start || !uid) return;
     const key = start.kind === 'retry' ? `${uid}/${start.token}` : uid;
-    if (this.done.has(key) || this.pending.has(key)) return;
-    void this.attempt(key, start, 1);
+    // The same start again (informer updates while it runs): one is enough.
+    if (this.done.has(key) || this.sender.pending(key)) return;
+    this.sender.submit(key, start);
   }
 
-  stop(): void {
-    this.running = false;
-    for (const timer of this.pending.values()) clearTimeout(timer);
-    this.pending.clear();
-  }
-
-  private async attempt(key: string, start: BackupStart, attempt: number): Promise<void> {
-    this.pending.delete(key);
-    if (!this.running) return;
-    try {
-      const started = await withTimeout(
-        this.start(start),
-        this.opts.requestTimeoutMs ?? 20_000,
-        'start backup',
-      );
-      this.done.add(key);
-      if (started) this.log.info({ workflowId: start.workflowId, kind: start.kind }, 'backup run started');
-    } catch (err) {
-      const delay = backoffDelay(attempt, this.opts.backoff ?? DEFAULT_BACKOFF);
-      this.log.warn(
-        { workflowId: start.workflowId, ...describeError(err), retryInMs: delay },
-        'starting a backup run failed',
-      );
-      if (this.running)
-        this.pending.set(
-          key,
-          setTimeout(() => void this.attempt(key, start, attempt + 1), delay),
-        );
-    }
+  stop(): Promise<void> {
+    return this.sender.stop();
   }
 
   /** Starts the run; false when Temporal already has it (started or finished before). */

@@ -1,12 +1,13 @@
 import crypto from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
-import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import { FIELD_MANAGER, LABEL_INSTANCE, LABEL_MANAGED_BY, OPERATOR_NAME } from '../crds';
 import type { Logger } from '../common/logger';
 import { databaseWorkflowId, driftSignal, type DriftNotice, type OwnedKind } from '../workflows/signals';
 import { ResilientInformer, type InformerEvent } from './resilient-informer';
 import type { SignalResult } from './signaler';
-import { backoffDelay, DEFAULT_BACKOFF, describeError, type BackoffOptions } from './timing';
+import { KeyedSender, noWorkflow, temporalCall } from './sender';
+import type { BackoffOptions } from './timing';
 
 /**
  * Drift: the objects the operator owns (StatefulSets, Services, ConfigMaps labelled
@@ -198,127 +199,58 @@ export interface DriftSignalerOptions {
   onSignal?: (result: SignalResult, seconds: number) => void;
 }
 
-interface DriftEntry {
-  workflowId: string;
+interface Drift {
   database: { namespace: string; name: string };
   notice: DriftNotice;
-  /** Bumped on every notify; a send only completes the entry if nothing newer came meanwhile. */
-  version: number;
-  attempt: number;
-  timer?: NodeJS.Timeout;
-  inFlight: boolean;
 }
 
-/** Debounces drift notices per object and signals them (plain signal, never signalWithStart). */
-export class DriftSignaler {
-  private readonly entries = new Map<string, DriftEntry>();
-  private readonly inFlight = new Set<Promise<void>>();
-  private running = false;
-  private abort = new AbortController();
-  private readonly log: Logger;
+const driftFields = ({ database, notice }: Drift) => ({
+  ...database,
+  kind: notice.kind,
+  object: notice.name,
+  change: notice.change,
+});
 
-  constructor(private readonly opts: DriftSignalerOptions) {
-    this.log = opts.logger.child({ part: 'drift-signaler' });
+/**
+ * Debounces drift notices per object (the latest change wins) and signals them: a plain signal,
+ * never signalWithStart, and a Database without a running workflow is no failure.
+ */
+export class DriftSignaler {
+  private readonly sender: KeyedSender<Drift>;
+
+  constructor(opts: DriftSignalerOptions) {
+    const log = opts.logger.child({ part: 'drift-signaler' });
+    this.sender = new KeyedSender<Drift>({
+      what: 'drift signal',
+      logger: log,
+      send: ({ database, notice }, signal) =>
+        temporalCall(opts.client, signal, opts.requestTimeoutMs ?? 20_000, () =>
+          opts.client.workflow
+            .getHandle(databaseWorkflowId(database.namespace, database.name))
+            .signal(driftSignal, notice),
+        ),
+      permanent: noWorkflow,
+      debounceMs: opts.debounceMs ?? 1_000,
+      backoff: opts.backoff,
+      maxAttempts: opts.maxAttempts ?? 6,
+      logFields: driftFields,
+      onResult: opts.onSignal,
+      onSent: (_key, drift) => log.info(driftFields(drift), 'drift signal sent'),
+      onPermanent: (_key, drift) =>
+        log.debug(driftFields(drift), 'drift ignored: the Database has no running workflow'),
+    });
   }
 
   start(): void {
-    if (this.running) return;
-    this.running = true;
-    this.abort = new AbortController();
+    this.sender.start();
   }
 
-  async stop(): Promise<void> {
-    if (!this.running) return;
-    this.running = false;
-    this.abort.abort();
-    for (const entry of this.entries.values()) clearTimeout(entry.timer);
-    this.entries.clear();
-    await Promise.allSettled([...this.inFlight]);
+  stop(): Promise<void> {
+    return this.sender.stop();
   }
 
   notify(database: { namespace: string; name: string }, notice: DriftNotice): void {
-    if (!this.running) return;
-    const key = `${database.namespace}/${notice.kind}/${notice.name}`;
-    let entry = this.entries.get(key);
-    if (!entry) {
-      entry = {
-        workflowId: databaseWorkflowId(database.namespace, database.name),
-        database,
-        notice,
-        version: 0,
-        attempt: 0,
-        inFlight: false,
-      };
-      this.entries.set(key, entry);
-    }
-    entry.notice = notice; // the latest change wins
-    entry.database = database;
-    entry.workflowId = databaseWorkflowId(database.namespace, database.name);
-    entry.version++;
-    entry.attempt = 0;
-    if (!entry.inFlight) this.schedule(key, entry, this.opts.debounceMs ?? 1_000);
-  }
-
-  private schedule(key: string, entry: DriftEntry, delayMs: number): void {
-    clearTimeout(entry.timer);
-    entry.timer = setTimeout(() => {
-      entry.timer = undefined;
-      const p = this.send(key, entry);
-      this.inFlight.add(p);
-      void p.finally(() => this.inFlight.delete(p));
-    }, delayMs);
-  }
-
-  private async send(key: string, entry: DriftEntry): Promise<void> {
-    if (!this.running || this.entries.get(key) !== entry) return;
-    const { notice, version, workflowId } = entry;
-    entry.inFlight = true;
-    let outcome: 'sent' | 'no-workflow' | { err: unknown };
-    const began = performance.now();
-    try {
-      const { client } = this.opts;
-      const deadline = Date.now() + (this.opts.requestTimeoutMs ?? 20_000);
-      await client.withDeadline(deadline, () =>
-        client.withAbortSignal(this.abort.signal, () =>
-          client.workflow.getHandle(workflowId).signal(driftSignal, notice),
-        ),
-      );
-      outcome = 'sent';
-    } catch (err) {
-      outcome = err instanceof WorkflowNotFoundError ? 'no-workflow' : { err };
-    }
-    const result = typeof outcome === 'string' ? outcome : this.abort.signal.aborted ? 'cancelled' : 'failed';
-    this.opts.onSignal?.(result, (performance.now() - began) / 1000);
-    entry.inFlight = false;
-    if (!this.running || this.entries.get(key) !== entry) return;
-    const where = { ...entry.database, kind: notice.kind, object: notice.name, change: notice.change };
-    if (outcome === 'sent') this.log.info(where, 'drift signal sent');
-    else if (outcome === 'no-workflow')
-      this.log.debug(where, 'drift ignored: the Database has no running workflow');
-    if (entry.version !== version) {
-      this.schedule(key, entry, this.opts.debounceMs ?? 1_000); // a newer change came meanwhile
-      return;
-    }
-    if (typeof outcome === 'string') {
-      this.entries.delete(key);
-      return;
-    }
-    entry.attempt++;
-    const maxAttempts = this.opts.maxAttempts ?? 6;
-    if (entry.attempt >= maxAttempts) {
-      this.log.warn(
-        { ...where, ...describeError(outcome.err), attempts: entry.attempt },
-        'drift signal given up',
-      );
-      this.entries.delete(key);
-      return;
-    }
-    const delay = backoffDelay(entry.attempt, this.opts.backoff ?? DEFAULT_BACKOFF);
-    this.log.warn(
-      { ...where, ...describeError(outcome.err), attempt: entry.attempt, retryInMs: delay },
-      'drift signal failed, will retry',
-    );
-    this.schedule(key, entry, delay);
+    this.sender.submit(`${database.namespace}/${notice.kind}/${notice.name}`, { database, notice });
   }
 }
 

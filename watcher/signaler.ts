@@ -17,13 +17,15 @@ import {
   type SpecUpdate,
   type WorkflowLimits,
 } from '../workflows/signals';
-import { backoffDelay, DEFAULT_BACKOFF, describeError, type BackoffOptions } from './timing';
+import { KeyedSender, temporalCall, type SendResult } from './sender';
+import { describeError, type BackoffOptions } from './timing';
 
 /**
  * Sends spec signals (signalWithStart, so the first one starts the Database's workflow) and
  * never loses a generation: a generation stays pending per uid until Temporal accepted it,
  * retried with backoff; a newer generation of the same uid supersedes a pending one, and the
- * signals of one uid are sent one at a time, in order.
+ * signals of one uid are sent one at a time, in order (all of that is the KeyedSender's, keyed
+ * by uid; this class decides what is newer).
  */
 
 /** A Database as the informer delivers it: the spec is not trusted to parse. */
@@ -57,41 +59,49 @@ export interface SpecSignalerOptions {
   workflowLimits?: WorkflowLimits;
 }
 
-/** How one signal call ended (drift signals also know `no-workflow`). */
-export type SignalResult = 'sent' | 'failed' | 'cancelled' | 'no-workflow';
+/** How one signal call ended (drift and cancel-upgrade signals also know `no-workflow`). */
+export type SignalResult = SendResult;
 
 interface Mark {
   generation: number;
   deleting: boolean;
 }
 
-interface Pending {
-  obs: DatabaseObservation;
-  attempt: number;
-  inFlight: boolean;
-  queued: boolean;
-  timer?: NodeJS.Timeout;
-}
-
 export class SpecSignaler {
   /** Per uid: the newest generation Temporal accepted. */
   private readonly signaled = new Map<string, Mark>();
-  private readonly pending = new Map<string, Pending>();
-  private readonly queue: string[] = [];
-  private active = 0;
+  /** Per uid: the newest generation not yet accepted. */
+  private readonly sender: KeyedSender<DatabaseObservation>;
   private running = false;
-  private abort = new AbortController();
-  private readonly inFlight = new Set<Promise<void>>();
   private readonly log: Logger;
 
   constructor(private readonly opts: SpecSignalerOptions) {
     this.log = opts.logger.child({ part: 'spec-signaler' });
+    this.sender = new KeyedSender<DatabaseObservation>({
+      what: 'spec signal',
+      logger: this.log,
+      send: (obs, signal) =>
+        temporalCall(opts.client, signal, opts.requestTimeoutMs ?? 20_000, () => this.signalWithStart(obs)),
+      concurrency: opts.concurrency,
+      backoff: opts.backoff,
+      // The generation attempted: a newer one may be pending meanwhile.
+      logFields: (obs) => ({ ...ids(obs), attemptedGeneration: obs.generation }),
+      onResult: opts.onSignal,
+      onSent: (uid, obs, _value, attempts) => {
+        const prev = this.signaled.get(uid);
+        this.signaled.set(uid, {
+          generation: Math.max(obs.generation, prev?.generation ?? 0),
+          deleting: obs.deleting || (prev?.deleting ?? false),
+        });
+        this.log.info({ ...ids(obs), attempts }, 'spec signal sent');
+      },
+    });
   }
 
   start(): void {
     if (this.running) return;
     this.running = true;
-    this.abort = new AbortController();
+    this.sender.start();
   }
 
   /**
@@ -101,16 +111,12 @@ export class SpecSignaler {
   async stop(): Promise<void> {
     if (!this.running) return;
     this.running = false;
-    this.abort.abort();
-    for (const entry of this.pending.values()) clearTimeout(entry.timer);
-    this.pending.clear();
-    this.queue.length = 0;
-    await Promise.allSettled([...this.inFlight]);
+    await this.sender.stop();
   }
 
   /** Number of uids whose newest generation Temporal has not accepted yet. */
   get pendingCount(): number {
-    return this.pending.size;
+    return this.sender.size;
   }
 
   /**
@@ -119,8 +125,8 @@ export class SpecSignaler {
    */
   observe(obs: DatabaseObservation): boolean {
     if (!this.running) return false;
-    const entry = this.pending.get(obs.uid);
-    const known: Mark | undefined = entry?.obs ?? this.signaled.get(obs.uid);
+    const pending = this.sender.pending(obs.uid);
+    const known: Mark | undefined = pending ?? this.signaled.get(obs.uid);
     const newer = !known || obs.generation > known.generation;
     const newlyDeleting = obs.deleting && !(known?.deleting ?? false);
     if (!newer && !newlyDeleting) return false;
@@ -130,13 +136,9 @@ export class SpecSignaler {
       generation: Math.max(obs.generation, known?.generation ?? 0),
       deleting: obs.deleting || (known?.deleting ?? false),
     };
-    if (entry) {
-      entry.obs = next; // supersedes; sent when the current attempt or its backoff is over
-      this.log.debug({ ...ids(next) }, 'pending spec signal superseded by a newer generation');
-    } else {
-      this.pending.set(obs.uid, { obs: next, attempt: 0, inFlight: false, queued: false });
-      this.enqueue(obs.uid);
-    }
+    // A pending one is superseded; sent when the current attempt or its backoff is over.
+    if (pending) this.log.debug({ ...ids(next) }, 'pending spec signal superseded by a newer generation');
+    this.sender.submit(obs.uid, next);
     return true;
   }
 
@@ -168,87 +170,10 @@ export class SpecSignaler {
   /** The Database is gone (deleted for good): drop its memory and anything pending for it. */
   forget(uid: string): void {
     this.signaled.delete(uid);
-    const entry = this.pending.get(uid);
-    if (entry) {
-      clearTimeout(entry.timer);
-      this.pending.delete(uid);
-    }
+    this.sender.cancel(uid);
   }
 
-  private enqueue(uid: string): void {
-    const entry = this.pending.get(uid);
-    if (!entry || entry.queued || entry.inFlight) return;
-    entry.queued = true;
-    this.queue.push(uid);
-    this.pump();
-  }
-
-  private pump(): void {
-    const limit = this.opts.concurrency ?? 8;
-    while (this.running && this.active < limit && this.queue.length > 0) {
-      const uid = this.queue.shift()!;
-      const entry = this.pending.get(uid);
-      if (!entry || entry.inFlight) continue;
-      entry.queued = false;
-      const p = this.send(uid, entry);
-      this.inFlight.add(p);
-      void p.finally(() => this.inFlight.delete(p));
-    }
-  }
-
-  private async send(uid: string, entry: Pending): Promise<void> {
-    const obs = entry.obs;
-    entry.inFlight = true;
-    this.active++;
-    let failure: { err: unknown } | undefined;
-    const began = performance.now();
-    try {
-      await this.signalWithStart(obs);
-    } catch (err) {
-      failure = { err };
-    }
-    const result = !failure ? 'sent' : this.abort.signal.aborted ? 'cancelled' : 'failed';
-    this.opts.onSignal?.(result, (performance.now() - began) / 1000);
-    entry.inFlight = false;
-    this.active--;
-    if (!failure) {
-      const prev = this.signaled.get(uid);
-      this.signaled.set(uid, {
-        generation: Math.max(obs.generation, prev?.generation ?? 0),
-        deleting: obs.deleting || (prev?.deleting ?? false),
-      });
-      this.log.info({ ...ids(obs), attempts: entry.attempt + 1 }, 'spec signal sent');
-    }
-    // Unless forgotten or stopped meanwhile: done, send the newer generation, or retry later.
-    if (this.running && this.pending.get(uid) === entry) {
-      if (!failure && entry.obs === obs) {
-        this.pending.delete(uid);
-      } else if (!failure) {
-        entry.attempt = 0;
-        this.enqueue(uid);
-      } else {
-        entry.attempt++;
-        const delay = backoffDelay(entry.attempt, this.opts.backoff ?? DEFAULT_BACKOFF);
-        this.log.warn(
-          {
-            ...ids(entry.obs),
-            attemptedGeneration: obs.generation,
-            ...describeError(failure.err),
-            attempt: entry.attempt,
-            retryInMs: delay,
-          },
-          'spec signal failed, will retry',
-        );
-        entry.timer = setTimeout(() => {
-          entry.timer = undefined;
-          this.enqueue(uid);
-        }, delay);
-      }
-    }
-    this.pump();
-  }
-
-  private signalWithStart(obs: DatabaseObservation): Promise<unknown> {
+  private async signalWithStart(obs: DatabaseObservation): Promise<void> {
     const { client, taskQueue } = this.opts;
     const update = specUpdateOf(obs);
     const limits = this.opts.workflowLimits;
@@ -263,20 +188,15 @@ export class SpecSignaler {
       { key: DatabasePhase, value: 'Pending' },
       ...(obs.engine ? [{ key: DatabaseEngine, value: obs.engine }] : []),
     ];
-    const deadline = Date.now() + (this.opts.requestTimeoutMs ?? 20_000);
-    return client.withDeadline(deadline, () =>
-      client.withAbortSignal(this.abort.signal, () =>
-        client.workflow.signalWithStart(DATABASE_WORKFLOW_TYPE, {
-          workflowId: databaseWorkflowId(obs.namespace, obs.name),
-          taskQueue,
-          args: [input],
-          signal: specSignal,
-          signalArgs: [update],
-          // Applied only when this call starts the workflow.
-          typedSearchAttributes: searchAttributes,
-        }),
-      ),
-    );
+    await client.workflow.signalWithStart(DATABASE_WORKFLOW_TYPE, {
+      workflowId: databaseWorkflowId(obs.namespace, obs.name),
+      taskQueue,
+      args: [input],
+      signal: specSignal,
+      signalArgs: [update],
+      // Applied only when this call starts the workflow.
+      typedSearchAttributes: searchAttributes,
+    });
   }
 }
 

@@ -235,10 +235,14 @@ export class Watcher {
     this.informers = [];
     this.databaseInformers = [];
     await Promise.all(informers.map((i) => i.stop()));
-    this.cancelSignaler.stop();
-    this.backupStarter?.stop();
+    const starter = this.backupStarter;
     this.backupStarter = undefined;
-    await Promise.all([this.specSignaler.stop(), this.driftSignaler.stop()]);
+    await Promise.all([
+      this.specSignaler.stop(),
+      this.driftSignaler.stop(),
+      this.cancelSignaler.stop(),
+      starter?.stop(),
+    ]);
     this.log.info('informers stopped');
   }
 
