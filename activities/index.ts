@@ -62,8 +62,12 @@ export function createActivities({ clients, report, temporal, metrics, engines }
     releaseDatabase: (ref: DatabaseRef, policy: DeletionPolicy) => releaseDatabase(clients, ref, policy),
     removeFinalizer: (ref: DatabaseRef) => removeFinalizer(clients, ref),
     // Upgrades (workflows/upgrade.ts): a rolling update member by member, and its rollback.
-    applyRollout: (target: DatabaseTarget, configHash: string, partition: number) =>
-      applyRollout(clients, target, configHash, partition),
+    applyRollout: (
+      target: DatabaseTarget,
+      configHash: string,
+      partition: number,
+      upgradingFrom?: { version: string; image?: string },
+    ) => applyRollout(clients, target, configHash, partition, upgradingFrom),
     waitForMember: (target: DatabaseTarget, ordinal: number, budgetSeconds: number) =>
       waitForMember(clients, target, ordinal, budgetSeconds),
     deletePodsOfRevision: (target: DatabaseTarget, revision: string) =>

@@ -24,6 +24,8 @@ export const PATCHES = {
     'all workflows: a cancelled activity is awaited until it stopped (WAIT_CANCELLATION_COMPLETED); a superseded Database step is awaited before the next one',
   'retry-after-v1':
     'databaseWorkflow: a generation that failed transiently is retried after RETRY_AFTER (only a newer spec or a deletion wakes it earlier)',
+  'upgrade-from-record-v1':
+    'upgradeWorkflow: its applies record on the StatefulSet the build the members move from (durable.dev/upgrading-from), dropped by a last apply once every member passed its gate',
 } as const;
 
 export type PatchId = keyof typeof PATCHES;

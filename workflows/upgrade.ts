@@ -8,6 +8,7 @@ import {
   defineQuery,
   getExternalWorkflowHandle,
   isCancellation,
+  patched,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -185,13 +186,17 @@ export async function upgradeWorkflow(input: UpgradeInput): Promise<UpgradeOutco
   // ---------------------------------------------------------------------------------------------
 
   async function rollForward(): Promise<void> {
+    // The StatefulSet records the build the members move from until every one passed its gate:
+    // a fresh Database run (this one terminated, reset, lost) then knows what still runs and
+    // runs the upgrade again, gates and all, instead of taking the template's build as running.
+    const movingFrom = patched('upgrade-from-record-v1') ? previous : undefined;
     if (spec.backup.enabled) await backUp();
     step(`freeze ${id} at partition ${spec.replicas} with the new template`);
     view.touched = true;
     const frozen = await act(
       `apply StatefulSet ${id} with ${to}, partition ${spec.replicas}`,
       applying,
-    ).applyRollout(target, configHash, spec.replicas);
+    ).applyRollout(target, configHash, spec.replicas, movingFrom);
     view.badRevision = frozen.updateRevision;
     // Highest ordinal first: the replicas, then the primary (ordinal 0).
     for (let ordinal = spec.replicas - 1; ordinal >= 0; ordinal--) {
@@ -202,6 +207,7 @@ export async function upgradeWorkflow(input: UpgradeInput): Promise<UpgradeOutco
         target,
         configHash,
         ordinal,
+        movingFrom,
       );
       const health = await gate(ordinal, member);
       view.updated.push(ordinal);
@@ -209,6 +215,14 @@ export async function upgradeWorkflow(input: UpgradeInput): Promise<UpgradeOutco
     }
     step(`wait for StatefulSet ${id} to finish the rollout`);
     await waitReady(target, Math.max(0, deadline - Date.now()), 'after the last member');
+    if (movingFrom) {
+      step(`record on StatefulSet ${id} that every member runs ${to}`);
+      await act(`apply StatefulSet ${id}: every member runs ${to}`, applying).applyRollout(
+        target,
+        configHash,
+        0,
+      );
+    }
   }
 
   /**
