@@ -1,5 +1,5 @@
 import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
-import { ApplicationFailure } from '@temporalio/activity';
+import { ApplicationFailure, Context } from '@temporalio/activity';
 import {
   API_VERSION,
   DATABASE_BACKUP,
@@ -203,6 +203,28 @@ export async function updateBackupStatus(
       throw err;
     }
   });
+}
+
+/**
+ * Waits up to `budgetSeconds` for a DatabaseBackup to reach a final phase, heartbeating: for a run
+ * that finds another run of that backup at work (a pre-upgrade backup an earlier upgrade run
+ * started). Returns what its status says then (no phase when it does not exist).
+ */
+export async function waitForBackupFinished(
+  clients: KubeClients,
+  namespace: string,
+  name: string,
+  budgetSeconds: number,
+): Promise<{ phase?: string; attempts: number; error?: string }> {
+  const ctx = Context.current();
+  const deadline = Date.now() + budgetSeconds * 1000;
+  for (;;) {
+    const status = (await readBackup(clients, namespace, name))?.status;
+    const seen = { phase: status?.phase, attempts: status?.attempts ?? 0, error: status?.error };
+    if (seen.phase === 'Succeeded' || seen.phase === 'Failed' || Date.now() >= deadline) return seen;
+    ctx.heartbeat(seen);
+    await ctx.sleep(1_000);
+  }
 }
 
 /** Creates the Database's backup PVC when the target is the default one and it is absent. */

@@ -10,6 +10,7 @@ import {
   startBackupJob,
   startDeleteDataJob,
   updateBackupStatus,
+  waitForBackupFinished,
   type BackupRecordInput,
   type BackupRef,
 } from './backup';
@@ -86,6 +87,8 @@ export function createActivities({ clients, report, temporal, metrics, engines }
       status: { [K in keyof DatabaseBackupStatus]?: DatabaseBackupStatus[K] | null },
     ) => updateBackupStatus(clients, ref, status),
     ensureBackupStorage: (target: DatabaseTarget) => ensureBackupStorage(clients, target),
+    waitForBackupFinished: (namespace: string, name: string, budgetSeconds: number) =>
+      waitForBackupFinished(clients, namespace, name, budgetSeconds),
     startBackupJob: (target: DatabaseTarget, backup: BackupRef, attempt: number) =>
       startBackupJob(clients, target, backup, attempt),
     startDeleteDataJob: (target: DatabaseTarget, backup: BackupRef, location: string) =>

@@ -1,3 +1,4 @@
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import {
   ActivityCancellationType,
   ApplicationFailure,
@@ -18,7 +19,7 @@ import {
 import type { DatabaseTarget } from '../activities';
 import { act, quick, READY_WAIT_BUDGET_SECONDS, waiting } from './activity-options';
 import { describeFailure, type FailureInfo } from './failure';
-import type { backupWorkflow } from './backup';
+import type { BackupResult, backupWorkflow } from './backup';
 import { BACKUP_WORKFLOW_TYPE, backupWorkflowId, preUpgradeBackupName } from '../contracts/backup-names';
 import { upgradeProgressSignal, type EngineBuild, type UpgradeCause, type UpgradeProgress } from './signals';
 
@@ -234,17 +235,39 @@ export async function upgradeWorkflow(input: UpgradeInput): Promise<UpgradeOutco
     const backupName = preUpgradeBackupName(name, target.generation);
     view.backup = backupName;
     step(`pre-upgrade backup ${namespace}/${backupName}`);
-    const result = await executeChild<typeof backupWorkflow>(BACKUP_WORKFLOW_TYPE, {
-      workflowId: backupWorkflowId(namespace, backupName),
-      args: [{ namespace, databaseName: name, backupName, reason: 'pre-upgrade' }],
-      staticSummary: `pre-upgrade backup of ${id} before ${from} → ${to}`,
-      cancellationType: ChildWorkflowCancellationType.ABANDON,
-      parentClosePolicy: ParentClosePolicy.ABANDON,
-    });
+    let result: Pick<BackupResult, 'phase' | 'attempts' | 'error'>;
+    try {
+      result = await executeChild<typeof backupWorkflow>(BACKUP_WORKFLOW_TYPE, {
+        workflowId: backupWorkflowId(namespace, backupName),
+        args: [{ namespace, databaseName: name, backupName, reason: 'pre-upgrade' }],
+        staticSummary: `pre-upgrade backup of ${id} before ${from} → ${to}`,
+        cancellationType: ChildWorkflowCancellationType.ABANDON,
+        parentClosePolicy: ParentClosePolicy.ABANDON,
+      });
+    } catch (err) {
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError) || !patched('upgrade-backup-join-v1'))
+        throw err;
+      // An earlier run of this upgrade (ended with its Database run) started it, and it goes on:
+      // its outcome is waited for, through its DatabaseBackup, rather than the upgrade failing.
+      result = await awaitBackup(backupName);
+    }
     if (result.phase !== 'Succeeded') {
       throw gateFailure(
         `pre-upgrade backup ${backupName} failed after ${result.attempts} attempt(s): ${result.error ?? 'no detail'}`,
       );
+    }
+  }
+
+  /** Waits for a backup another run is taking, until its DatabaseBackup says how it ended. */
+  async function awaitBackup(
+    backupName: string,
+  ): Promise<Pick<BackupResult, 'phase' | 'attempts' | 'error'>> {
+    for (;;) {
+      const seen = await act(
+        `wait for backup ${namespace}/${backupName} (started earlier)`,
+        waiting,
+      ).waitForBackupFinished(namespace, backupName, READY_WAIT_BUDGET_SECONDS);
+      if (seen.phase === 'Succeeded' || seen.phase === 'Failed') return { ...seen, phase: seen.phase };
     }
   }
 
