@@ -26,6 +26,8 @@ export const PATCHES = {
     'databaseWorkflow: a generation that failed transiently is retried after RETRY_AFTER (only a newer spec or a deletion wakes it earlier)',
   'upgrade-from-record-v1':
     'upgradeWorkflow: its applies record on the StatefulSet the build the members move from (durable.dev/upgrading-from), dropped by a last apply once every member passed its gate',
+  'backup-resume-v1':
+    'backupWorkflow: a run that finds its DatabaseBackup Running with an attempt recorded takes that attempt (its Job) up instead of starting the next; the final phase is written after the Database is told and the Events recorded',
   'upgrade-backup-join-v1':
     'upgradeWorkflow: a pre-upgrade backup still run by an earlier run of the upgrade is waited for (its DatabaseBackup) instead of failing the upgrade',
 } as const;
