@@ -1,5 +1,5 @@
 import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
-import { ApplicationFailure } from '@temporalio/activity';
+import { ApplicationFailure, Context } from '@temporalio/activity';
 import {
   API_VERSION,
   DATABASE_BACKUP,
@@ -13,7 +13,7 @@ import {
 } from '../crds';
 import { backupJobName, deleteDataJobName } from '../contracts/backup-names';
 import type { WorkerMetrics } from '../common/metrics';
-import { databaseResource } from './database-ref';
+import { databaseResource, readDatabase } from './database-ref';
 import { createJobIfAbsent } from './jobs';
 import { isConflict, isNotFound, kubeCall } from './errors';
 import type { KubeClients } from './kube-clients';
@@ -27,7 +27,7 @@ import {
   renderDeleteDataJob,
 } from './manifests';
 import { recordEvent, type EventRecord, type ReportOptions } from './status';
-import type { DatabaseTarget } from './types';
+import type { DatabaseRef, DatabaseTarget } from './types';
 
 /**
  * The activities of a backup run (workflows/backup.ts) and of a restore. Each is one idempotent
@@ -205,6 +205,28 @@ export async function updateBackupStatus(
   });
 }
 
+/**
+ * Waits up to `budgetSeconds` for a DatabaseBackup to reach a final phase, heartbeating: for a run
+ * that finds another run of that backup at work (a pre-upgrade backup an earlier upgrade run
+ * started). Returns what its status says then (no phase when it does not exist).
+ */
+export async function waitForBackupFinished(
+  clients: KubeClients,
+  namespace: string,
+  name: string,
+  budgetSeconds: number,
+): Promise<{ phase?: string; attempts: number; error?: string }> {
+  const ctx = Context.current();
+  const deadline = Date.now() + budgetSeconds * 1000;
+  for (;;) {
+    const status = (await readBackup(clients, namespace, name))?.status;
+    const seen = { phase: status?.phase, attempts: status?.attempts ?? 0, error: status?.error };
+    if (seen.phase === 'Succeeded' || seen.phase === 'Failed' || Date.now() >= deadline) return seen;
+    ctx.heartbeat(seen);
+    await ctx.sleep(1_000);
+  }
+}
+
 /** Creates the Database's backup PVC when the target is the default one and it is absent. */
 export async function ensureBackupStorage(clients: KubeClients, target: DatabaseTarget): Promise<string> {
   const storage = backupStorage(target.name, target.spec.backup);
@@ -338,6 +360,52 @@ export async function listExpiredBackups(
     location: b.status?.location,
   }));
 }
+
+/** What a backup run tells the Database when it ends (the Database workflow's backup signal). */
+export interface FinishedBackup {
+  backupName: string;
+  phase: 'Succeeded' | 'Failed';
+  finishedAt: string;
+  message: string;
+}
+
+/**
+ * The newest finished backup of this incarnation of a Database (made since it was created), as
+ * its run told or would have told the Database: for a fresh workflow run, which missed the notice
+ * of any backup that ended while no run was there to hear it. Undefined when there is none.
+ */
+export async function lastFinishedBackup(
+  clients: KubeClients,
+  ref: DatabaseRef,
+): Promise<FinishedBackup | undefined> {
+  const db = await readDatabase(clients, ref);
+  if (!db) return undefined;
+  const since = stamp(db.metadata.creationTimestamp);
+  const list = (await kubeCall(`list DatabaseBackups of ${ref.namespace}/${ref.name}`, () =>
+    clients.custom.listNamespacedCustomObject({
+      ...backupsResource(ref.namespace),
+      labelSelector: `${LABEL_BACKUP_DATABASE}=${ref.name}`,
+    }),
+  )) as { items: DatabaseBackup[] };
+  const newest = list.items
+    .filter((b) => b.status?.phase === 'Succeeded' || b.status?.phase === 'Failed')
+    .filter((b) => b.status?.finishedAt && stamp(b.metadata.creationTimestamp) >= since)
+    .sort((a, b) => finished(b).localeCompare(finished(a)))[0];
+  if (!newest) return undefined;
+  const { phase, location, error } = newest.status!;
+  const backupName = newest.metadata.name!;
+  return {
+    backupName,
+    phase: phase as FinishedBackup['phase'],
+    finishedAt: finished(newest),
+    message:
+      phase === 'Succeeded'
+        ? `backup ${backupName} succeeded${location ? `: ${location}` : ''}`
+        : `backup ${backupName} failed${error ? `: ${error}` : ''}`,
+  };
+}
+
+const stamp = (t: string | Date | undefined): string => (t instanceof Date ? t.toISOString() : (t ?? ''));
 
 /** Deletes a DatabaseBackup object (its Jobs go with it: they are owned by it). */
 export async function deleteBackupRecord(clients: KubeClients, ref: BackupRef): Promise<void> {

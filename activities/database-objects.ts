@@ -7,7 +7,7 @@ import { parametersDigest } from '../contracts/parameters-digest';
 import { databaseGone, readDatabase } from './database-ref';
 import { FailureTypes, isConflict, isNotFound, kubeCall } from './errors';
 import type { KubeClients } from './kube-clients';
-import { ENGINE_BUILD_ANNOTATION, type Engine } from '../crds';
+import { ENGINE_BUILD_ANNOTATION, UPGRADING_FROM_ANNOTATION, type Engine } from '../crds';
 import {
   configHash,
   CONTAINER_NAME,
@@ -156,7 +156,8 @@ export async function applyServices(
 }
 
 /**
- * The engine build the Database's StatefulSet runs, read from the cluster (the StatefulSet's
+ * The engine build the Database's StatefulSet runs, read from the cluster (the build an upgrade
+ * not yet confirmed done started from, UPGRADING_FROM_ANNOTATION; else the StatefulSet's
  * ENGINE_BUILD_ANNOTATION, or for one made before it existed, the official image's tag), for a
  * workflow run that does not know it. Undefined when there is no StatefulSet of this incarnation
  * yet, or its build cannot be told.
@@ -168,6 +169,10 @@ export async function observeRunningBuild(
 ): Promise<{ version: string; image?: string } | undefined> {
   const sts = await readStatefulSet(clients, target);
   if (!sts || !(sts.metadata?.ownerReferences ?? []).some((o) => o.uid === target.uid)) return undefined;
+  // An upgrade not confirmed done: members may still run the build it started from, which is
+  // what runs as far as a downgrade check or a rollback is concerned; the upgrade runs again.
+  const from = parseEngineBuild(sts.metadata?.annotations?.[UPGRADING_FROM_ANNOTATION]);
+  if (from) return from;
   const recorded = parseEngineBuild(sts.metadata?.annotations?.[ENGINE_BUILD_ANNOTATION]);
   if (recorded) return recorded;
   const image = sts.spec?.template.spec?.containers.find((c) => c.name === CONTAINER_NAME)?.image;

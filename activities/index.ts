@@ -10,6 +10,7 @@ import {
   startBackupJob,
   startDeleteDataJob,
   updateBackupStatus,
+  waitForBackupFinished,
   type BackupRecordInput,
   type BackupRef,
 } from './backup';
@@ -64,8 +65,12 @@ export function createActivities({ clients, report, temporal, metrics, engines }
     releaseDatabase: (ref: DatabaseRef, policy: DeletionPolicy) => releaseDatabase(clients, ref, policy),
     removeFinalizer: (ref: DatabaseRef) => removeFinalizer(clients, ref),
     // Upgrades (workflows/upgrade.ts): a rolling update member by member, and its rollback.
-    applyRollout: (target: DatabaseTarget, configHash: string, partition: number) =>
-      applyRollout(clients, target, configHash, partition),
+    applyRollout: (
+      target: DatabaseTarget,
+      configHash: string,
+      partition: number,
+      upgradingFrom?: { version: string; image?: string },
+    ) => applyRollout(clients, target, configHash, partition, upgradingFrom),
     waitForMember: (target: DatabaseTarget, ordinal: number, budgetSeconds: number) =>
       waitForMember(clients, target, ordinal, budgetSeconds),
     deletePodsOfRevision: (target: DatabaseTarget, revision: string) =>
@@ -84,6 +89,8 @@ export function createActivities({ clients, report, temporal, metrics, engines }
       status: { [K in keyof DatabaseBackupStatus]?: DatabaseBackupStatus[K] | null },
     ) => updateBackupStatus(clients, ref, status),
     ensureBackupStorage: (target: DatabaseTarget) => ensureBackupStorage(clients, target),
+    waitForBackupFinished: (namespace: string, name: string, budgetSeconds: number) =>
+      waitForBackupFinished(clients, namespace, name, budgetSeconds),
     startBackupJob: (target: DatabaseTarget, backup: BackupRef, attempt: number) =>
       startBackupJob(clients, target, backup, attempt),
     startDeleteDataJob: (target: DatabaseTarget, backup: BackupRef, location: string) =>
@@ -154,7 +161,12 @@ export type DatabaseWorkflowActivities = Pick<
 >;
 export type UpgradeWorkflowActivities = Pick<
   DatabaseActivities,
-  'applyRollout' | 'waitForMember' | 'checkMemberHealth' | 'deletePodsOfRevision' | 'waitForStatefulSetReady'
+  | 'applyRollout'
+  | 'waitForMember'
+  | 'checkMemberHealth'
+  | 'deletePodsOfRevision'
+  | 'waitForStatefulSetReady'
+  | 'waitForBackupFinished'
 >;
 export type BackupWorkflowActivities = Pick<
   DatabaseActivities,

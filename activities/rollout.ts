@@ -52,8 +52,9 @@ const FATAL_WAITING_REASONS = new Set([
 ]);
 
 /**
- * Server-side applies the StatefulSet rendered from `target` with `partition`, then waits until the
- * controller has observed it and reports the revisions. Refuses (non-retryable) when the Database
+ * Server-side applies the StatefulSet rendered from `target` with `partition` (and, while an
+ * upgrade moves the members, the build they move from: UPGRADING_FROM_ANNOTATION), then waits
+ * until the controller has observed it and reports the revisions. Refuses (non-retryable) when the Database
  * is gone or being deleted: the deletion releases the StatefulSet, and an upgrade or rollback
  * applying it again would re-create it behind the deletion's back.
  */
@@ -62,9 +63,10 @@ export async function applyRollout(
   target: DatabaseTarget,
   configHash: string,
   partition: number,
+  upgradingFrom?: { version: string; image?: string },
 ): Promise<RolloutState> {
   await assertNotDeleting(clients, target);
-  const sts = renderStatefulSet(target, { configHash, partition });
+  const sts = renderStatefulSet(target, { configHash, partition, upgradingFrom });
   const name = sts.metadata!.name!;
   await serverSideApply(clients, sts, `StatefulSet ${target.namespace}/${name} (partition ${partition})`);
   const ctx = Context.current();

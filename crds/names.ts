@@ -76,6 +76,15 @@ export const RESTORE_ANNOTATION = `${GROUP}/restore`;
 export const ENGINE_BUILD_ANNOTATION = `${GROUP}/engine-build`;
 
 /**
+ * On the StatefulSet, while an upgrade moves its members: the build (same form as
+ * ENGINE_BUILD_ANNOTATION) the members not yet moved run, and a rollback returns to. The upgrade
+ * writes it with its first apply and drops it once every member passed its gate, so a fresh
+ * workflow run that finds it knows the upgrade is not done: what runs is this build, and the
+ * upgrade (with its gates) runs again, rather than the template's build being taken as running.
+ */
+export const UPGRADING_FROM_ANNOTATION = `${GROUP}/upgrading-from`;
+
+/**
  * Backups (DatabaseBackup objects, their Jobs and data) carry this label naming their Database:
  * retention and `kubectl get databasebackups -l durable.dev/database=<db>` select by it. They
  * carry no owner reference: a backup outlives its Database, so that it can be restored from.

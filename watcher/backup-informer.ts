@@ -24,7 +24,9 @@ import type { BackoffOptions } from './timing';
  * On-demand backups and retries: a DatabaseBackup informer that starts `backupWorkflow`
  * (`backup/<namespace>/<name>`) for
  * - a DatabaseBackup without a final phase (`kubectl create`; one the schedule or the upgrade
- *   workflow created is already running, so its start is refused and nothing happens);
+ *   workflow created is already running, so its start is refused and nothing happens; one whose
+ *   run ended without finishing it, e.g. terminated, gets a fresh run, found at the watcher's
+ *   next list);
  * - a Failed one whose `durable.dev/retry` annotation has a value no run was started for yet
  *   (`kubectl annotate databasebackup <name> durable.dev/retry=$(date +%s) --overwrite`): a new
  *   run of the same workflow ID, its attempts numbered on from the last.
@@ -124,10 +126,13 @@ export class BackupStarter {
         workflowId: start.workflowId,
         taskQueue,
         args: [start.input],
+        // A backup not finished whose run ended without finishing it (terminated, timed out,
+        // failed) gets a fresh run, which takes its last attempt up; one that completed is
+        // never run again without a retry token.
         workflowIdReusePolicy:
           start.kind === 'retry'
             ? WorkflowIdReusePolicy.ALLOW_DUPLICATE
-            : WorkflowIdReusePolicy.REJECT_DUPLICATE,
+            : WorkflowIdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
         ...(start.kind === 'retry' ? { memo: { retryToken: start.token } } : {}),
       });
       return true;

@@ -8,6 +8,7 @@ import {
   getExternalWorkflowHandle,
   isCancellation,
   log,
+  patched,
   setCurrentDetails,
   sleep,
   workflowInfo,
@@ -93,6 +94,8 @@ export async function backupWorkflow(input: BackupWorkflowInput): Promise<Backup
   }
   const status = act(`update status of DatabaseBackup ${id}`);
   const startedAt = record.startedAt ?? now();
+  // Runs since this patch can be taken up by a fresh run: see `resume` and the final phase below.
+  const resumable = patched('backup-resume-v1');
 
   if (!plan) {
     const error = `Database ${namespace}/${databaseName} does not exist`;
@@ -111,8 +114,13 @@ export async function backupWorkflow(input: BackupWorkflowInput): Promise<Backup
     target,
   );
 
-  const first = record.attempts + 1;
-  const last = record.attempts + maxAttempts;
+  // A run that finds its backup Running with an attempt recorded follows an earlier run that
+  // ended mid-attempt (terminated, reset, a lost Temporal database): that attempt's Job may be
+  // running or done, and is taken up (created once by name, so found, not started again) rather
+  // than a second dump started beside it. A retry finds its backup Failed and numbers on.
+  const resume = resumable && record.phase === 'Running' && record.attempts > 0;
+  const first = resume ? record.attempts : record.attempts + 1;
+  const last = first + maxAttempts - 1;
   let outcome: JobOutcome = { state: 'failed', message: 'no attempt was made' };
   let attempt = first;
   let location: string | undefined;
@@ -148,14 +156,19 @@ export async function backupWorkflow(input: BackupWorkflowInput): Promise<Backup
   const succeeded = outcome.state === 'succeeded';
   const finishedAt = now();
   const error = succeeded ? undefined : `attempt ${attempts}: ${outcome.message}`;
-  await status.updateBackupStatus(ref, {
-    phase: succeeded ? 'Succeeded' : 'Failed',
-    attempts,
-    finishedAt,
-    ...(succeeded
-      ? { error: null, location: outcome.location ?? null, sizeBytes: outcome.sizeBytes ?? null }
-      : { error }),
-  });
+  const writeFinal = () =>
+    status.updateBackupStatus(ref, {
+      phase: succeeded ? 'Succeeded' : 'Failed',
+      attempts,
+      finishedAt,
+      ...(succeeded
+        ? { error: null, location: outcome.location ?? null, sizeBytes: outcome.sizeBytes ?? null }
+        : { error }),
+    });
+  // The final phase is what tells a later run (and the watcher) that nothing is left to do, so it
+  // is written last: a run ended before it is taken up again and tells the Database once more,
+  // rather than a run ended after it leaving the Database untold.
+  if (!resumable) await writeFinal();
 
   const message = succeeded
     ? `backup ${backupName} succeeded after ${attempts - first + 1} attempt(s)${outcome.location ? `: ${outcome.location}` : ''}`
@@ -175,6 +188,7 @@ export async function backupWorkflow(input: BackupWorkflowInput): Promise<Backup
         : { type: 'Warning', reason: 'BackupFailed', message },
     ),
   );
+  if (resumable) await writeFinal();
   if (succeeded && retention && (retention.count !== undefined || retention.maxAge !== undefined)) {
     await applyRetention(target, retention, backupName);
   }

@@ -27,7 +27,13 @@ export const PATCHES = {
   'quiet-resync-v1':
     'databaseWorkflow: the periodic resync is hours apart (jittered) and first looks the Database over in one activity (inspectAtRest); only what it finds is reconciled',
   'one-pass-provision-v1':
-    'databaseWorkflow: finalizer, prerequisites, ConfigMap, Secret, StatefulSet and Services in one activity (ensureObjects), alongside the announcement, then one status write with their Events',
+    'databaseWorkflow: finalizer, prerequisites, ConfigMap, Secret, StatefulSet and Services in one activity (ensureObjects), then one status write that announces the generation with their Events',
+  'upgrade-from-record-v1':
+    'upgradeWorkflow: its applies record on the StatefulSet the build the members move from (durable.dev/upgrading-from), dropped by a last apply once every member passed its gate',
+  'backup-resume-v1':
+    'backupWorkflow: a run that finds its DatabaseBackup Running with an attempt recorded takes that attempt (its Job) up instead of starting the next; the final phase is written after the Database is told and the Events recorded',
+  'upgrade-backup-join-v1':
+    'upgradeWorkflow: a pre-upgrade backup still run by an earlier run of the upgrade is waited for (its DatabaseBackup) instead of failing the upgrade',
 } as const;
 
 export type PatchId = keyof typeof PATCHES;

@@ -1,3 +1,4 @@
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import {
   ActivityCancellationType,
   ApplicationFailure,
@@ -8,6 +9,7 @@ import {
   defineQuery,
   getExternalWorkflowHandle,
   isCancellation,
+  patched,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -17,7 +19,7 @@ import {
 import type { DatabaseTarget, UpgradeWorkflowActivities } from '../activities';
 import { activitiesOf, quick, READY_WAIT_BUDGET_SECONDS, waiting } from './activity-options';
 import { describeFailure, type FailureInfo } from './failure';
-import type { backupWorkflow } from './backup';
+import type { BackupResult, backupWorkflow } from './backup';
 import { BACKUP_WORKFLOW_TYPE, backupWorkflowId, preUpgradeBackupName } from '../contracts/backup-names';
 import { upgradeProgressSignal, type EngineBuild, type UpgradeCause, type UpgradeProgress } from './signals';
 
@@ -188,13 +190,17 @@ export async function upgradeWorkflow(input: UpgradeInput): Promise<UpgradeOutco
   // ---------------------------------------------------------------------------------------------
 
   async function rollForward(): Promise<void> {
+    // The StatefulSet records the build the members move from until every one passed its gate:
+    // a fresh Database run (this one terminated, reset, lost) then knows what still runs and
+    // runs the upgrade again, gates and all, instead of taking the template's build as running.
+    const movingFrom = patched('upgrade-from-record-v1') ? previous : undefined;
     if (spec.backup.enabled) await backUp();
     step(`freeze ${id} at partition ${spec.replicas} with the new template`);
     view.touched = true;
     const frozen = await act(
       `apply StatefulSet ${id} with ${to}, partition ${spec.replicas}`,
       applying,
-    ).applyRollout(target, configHash, spec.replicas);
+    ).applyRollout(target, configHash, spec.replicas, movingFrom);
     view.badRevision = frozen.updateRevision;
     // Highest ordinal first: the replicas, then the primary (ordinal 0).
     for (let ordinal = spec.replicas - 1; ordinal >= 0; ordinal--) {
@@ -205,6 +211,7 @@ export async function upgradeWorkflow(input: UpgradeInput): Promise<UpgradeOutco
         target,
         configHash,
         ordinal,
+        movingFrom,
       );
       const health = await gate(ordinal, member);
       view.updated.push(ordinal);
@@ -212,6 +219,14 @@ export async function upgradeWorkflow(input: UpgradeInput): Promise<UpgradeOutco
     }
     step(`wait for StatefulSet ${id} to finish the rollout`);
     await waitReady(target, Math.max(0, deadline - Date.now()), 'after the last member');
+    if (movingFrom) {
+      step(`record on StatefulSet ${id} that every member runs ${to}`);
+      await act(`apply StatefulSet ${id}: every member runs ${to}`, applying).applyRollout(
+        target,
+        configHash,
+        0,
+      );
+    }
   }
 
   /**
@@ -223,17 +238,39 @@ export async function upgradeWorkflow(input: UpgradeInput): Promise<UpgradeOutco
     const backupName = preUpgradeBackupName(name, target.generation);
     view.backup = backupName;
     step(`pre-upgrade backup ${namespace}/${backupName}`);
-    const result = await executeChild<typeof backupWorkflow>(BACKUP_WORKFLOW_TYPE, {
-      workflowId: backupWorkflowId(namespace, backupName),
-      args: [{ namespace, databaseName: name, backupName, reason: 'pre-upgrade' }],
-      staticSummary: `pre-upgrade backup of ${id} before ${from} → ${to}`,
-      cancellationType: ChildWorkflowCancellationType.ABANDON,
-      parentClosePolicy: ParentClosePolicy.ABANDON,
-    });
+    let result: Pick<BackupResult, 'phase' | 'attempts' | 'error'>;
+    try {
+      result = await executeChild<typeof backupWorkflow>(BACKUP_WORKFLOW_TYPE, {
+        workflowId: backupWorkflowId(namespace, backupName),
+        args: [{ namespace, databaseName: name, backupName, reason: 'pre-upgrade' }],
+        staticSummary: `pre-upgrade backup of ${id} before ${from} → ${to}`,
+        cancellationType: ChildWorkflowCancellationType.ABANDON,
+        parentClosePolicy: ParentClosePolicy.ABANDON,
+      });
+    } catch (err) {
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError) || !patched('upgrade-backup-join-v1'))
+        throw err;
+      // An earlier run of this upgrade (ended with its Database run) started it, and it goes on:
+      // its outcome is waited for, through its DatabaseBackup, rather than the upgrade failing.
+      result = await awaitBackup(backupName);
+    }
     if (result.phase !== 'Succeeded') {
       throw gateFailure(
         `pre-upgrade backup ${backupName} failed after ${result.attempts} attempt(s): ${result.error ?? 'no detail'}`,
       );
+    }
+  }
+
+  /** Waits for a backup another run is taking, until its DatabaseBackup says how it ended. */
+  async function awaitBackup(
+    backupName: string,
+  ): Promise<Pick<BackupResult, 'phase' | 'attempts' | 'error'>> {
+    for (;;) {
+      const seen = await act(
+        `wait for backup ${namespace}/${backupName} (started earlier)`,
+        waiting,
+      ).waitForBackupFinished(namespace, backupName, READY_WAIT_BUDGET_SECONDS);
+      if (seen.phase === 'Succeeded' || seen.phase === 'Failed') return { ...seen, phase: seen.phase };
     }
   }
 

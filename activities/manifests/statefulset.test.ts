@@ -9,6 +9,7 @@ import {
   renderStatefulSet,
   selectorLabels,
 } from '.';
+import { ENGINE_BUILD_ANNOTATION, UPGRADING_FROM_ANNOTATION } from '../../crds';
 import { target } from './test-fixtures';
 
 type Target = ReturnType<typeof target>;
@@ -62,6 +63,19 @@ describe('renderStatefulSet', () => {
     const held = renderStatefulSet(t, { configHash: 'h', partition: 2 }).spec;
     expect(held?.updateStrategy).toEqual({ type: 'RollingUpdate', rollingUpdate: { partition: 2 } });
     expect(held?.template).toEqual(renderStatefulSet(t, { configHash: 'h' }).spec?.template);
+  });
+
+  it('records the build an upgrade moves the members from, only while it does', () => {
+    const t = target();
+    const moving = renderStatefulSet(t, { configHash: 'h', partition: 1, upgradingFrom: { version: '15' } });
+    const done = renderStatefulSet(t, { configHash: 'h' });
+    expect(moving.metadata?.annotations?.[UPGRADING_FROM_ANNOTATION]).toBe('{"version":"15"}');
+    expect(moving.metadata?.annotations?.[ENGINE_BUILD_ANNOTATION]).toBe(
+      JSON.stringify({ version: t.spec.version }),
+    );
+    expect(done.metadata?.annotations).not.toHaveProperty(UPGRADING_FROM_ANNOTATION);
+    // On the StatefulSet only: the pod template, hence the members, are the same either way.
+    expect(moving.spec?.template).toEqual(done.spec?.template);
   });
 
   it('keeps or deletes the volumes with the Database as deletionPolicy says', () => {

@@ -6,7 +6,7 @@ import type {
   V1Probe,
   V1StatefulSet,
 } from '@kubernetes/client-node';
-import { ENGINE_BUILD_ANNOTATION } from '../../crds';
+import { ENGINE_BUILD_ANNOTATION, UPGRADING_FROM_ANNOTATION } from '../../crds';
 import type { DatabaseTarget } from '../types';
 import {
   engineProfile,
@@ -44,9 +44,20 @@ function withAnnotations(meta: V1ObjectMeta, annotations: Record<string, string>
   return { ...meta, annotations: { ...meta.annotations, ...annotations } };
 }
 
+const buildJson = (b: { version: string; image?: string }) =>
+  JSON.stringify({ version: b.version, ...(b.image && { image: b.image }) });
+
+/**
+ * `upgradingFrom`: the build the members not yet moved run, while an upgrade moves them
+ * (UPGRADING_FROM_ANNOTATION); an apply without it removes the annotation (same field manager).
+ */
 export function renderStatefulSet(
   target: DatabaseTarget,
-  { configHash, partition = 0 }: { configHash: string; partition?: number },
+  {
+    configHash,
+    partition = 0,
+    upgradingFrom,
+  }: { configHash: string; partition?: number; upgradingFrom?: { version: string; image?: string } },
 ): V1StatefulSet {
   const { spec } = target;
   const names = objectNames(target.name);
@@ -54,10 +65,8 @@ export function renderStatefulSet(
     apiVersion: 'apps/v1',
     kind: 'StatefulSet',
     metadata: withAnnotations(objectMeta(target, names.statefulSet, 'database'), {
-      [ENGINE_BUILD_ANNOTATION]: JSON.stringify({
-        version: spec.version,
-        ...(spec.image && { image: spec.image }),
-      }),
+      [ENGINE_BUILD_ANNOTATION]: buildJson(spec),
+      ...(upgradingFrom && { [UPGRADING_FROM_ANNOTATION]: buildJson(upgradingFrom) }),
     }),
     spec: {
       replicas: spec.replicas,

@@ -1,8 +1,8 @@
-import type { Client, WorkflowHandle } from '@temporalio/client';
 import { RESTORE_ANNOTATION } from '../../crds';
 import { databaseWorkflowId } from '../../workflows/signals';
 import { waitFor } from '../../tools/stack/wait';
 import { createBackup, waitForBackupDone, withReadyDatabase } from '../support/backups';
+import { replaceRun, scheduledActivities } from '../support/fresh-runs';
 import {
   applyDatabase,
   getDatabase,
@@ -30,29 +30,6 @@ jest.setTimeout(900_000);
  * depends on what runs is skipped. And a Database that never becomes ready keeps its histories
  * bounded, run after run, while its status keeps saying why.
  */
-
-/** The activity types scheduled so far in the current run of a workflow. */
-async function scheduledActivities(handle: WorkflowHandle): Promise<string[]> {
-  const history = await handle.fetchHistory();
-  return (history.events ?? [])
-    .map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name)
-    .filter((n): n is string => !!n);
-}
-
-/** Terminates the current run and has a restarted watcher start a fresh one (signalWithStart). */
-async function replaceRun(client: Client, op: RunningOperator, workflowId: string, reason: string) {
-  const before = (await client.workflow.getHandle(workflowId).describe()).runId;
-  await client.workflow.getHandle(workflowId).terminate(reason);
-  await op.restartWatcher();
-  await waitFor(
-    `a fresh run of ${workflowId}`,
-    async () => {
-      const d = await client.workflow.getHandle(workflowId).describe();
-      return d.runId !== before && d.status.name === 'RUNNING';
-    },
-    { timeoutMs: 60_000, intervalMs: 250 },
-  );
-}
 
 describe('a fresh workflow run reads the cluster, not its memory', () => {
   const src = 'ledger';

@@ -141,6 +141,7 @@ function healthyCluster(): DatabaseActivities {
     }),
     updateBackupStatus: async () => true,
     ensureBackupStorage: async (t) => `pvc://${t.name}-backups`,
+    waitForBackupFinished: async () => ({ phase: 'Succeeded', attempts: 1 }),
     startBackupJob: async (t, backup, attempt) => ({
       jobName: `${backup.name}-${attempt}`,
       outcome: 'created',

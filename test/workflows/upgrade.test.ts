@@ -47,16 +47,18 @@ test('cancelling an upgrade: the child is cancelled, rolls back, and the rollbac
   await db.idle();
   expect(gate.outcome).toBe('cancelled');
 
-  // Replicas first, the primary last, then the rollback to what ran, with partition 0.
+  // Replicas first, the primary last, then the rollback to what ran, with partition 0. The
+  // applies of the rollout record the build the members move from; the rollback's drops it.
   const calls = env.fakes.in(db.namespace).filter((c) => c.seq > upgradeFrom);
   const rollouts = calls
     .filter((c) => c.name === 'applyRollout')
-    .map((c) => [(c.args[0] as DatabaseTarget).spec.version, c.args[2]]);
+    .map((c) => [(c.args[0] as DatabaseTarget).spec.version, c.args[2], c.args[3]]);
+  const from = { version: '11.4' };
   expect(rollouts).toEqual([
-    ['11.8', 2],
-    ['11.8', 1],
-    ['11.8', 0],
-    ['11.4', 0],
+    ['11.8', 2, from],
+    ['11.8', 1, from],
+    ['11.8', 0, from],
+    ['11.4', 0, undefined],
   ]);
   const rollback = calls.filter((c) => c.name === 'applyRollout').at(-1)!;
   expect(rollback.seq).toBeGreaterThan(gate.seq);

@@ -10,7 +10,7 @@ import { lean, sameBuild, withBuild } from './builds';
 import { statusText } from '../status-text';
 import { openGeneration, SUPERSEDED, type Generation, type ReconcileMode } from './generation';
 import { runningBuild, type Entity } from './state';
-import { reportFailure, type DatabaseEvent } from './status-book';
+import { noteBackup, reportFailure, type DatabaseEvent } from './status-book';
 import { scheduleBackups } from './steps/backup-schedule';
 import { applyMembers, applyServices, ensureConfiguration, ensureObjects } from './steps/provision';
 import { awaitPods } from './steps/readiness';
@@ -168,7 +168,9 @@ async function assess(
     return cached.verdict;
   const observe = !state.running && !state.applied;
   try {
-    const { verdict, running } = await act(`check the spec of Database ${namespace}/${name}`).assessSpec(
+    const { verdict, running, lastBackup } = await act(
+      `check the spec of Database ${namespace}/${name}`,
+    ).assessSpec(
       { namespace, name, uid: update.uid, generation: update.generation, spec: update.spec },
       { runningVersion: state.status.currentVersion, observe },
     );
@@ -176,6 +178,9 @@ async function assess(
       state.running = running;
       state.status.currentVersion = running.version;
     }
+    // A backup that ended while no run was there to hear it (its notice went nowhere); a notice
+    // this run heard already is newer. Only in the activity's result: replays see what it said.
+    if (lastBackup && !state.status.lastBackup) noteBackup(state, lastBackup);
     state.assessed = { ...key, runningVersion: state.status.currentVersion, verdict };
     return verdict;
   } catch (err) {

@@ -9,9 +9,9 @@ import type { DatabasePhase } from '../../crds';
 import { act } from '../activity-options';
 import { ConditionTypes, setCondition, type ConditionType, type ConditionUpdate } from '../conditions';
 import { DatabasePhase as PhaseAttribute } from '../search-attributes';
-import type { SpecUpdate } from '../signals';
+import type { BackupNotice, SpecUpdate } from '../signals';
 import { statusText } from '../status-text';
-import type { Entity } from './state';
+import type { Entity, State } from './state';
 
 export type DatabaseEvent = Omit<EventRecord, 'key'>;
 export type ConditionStatus = 'True' | 'False' | 'Unknown';
@@ -140,4 +140,20 @@ export async function reportFailure(entity: Entity, update: SpecUpdate, reason: 
     // again later rather than letting the workflow fail.
     state.retryPending = true;
   }
+}
+
+/** A backup's outcome in the status: lastBackup and the LastBackupSucceeded condition. */
+export function noteBackup(state: State, notice: BackupNotice): void {
+  state.status.lastBackup = { name: notice.backupName, phase: notice.phase, finishedAt: notice.finishedAt };
+  state.status.conditions = setCondition(
+    state.status.conditions ?? [],
+    {
+      type: ConditionTypes.LastBackupSucceeded,
+      status: notice.phase === 'Succeeded' ? 'True' : 'False',
+      reason: notice.phase === 'Succeeded' ? 'BackupSucceeded' : 'BackupFailed',
+      message: notice.message,
+    },
+    state.status.observedGeneration ?? 0,
+    new Date(),
+  );
 }

@@ -9,7 +9,6 @@ import {
   sleep,
 } from '@temporalio/workflow';
 import { act } from '../activity-options';
-import { ConditionTypes, setCondition } from '../conditions';
 import { describeFailure } from '../failure';
 import {
   backupSignal,
@@ -30,6 +29,7 @@ import {
   type Entity,
   type State,
 } from './state';
+import { noteBackup } from './status-book';
 import { deleteDatabase } from './steps/delete';
 import { clearCancelRequest } from './steps/upgrade';
 
@@ -221,18 +221,7 @@ function listen(entity: Entity): void {
   setHandler(backupSignal, (notice) => {
     // The Database's status is written by this workflow only (a second writer's conditions would
     // be lost at the next report): a backup run reports here, and the loop writes it out.
-    state.status.lastBackup = { name: notice.backupName, phase: notice.phase, finishedAt: notice.finishedAt };
-    state.status.conditions = setCondition(
-      state.status.conditions ?? [],
-      {
-        type: ConditionTypes.LastBackupSucceeded,
-        status: notice.phase === 'Succeeded' ? 'True' : 'False',
-        reason: notice.phase === 'Succeeded' ? 'BackupSucceeded' : 'BackupFailed',
-        message: notice.message,
-      },
-      state.status.observedGeneration ?? 0,
-      new Date(),
-    );
+    noteBackup(state, notice);
     state.backupDirty = true;
   });
   setHandler(stateQuery, () => ({
