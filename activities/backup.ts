@@ -13,7 +13,7 @@ import {
 } from '../crds';
 import { backupJobName, deleteDataJobName } from '../contracts/backup-names';
 import type { WorkerMetrics } from '../common/metrics';
-import { databaseResource, readDatabase } from './database-ref';
+import { databaseResource } from './database-ref';
 import { createJobIfAbsent } from './jobs';
 import { isConflict, isNotFound, kubeCall } from './errors';
 import type { KubeClients } from './kube-clients';
@@ -27,7 +27,7 @@ import {
   renderDeleteDataJob,
 } from './manifests';
 import { recordEvent, type EventRecord, type ReportOptions } from './status';
-import type { DatabaseRef, DatabaseTarget } from './types';
+import type { DatabaseTarget } from './types';
 
 /**
  * The activities of a backup run (workflows/backup.ts) and of a restore. Each is one idempotent
@@ -370,17 +370,15 @@ export interface FinishedBackup {
 }
 
 /**
- * The newest finished backup of this incarnation of a Database (made since it was created), as
+ * The newest finished backup of a Database made since `since` (its incarnation's creation), as
  * its run told or would have told the Database: for a fresh workflow run, which missed the notice
  * of any backup that ended while no run was there to hear it. Undefined when there is none.
  */
 export async function lastFinishedBackup(
   clients: KubeClients,
-  ref: DatabaseRef,
+  ref: { namespace: string; name: string },
+  since: string,
 ): Promise<FinishedBackup | undefined> {
-  const db = await readDatabase(clients, ref);
-  if (!db) return undefined;
-  const since = stamp(db.metadata.creationTimestamp);
   const list = (await kubeCall(`list DatabaseBackups of ${ref.namespace}/${ref.name}`, () =>
     clients.custom.listNamespacedCustomObject({
       ...backupsResource(ref.namespace),
@@ -405,7 +403,9 @@ export async function lastFinishedBackup(
   };
 }
 
-const stamp = (t: string | Date | undefined): string => (t instanceof Date ? t.toISOString() : (t ?? ''));
+/** A timestamp as the API returns it (a string, or a Date once the client parsed it), as ISO text. */
+export const stamp = (t: string | Date | undefined): string =>
+  t instanceof Date ? t.toISOString() : (t ?? '');
 
 /** Deletes a DatabaseBackup object (its Jobs go with it: they are owned by it). */
 export async function deleteBackupRecord(clients: KubeClients, ref: BackupRef): Promise<void> {

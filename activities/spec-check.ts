@@ -1,7 +1,8 @@
-import { ENGINES, type DatabaseSpec, type Engine } from '../crds';
+import { ENGINES, type Condition, type DatabaseSpec, type DatabaseStatus, type Engine } from '../crds';
 import { checkSpec, type Verdict } from '../crds/spec-rules';
-import { lastFinishedBackup, type FinishedBackup } from './backup';
+import { lastFinishedBackup, stamp, type FinishedBackup } from './backup';
 import { observeRunningBuild } from './database-objects';
+import { readDatabase } from './database-ref';
 import type { KubeClients } from './kube-clients';
 import type { DatabaseTarget } from './types';
 
@@ -12,6 +13,12 @@ export interface SpecAssessment {
   running?: { version: string; image?: string };
   /** With `observe`: the newest finished backup, whose notice the run may have missed. */
   lastBackup?: FinishedBackup;
+  /**
+   * With `observe`: status.upgrade and the Upgraded condition as an earlier run left them (it may
+   * have ended mid-upgrade); a fresh run's first status report would otherwise drop the condition.
+   */
+  recordedUpgrade?: DatabaseStatus['upgrade'];
+  recordedUpgradedCondition?: Condition;
 }
 
 /**
@@ -19,8 +26,9 @@ export interface SpecAssessment {
  * downgrade, no major jump in place) in an activity, so that the decision is recorded in the
  * workflow's history: a later build with another schema or other supported versions never
  * changes what a running workflow already decided. With `observe` (a run that knows nothing of
- * the cluster), first reads what the StatefulSet runs, and checks against that, and reads the
- * newest finished backup, which a backup run may have told a run that is no more.
+ * the cluster), first reads what the StatefulSet runs, and checks against that; and reads what
+ * an earlier run may have left unsaid: the newest finished backup (told to a run that is no
+ * more) and the upgrade its status says is under way.
  */
 export async function assessSpec(
   clients: KubeClients,
@@ -29,11 +37,24 @@ export async function assessSpec(
 ): Promise<SpecAssessment> {
   let running: SpecAssessment['running'];
   let lastBackup: FinishedBackup | undefined;
+  let recordedUpgrade: SpecAssessment['recordedUpgrade'];
+  let recordedUpgradedCondition: Condition | undefined;
   const engine = (target.spec as { engine?: unknown } | undefined)?.engine;
   if (opts.observe && (ENGINES as readonly unknown[]).includes(engine)) {
     running = await observeRunningBuild(clients, target, engine as Engine);
   }
-  if (opts.observe) lastBackup = await lastFinishedBackup(clients, target);
+  const db = opts.observe ? await readDatabase(clients, target) : undefined;
+  if (db) {
+    lastBackup = await lastFinishedBackup(clients, target, stamp(db.metadata.creationTimestamp));
+    recordedUpgrade = db.status?.upgrade;
+    recordedUpgradedCondition = db.status?.conditions?.find((c) => c.type === 'Upgraded');
+  }
   const verdict = checkSpec(target.spec, running?.version ?? opts.runningVersion);
-  return { verdict, ...(running && { running }), ...(lastBackup && { lastBackup }) };
+  return {
+    verdict,
+    ...(running && { running }),
+    ...(lastBackup && { lastBackup }),
+    ...(recordedUpgrade && { recordedUpgrade }),
+    ...(recordedUpgradedCondition && { recordedUpgradedCondition }),
+  };
 }

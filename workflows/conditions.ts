@@ -32,6 +32,8 @@ export const UpgradeReasons = {
   UpgradeFailed: 'UpgradeFailed',
   RolledBack: 'RolledBack',
   UpgradeCancelled: 'UpgradeCancelled',
+  /** The run that upgraded ended (terminated, reset) before the upgrade completed. */
+  UpgradeInterrupted: 'UpgradeInterrupted',
 } as const;
 
 export interface ConditionUpdate {

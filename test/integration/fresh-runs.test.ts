@@ -201,7 +201,9 @@ describe('an upgrade whose Database run is terminated at every step', () => {
     const seen = await watch.stop();
     expect((await client.workflow.getHandle(childId).describe()).runId).toBe(last); // no upgrade again
     expect(db.status?.currentVersion).toBe('15.20');
+    // Whether the last run reported the outcome before it was terminated or not, the status says it.
     expect(db.status?.upgrade).toMatchObject({ fromVersion: '15', toVersion: '15.20', state: 'Upgraded' });
+    expect(db.status?.conditions?.find((c) => c.type === 'Upgraded')?.status).toBe('True');
 
     // What the StatefulSet records and what the engines say agree.
     expect(await statefulSetBuild(ns, name)).toEqual({
@@ -243,8 +245,24 @@ describe('an upgrade whose Database run is terminated at every step', () => {
 
     // Back to what the primary runs: the watcher's signal starts a fresh run with it.
     await applyDatabase(ns, mixed, spec('15'));
-    const db = await waitForPhase(ns, mixed, 'Ready', { generation: gen + 1, timeoutMs: 300_000 });
+    const db = await waitFor(
+      'the new generation Ready or refused',
+      async () => {
+        const d = await getDatabase(ns, mixed);
+        const settled = d?.status?.phase === 'Ready' || d?.status?.phase === 'Failed';
+        return settled && (d.status?.observedGeneration ?? 0) > gen ? d : undefined;
+      },
+      { timeoutMs: 300_000 },
+    );
+    const ready = db.status?.conditions?.find((c) => c.type === 'Ready');
+    expect([ready?.status, ready?.reason, ready?.message]).toEqual(['True', 'Ready', expect.any(String)]);
     expect(db.status?.currentVersion).toBe('15');
+    // The upgrade the terminated run was at is not left "Upgrading".
+    expect(db.status?.upgrade).toMatchObject({ fromVersion: '15', toVersion: '15.20', state: 'Interrupted' });
+    expect(db.status?.conditions?.find((c) => c.type === 'Upgraded')).toMatchObject({
+      status: 'False',
+      reason: 'UpgradeInterrupted',
+    });
     expect(await statefulSetBuild(ns, mixed)).toEqual({
       build: JSON.stringify({ version: '15' }),
       upgradingFrom: undefined,

@@ -2,6 +2,7 @@ import type { DatabaseSpec } from '../../crds';
 import type { SpecUpdate } from '../signals';
 import { buildText, sameBuild, withBuild } from './builds';
 import { freshState, isGone, newGeneration, runningBuild, supersedes, type State } from './state';
+import { settleRecordedUpgrade } from './steps/upgrade';
 
 const spec = { engine: 'postgres', version: '15', replicas: 1 } as DatabaseSpec;
 const update = (generation: number, extra: Partial<SpecUpdate> = {}): SpecUpdate => ({
@@ -61,5 +62,38 @@ describe('the Database workflow decisions', () => {
       image: 'i',
     });
     expect(buildText('postgres', { version: '15', image: 'reg/pg:15' })).toBe('postgres 15 (reg/pg:15)');
+  });
+
+  it('settles the upgrade a terminated run left "Upgrading" by what runs, and keeps a finished one', () => {
+    const upgrading = { fromVersion: '15', toVersion: '15.20', state: 'Upgrading', reason: 'upgrading' };
+    const done = state();
+    settleRecordedUpgrade(done, upgrading, undefined, { version: '15.20' });
+    expect(done.status.upgrade).toMatchObject({ state: 'Upgraded', fromVersion: '15', toVersion: '15.20' });
+    expect(done.status.conditions).toEqual([
+      expect.objectContaining({ type: 'Upgraded', status: 'True', reason: 'Upgraded' }),
+    ]);
+    // Members still on the build it started from (the StatefulSet records it): not done.
+    const halfway = state();
+    settleRecordedUpgrade(halfway, upgrading, undefined, { version: '15' });
+    expect(halfway.status.upgrade?.state).toBe('Interrupted');
+    expect(halfway.status.conditions?.[0]).toMatchObject({ status: 'False', reason: 'UpgradeInterrupted' });
+    // An image change within one version cannot be told from its rollback by versions.
+    const sameVersion = state();
+    settleRecordedUpgrade(sameVersion, { ...upgrading, fromVersion: '15.20' }, undefined, {
+      version: '15.20',
+    });
+    expect(sameVersion.status.upgrade?.state).toBe('Interrupted');
+    // A finished one is kept as it was, with its condition.
+    const finished = state();
+    const condition = {
+      type: 'Upgraded',
+      status: 'False' as const,
+      reason: 'RolledBack',
+      message: 'rolled back',
+      lastTransitionTime: '2026-01-01T00:00:00Z',
+    };
+    settleRecordedUpgrade(finished, { ...upgrading, state: 'RolledBack' }, condition, { version: '15' });
+    expect(finished.status.upgrade?.state).toBe('RolledBack');
+    expect(finished.status.conditions).toEqual([condition]);
   });
 });

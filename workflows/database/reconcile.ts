@@ -16,7 +16,7 @@ import { applyMembers, applyServices, ensureConfiguration, ensureObjects } from 
 import { awaitPods } from './steps/readiness';
 import { Replication } from './steps/replication';
 import { restore } from './steps/restore';
-import { upgrade } from './steps/upgrade';
+import { settleRecordedUpgrade, upgrade } from './steps/upgrade';
 
 /** After a transient failure that outlived the activity retries, try the generation again after this. */
 export const RETRY_AFTER = '1 minute';
@@ -168,7 +168,7 @@ async function assess(
     return cached.verdict;
   const observe = !state.running && !state.applied;
   try {
-    const { verdict, running, lastBackup } = await act(
+    const { verdict, running, lastBackup, recordedUpgrade, recordedUpgradedCondition } = await act(
       `check the spec of Database ${namespace}/${name}`,
     ).assessSpec(
       { namespace, name, uid: update.uid, generation: update.generation, spec: update.spec },
@@ -178,9 +178,13 @@ async function assess(
       state.running = running;
       state.status.currentVersion = running.version;
     }
-    // A backup that ended while no run was there to hear it (its notice went nowhere); a notice
-    // this run heard already is newer. Only in the activity's result: replays see what it said.
+    // What an earlier run left unsaid: a backup that ended while no run was there to hear it (a
+    // notice this run heard already is newer), an upgrade its status says is under way. Both
+    // come from the activity's recorded result: a replay sees what it said, so no patch.
     if (lastBackup && !state.status.lastBackup) noteBackup(state, lastBackup);
+    if (recordedUpgrade && !state.status.upgrade) {
+      settleRecordedUpgrade(state, recordedUpgrade, recordedUpgradedCondition, running);
+    }
     state.assessed = { ...key, runningVersion: state.status.currentVersion, verdict };
     return verdict;
   } catch (err) {

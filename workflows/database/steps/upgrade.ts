@@ -6,9 +6,9 @@ import {
   startChild,
 } from '@temporalio/workflow';
 import type { DatabaseTarget } from '../../../activities';
-import { CANCEL_UPGRADE_ANNOTATION } from '../../../crds';
+import { CANCEL_UPGRADE_ANNOTATION, type Condition, type DatabaseStatus } from '../../../crds';
 import { act } from '../../activity-options';
-import { ConditionTypes, UpgradeReasons } from '../../conditions';
+import { ConditionTypes, setCondition, UpgradeReasons } from '../../conditions';
 import { describeFailure } from '../../failure';
 import { DatabaseEngine, DatabaseName, DatabaseNamespace } from '../../search-attributes';
 import {
@@ -21,7 +21,7 @@ import {
 import type { UpgradeInput, UpgradeOutcome, upgradeWorkflow } from '../../upgrade';
 import { buildText, lean, sameBuild, withBuild } from '../builds';
 import { SUPERSEDED, type Generation, type Superseded } from '../generation';
-import { isGone, type Entity } from '../state';
+import { isGone, type Entity, type State } from '../state';
 import { keyed } from '../status-book';
 
 /**
@@ -187,6 +187,49 @@ export async function upgrade(
       await book.report({ type: 'Normal', reason, message: p.message });
     }
   }
+}
+
+/**
+ * A fresh run takes over the upgrade status an earlier run left: a finished one as it was (its
+ * Upgraded condition kept, which the fresh run's first report would otherwise drop); one still
+ * "Upgrading" (or rolling back) means that run ended before it could say how it went. What runs
+ * now settles it: the target's version, reached by every member (the StatefulSet no longer
+ * records a build the members move from), is Upgraded; anything else is Interrupted, until this
+ * run upgrades again (which reports afresh) or returns to what runs. An image change within one
+ * version cannot be told apart from its rollback by versions, so it is Interrupted too.
+ */
+export function settleRecordedUpgrade(
+  state: State,
+  recorded: NonNullable<DatabaseStatus['upgrade']>,
+  condition: Condition | undefined,
+  running: EngineBuild | undefined,
+): void {
+  if (recorded.state !== 'Upgrading' && recorded.state !== 'RollingBack') {
+    state.status.upgrade = recorded;
+    const others = (state.status.conditions ?? []).filter((c) => c.type !== ConditionTypes.Upgraded);
+    if (condition && others.length === (state.status.conditions ?? []).length) {
+      state.status.conditions = [...others, condition].sort((a, b) => a.type.localeCompare(b.type));
+    }
+    return;
+  }
+  const { fromVersion, toVersion } = recorded;
+  const done = !!running && running.version === toVersion && fromVersion !== toVersion;
+  const what = `the run upgrading ${fromVersion ?? '?'} → ${toVersion ?? '?'} ended before it reported`;
+  const reason = done
+    ? `${what}: every member runs ${toVersion}`
+    : `${what}; the StatefulSet runs ${running?.version ?? 'an unknown version'}`;
+  state.status.upgrade = { ...recorded, state: done ? 'Upgraded' : 'Interrupted', reason };
+  state.status.conditions = setCondition(
+    state.status.conditions ?? [],
+    {
+      type: ConditionTypes.Upgraded,
+      status: done ? 'True' : 'False',
+      reason: done ? UpgradeReasons.Upgraded : UpgradeReasons.UpgradeInterrupted,
+      message: reason,
+    },
+    state.status.observedGeneration ?? 0,
+    new Date(),
+  );
 }
 
 /** Removes the cancel-upgrade annotation once its request is handled, with an Event saying how. */
