@@ -77,12 +77,22 @@ async function waitLoop(
     }
     ctx.heartbeat(result);
     if (result.ready || Date.now() >= deadline) return result;
-    // ctx.sleep rejects with a CancelledFailure when the workflow cancels the wait.
+    // ctx.cancelled rejects with a CancelledFailure when the workflow cancels the wait. (Not
+    // ctx.sleep: each call adds an abort listener that stays until its timer ends.)
     const pause = Math.min(
       changes.watching() ? WATCHED_POLL_MS : POLL_MS,
       Math.max(1, deadline - Date.now()),
     );
-    await Promise.race([changes.next(), ctx.sleep(pause)]);
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        changes.next(),
+        new Promise<void>((resolve) => (timer = setTimeout(resolve, pause))),
+        ctx.cancelled,
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 }
 
