@@ -1,7 +1,7 @@
 import { PatchStrategy, type KubernetesObject } from '@kubernetes/client-node';
 import { FINALIZER } from '../crds';
 import { scheduleInLine, type TemporalDeps } from './backup-schedule';
-import { parametersOf } from './database-objects';
+import { isAdopted, parametersOf } from './database-objects';
 import { databaseGone, readDatabase } from './database-ref';
 import { isNotFound, kubeCall } from './errors';
 import { FIELD_MANAGER, type KubeClients } from './kube-clients';
@@ -55,7 +55,7 @@ export async function inspectAtRest(
     }
   });
   if (!secret) findings.push(`Secret ${secretName} is missing`);
-  else if (!(secret.metadata?.ownerReferences ?? []).some((o) => o.uid === target.uid)) {
+  else if (!isAdopted(secret, target)) {
     findings.push(`Secret ${secretName} is not owned by the Database`);
   }
 

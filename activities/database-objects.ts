@@ -116,7 +116,8 @@ export async function ensureSecret(
   return { outcome: 'unchanged', secretName: name };
 }
 
-function isAdopted(secret: V1Secret, target: DatabaseTarget): boolean {
+/** The Secret names this incarnation of the Database as its owner. */
+export function isAdopted(secret: V1Secret, target: DatabaseRef): boolean {
   return (secret.metadata?.ownerReferences ?? []).some((o) => o.uid === target.uid);
 }
 
