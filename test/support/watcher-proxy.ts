@@ -1,5 +1,6 @@
 import net from 'node:net';
 import * as k8s from '@kubernetes/client-node';
+import { freePort } from '../../tools/stack/ports';
 
 /**
  * A TCP proxy in front of a real server (kube-apiserver, Temporal frontend) that can simulate
@@ -20,10 +21,9 @@ export class FaultyProxy {
   /** Listens on a free loopback port and forwards to `target` (`host:port` or `https://host:port`). */
   static async start(target: string): Promise<FaultyProxy> {
     const url = new URL(target.includes('://') ? target : `tcp://${target}`);
-    const probe = net.createServer();
-    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-    const port = (probe.address() as net.AddressInfo).port;
-    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    // Outside the ephemeral range: the proxy closes its port for a cut and binds it again later,
+    // and an ephemeral port could meanwhile be taken by an outgoing connection.
+    const port = await freePort();
     const proxy = new FaultyProxy({ host: url.hostname, port: Number(url.port) }, port);
     await proxy.accept();
     return proxy;
