@@ -1,5 +1,5 @@
 import { PatchStrategy, type KubernetesObject } from '@kubernetes/client-node';
-import { isNotFound, kubeCall } from './errors';
+import { kubeCall, kubeRead } from './errors';
 import { FIELD_MANAGER, type KubeClients } from './kube-clients';
 
 export interface ApplyResult<T> {
@@ -18,18 +18,13 @@ export async function serverSideApply<T extends KubernetesObject>(
   object: T,
   what: string,
 ): Promise<ApplyResult<T>> {
-  const before = await kubeCall(`read ${what}`, async () => {
-    try {
-      return await clients.objects.read({
-        apiVersion: object.apiVersion!,
-        kind: object.kind!,
-        metadata: { name: object.metadata!.name!, namespace: object.metadata!.namespace! },
-      });
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    }
-  });
+  const before = await kubeRead(what, () =>
+    clients.objects.read({
+      apiVersion: object.apiVersion!,
+      kind: object.kind!,
+      metadata: { name: object.metadata!.name!, namespace: object.metadata!.namespace! },
+    }),
+  );
   const after = await kubeCall(`apply ${what}`, () =>
     clients.objects.patch(object, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply),
   );

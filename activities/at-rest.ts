@@ -1,9 +1,10 @@
 import { PatchStrategy, type KubernetesObject } from '@kubernetes/client-node';
+import { stableJson } from '../common/stable-json';
 import { FINALIZER } from '../crds';
 import { scheduleInLine, type TemporalDeps } from './backup-schedule';
 import { isAdopted, parametersOf } from './database-objects';
 import { databaseGone, readDatabase } from './database-ref';
-import { isNotFound, kubeCall } from './errors';
+import { kubeCall, kubeRead } from './errors';
 import { FIELD_MANAGER, type KubeClients } from './kube-clients';
 import { configHash, objectNames, renderConfigMap, renderServices, renderStatefulSet } from './manifests';
 import { readStatefulSet } from './readiness';
@@ -46,14 +47,9 @@ export async function inspectAtRest(
   }
 
   const secretName = objectNames(target.name).secret;
-  const secret = await kubeCall(`read Secret ${target.namespace}/${secretName}`, async () => {
-    try {
-      return await clients.core.readNamespacedSecret({ name: secretName, namespace: target.namespace });
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    }
-  });
+  const secret = await kubeRead(`Secret ${target.namespace}/${secretName}`, () =>
+    clients.core.readNamespacedSecret({ name: secretName, namespace: target.namespace }),
+  );
   if (!secret) findings.push(`Secret ${secretName} is missing`);
   else if (!isAdopted(secret, target)) {
     findings.push(`Secret ${secretName} is not owned by the Database`);
@@ -104,14 +100,7 @@ async function wouldChange(clients: KubeClients, object: KubernetesObject): Prom
     kind: object.kind!,
     metadata: { name: object.metadata!.name!, namespace: object.metadata!.namespace! },
   };
-  const stored = await kubeCall(`read ${what}`, async () => {
-    try {
-      return await clients.objects.read(ref);
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    }
-  });
+  const stored = await kubeRead(what, () => clients.objects.read(ref));
   if (!stored) return `${what} is missing`;
   const applied = await kubeCall(`dry-run apply ${what}`, () =>
     clients.objects.patch(object, undefined, 'All', FIELD_MANAGER, true, PatchStrategy.ServerSideApply),
@@ -126,13 +115,5 @@ function comparable(object: KubernetesObject): string {
   const copy = JSON.parse(JSON.stringify(object)) as KubernetesObject & { status?: unknown };
   for (const field of SERVER_FIELDS) delete (copy.metadata as Record<string, unknown> | undefined)?.[field];
   delete copy.status;
-  return sortedJson(copy);
-}
-
-function sortedJson(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) =>
-    v && typeof v === 'object' && !Array.isArray(v)
-      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : 1)))
-      : v,
-  );
+  return stableJson(copy);
 }

@@ -15,7 +15,7 @@ import { backupJobName, deleteDataJobName } from '../contracts/backup-names';
 import type { WorkerMetrics } from '../common/metrics';
 import { databaseResource } from './database-ref';
 import { createJobIfAbsent } from './jobs';
-import { isConflict, isNotFound, kubeCall } from './errors';
+import { isConflict, isNotFound, kubeCall, kubeRead } from './errors';
 import type { KubeClients } from './kube-clients';
 import {
   backupLabels,
@@ -80,16 +80,13 @@ export async function loadBackupPlan(
   namespace: string,
   databaseName: string,
 ): Promise<BackupPlan | undefined> {
-  const db = await kubeCall(`read Database ${namespace}/${databaseName}`, async () => {
-    try {
-      return (await clients.custom.getNamespacedCustomObject(
+  const db = await kubeRead(
+    `Database ${namespace}/${databaseName}`,
+    () =>
+      clients.custom.getNamespacedCustomObject(
         databaseResource({ namespace, name: databaseName }),
-      )) as Database;
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    }
-  });
+      ) as Promise<Database>,
+  );
   if (!db) return undefined;
   return {
     target: {
@@ -104,16 +101,11 @@ export async function loadBackupPlan(
 }
 
 export async function readBackup(clients: KubeClients, namespace: string, name: string) {
-  return kubeCall(`read DatabaseBackup ${namespace}/${name}`, async () => {
-    try {
-      return (await clients.custom.getNamespacedCustomObject(
-        backupResource(namespace, name),
-      )) as DatabaseBackup;
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    }
-  });
+  return kubeRead(
+    `DatabaseBackup ${namespace}/${name}`,
+    () =>
+      clients.custom.getNamespacedCustomObject(backupResource(namespace, name)) as Promise<DatabaseBackup>,
+  );
 }
 
 /**

@@ -1,7 +1,7 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import { SECRET_KEYS, objectNames } from '../contracts/names';
 import { EngineCredentials } from '../engines/credentials';
-import { isNotFound, kubeCall } from './errors';
+import { kubeRead } from './errors';
 import type { KubeClients } from './kube-clients';
 
 /**
@@ -15,14 +15,7 @@ export async function readCredentials(
 ): Promise<EngineCredentials> {
   const name = objectNames(database).secret;
   const what = `Secret ${namespace}/${name}`;
-  const secret = await kubeCall(`read ${what}`, async () => {
-    try {
-      return await clients.core.readNamespacedSecret({ name, namespace });
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    }
-  });
+  const secret = await kubeRead(what, () => clients.core.readNamespacedSecret({ name, namespace }));
   if (!secret) throw ApplicationFailure.retryable(`${what} not found`, 'CredentialsMissing');
   const value = (key: string): string => {
     const encoded = secret.data?.[key];

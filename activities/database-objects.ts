@@ -5,7 +5,7 @@ import { readStatefulSet } from './readiness';
 import { ApplicationFailure } from '@temporalio/activity';
 import { parametersDigest } from '../contracts/parameters-digest';
 import { databaseGone, readDatabase } from './database-ref';
-import { FailureTypes, isConflict, isNotFound, kubeCall } from './errors';
+import { FailureTypes, isConflict, kubeCall, kubeRead } from './errors';
 import type { KubeClients } from './kube-clients';
 import { ENGINE_BUILD_ANNOTATION, UPGRADING_FROM_ANNOTATION, type Engine } from '../crds';
 import {
@@ -81,14 +81,9 @@ export async function ensureSecret(
 ): Promise<{ outcome: Outcome; secretName: string }> {
   const name = objectNames(target.name).secret;
   const what = label('Secret', target, name);
-  const existing = await kubeCall(`read ${what}`, async () => {
-    try {
-      return await clients.core.readNamespacedSecret({ name, namespace: target.namespace });
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    }
-  });
+  const existing = await kubeRead(what, () =>
+    clients.core.readNamespacedSecret({ name, namespace: target.namespace }),
+  );
   if (!existing) {
     const secret = renderSecret(target, { password: newPassword(), replicationPassword: newPassword() });
     const created = await kubeCall(`create ${what}`, async () => {

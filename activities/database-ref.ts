@@ -1,6 +1,6 @@
 import { DATABASE, GROUP, VERSION } from '../crds';
 import type { Database } from '../crds';
-import { FailureTypes, isNotFound, kubeCall } from './errors';
+import { FailureTypes, kubeRead } from './errors';
 import type { KubeClients } from './kube-clients';
 import type { DatabaseRef } from './types';
 import { ApplicationFailure } from '@temporalio/activity';
@@ -21,15 +21,11 @@ export function databaseResource(ref: Pick<DatabaseRef, 'namespace' | 'name'>) {
  * uid). Activities of an old incarnation must not touch the new one.
  */
 export async function readDatabase(clients: KubeClients, ref: DatabaseRef): Promise<Database | undefined> {
-  return kubeCall(`read Database ${ref.namespace}/${ref.name}`, async () => {
-    try {
-      const db = (await clients.custom.getNamespacedCustomObject(databaseResource(ref))) as Database;
-      return db.metadata.uid === ref.uid ? db : undefined;
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    }
-  });
+  const db = await kubeRead(
+    `Database ${ref.namespace}/${ref.name}`,
+    () => clients.custom.getNamespacedCustomObject(databaseResource(ref)) as Promise<Database>,
+  );
+  return db?.metadata.uid === ref.uid ? db : undefined;
 }
 
 export function databaseGone(ref: DatabaseRef): ApplicationFailure {

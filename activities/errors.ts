@@ -88,6 +88,18 @@ export async function kubeCall<T>(what: string, fn: () => Promise<T>): Promise<T
   }
 }
 
+/** `kubeCall` for a read: undefined when the object is not there (404), classified otherwise. */
+export function kubeRead<T>(what: string, read: () => Promise<T>): Promise<T | undefined> {
+  return kubeCall(`read ${what}`, async () => {
+    try {
+      return await read();
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  });
+}
+
 function parseBody(body: unknown): StatusBody {
   if (typeof body === 'string') {
     try {

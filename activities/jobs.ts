@@ -1,6 +1,6 @@
 import type { V1Job, V1Pod } from '@kubernetes/client-node';
 import { Context } from '@temporalio/activity';
-import { isConflict, isNotFound, kubeCall } from './errors';
+import { isConflict, kubeCall, kubeRead } from './errors';
 import type { KubeClients } from './kube-clients';
 
 /**
@@ -22,14 +22,7 @@ export async function readJob(
   namespace: string,
   name: string,
 ): Promise<V1Job | undefined> {
-  return kubeCall(`read Job ${namespace}/${name}`, async () => {
-    try {
-      return await clients.batch.readNamespacedJob({ name, namespace });
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    }
-  });
+  return kubeRead(`Job ${namespace}/${name}`, () => clients.batch.readNamespacedJob({ name, namespace }));
 }
 
 /** Creates a Job if no Job of that name exists; 'exists' means an earlier attempt created it. */

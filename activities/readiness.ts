@@ -1,5 +1,5 @@
 import { Context } from '@temporalio/activity';
-import { isNotFound, kubeCall } from './errors';
+import { kubeRead } from './errors';
 import type { KubeClients } from './kube-clients';
 import { Watch, type V1StatefulSet } from '@kubernetes/client-node';
 import { whyBlocked } from './blocked';
@@ -154,12 +154,7 @@ export async function readStatefulSet(
   target: Pick<DatabaseTarget, 'namespace' | 'name'>,
 ): Promise<V1StatefulSet | undefined> {
   const name = objectNames(target.name).statefulSet;
-  return kubeCall(`read StatefulSet ${target.namespace}/${name}`, async () => {
-    try {
-      return await clients.apps.readNamespacedStatefulSet({ name, namespace: target.namespace });
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    }
-  });
+  return kubeRead(`StatefulSet ${target.namespace}/${name}`, () =>
+    clients.apps.readNamespacedStatefulSet({ name, namespace: target.namespace }),
+  );
 }

@@ -3,7 +3,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { CANCEL_UPGRADE_ANNOTATION } from '../crds';
 import { serverSideApply } from './apply';
 import { databaseGone, databaseResource, readDatabase } from './database-ref';
-import { FailureTypes, isNotFound, kubeCall } from './errors';
+import { FailureTypes, isNotFound, kubeCall, kubeRead } from './errors';
 import type { KubeClients } from './kube-clients';
 import { podName, renderStatefulSet, selectorLabels } from './manifests';
 import { probeNotPassing } from './pod-trouble';
@@ -113,14 +113,9 @@ export async function waitForMember(
   const pod = podName(target.name, ordinal);
   for (;;) {
     const sts = await readStatefulSet(clients, target);
-    const current = await kubeCall(`read Pod ${target.namespace}/${pod}`, async () => {
-      try {
-        return await clients.core.readNamespacedPod({ name: pod, namespace: target.namespace });
-      } catch (err) {
-        if (isNotFound(err)) return undefined;
-        throw err;
-      }
-    });
+    const current = await kubeRead(`Pod ${target.namespace}/${pod}`, () =>
+      clients.core.readNamespacedPod({ name: pod, namespace: target.namespace }),
+    );
     const state = memberState(sts, current, pod);
     ctx.heartbeat(state);
     if (state.ready || state.fatal || Date.now() >= deadline) return state;

@@ -164,6 +164,10 @@ export async function createWorker(
         resolver: cfg.CLUSTER_DNS ? clusterDnsResolver(cfg.CLUSTER_DNS) : clusterResolver(),
       },
     }),
+    // The footprint knobs (common/config.ts says why each default).
+    maxCachedWorkflows: cfg.WORKER_MAX_CACHED_WORKFLOWS,
+    maxConcurrentWorkflowTaskExecutions: cfg.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS,
+    maxConcurrentActivityTaskExecutions: cfg.WORKER_MAX_CONCURRENT_ACTIVITIES,
     // A killed worker's sticky workflow tasks move to another worker after this long.
     stickyQueueScheduleToStartTimeout: '5 seconds',
     interceptors: {

@@ -56,6 +56,22 @@ const envSchema = z.object({
     .min(10)
     .max(7 * 86_400)
     .default(6 * 3600),
+  /**
+   * The worker's footprint (README "Memory and CPU"). Workflows kept in the worker's cache between
+   * their tasks: a Database at rest is woken a few times a day, and one evicted from the cache is
+   * replayed from its (bounded) history on its next task, so the cache needs to hold only the
+   * Databases busy at one time, not all of them. The SDK's default grows with the heap limit
+   * (thousands on a large machine), and with it the worker's memory.
+   */
+  WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).max(100_000).default(100),
+  /** Workflow tasks run at once (the SDK's default is 40); at least 2 while the cache is on. */
+  WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: z.coerce.number().int().min(1).max(1_000).default(10),
+  /**
+   * Activities run at once. Most of them wait on the API server or an engine (a readiness wait
+   * holds its slot for up to READY_WAIT_SECONDS), so slots are cheap and many Databases applied
+   * together each need one: the SDK's default of 100 is kept.
+   */
+  WORKER_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().min(1).max(10_000).default(100),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Leader election for the watcher (a Lease in this namespace). */
   LEADER_ELECTION_NAMESPACE: z.string().min(1).default('default'),
@@ -93,6 +109,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): OperatorConfig
     throw new ConfigError(`invalid operator configuration:\n${lines.join('\n')}`);
   }
   const cfg = parsed.data;
+  if (cfg.WORKER_MAX_CACHED_WORKFLOWS > 0 && cfg.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS < 2) {
+    throw new ConfigError(
+      'invalid operator configuration:\n  WORKER_MAX_CONCURRENT_WORKFLOW_TASKS must be at least 2 while WORKER_MAX_CACHED_WORKFLOWS is above 0',
+    );
+  }
   if (Boolean(cfg.TEMPORAL_TLS_CERT) !== Boolean(cfg.TEMPORAL_TLS_KEY)) {
     throw new ConfigError(
       'invalid operator configuration:\n  TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY must be set together',

@@ -8,6 +8,7 @@ import { ResilientInformer, type InformerEvent } from './resilient-informer';
 import type { SignalResult } from './signaler';
 import { KeyedSender, noWorkflow, temporalCall } from './sender';
 import type { BackoffOptions } from './timing';
+import { stableJson } from '../common/stable-json';
 
 /**
  * Drift: the objects the operator owns (StatefulSets, Services, ConfigMaps labelled
@@ -61,25 +62,6 @@ export interface OwnedView extends k8s.KubernetesObject {
    * went down, or came back, at once.
    */
   ready?: boolean;
-}
-
-/** JSON with sorted keys (dates as ISO strings, undefined dropped), for fingerprints. */
-export function stableJson(value: unknown): string {
-  return JSON.stringify(normalize(value));
-}
-
-function normalize(value: unknown): unknown {
-  if (value instanceof Date) return value.toISOString();
-  if (Array.isArray(value)) return value.map(normalize);
-  if (value && typeof value === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const key of Object.keys(value).sort()) {
-      const v = (value as Record<string, unknown>)[key];
-      if (v !== undefined) out[key] = normalize(v);
-    }
-    return out;
-  }
-  return value;
 }
 
 function sha256(text: string): string {

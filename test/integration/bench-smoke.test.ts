@@ -1,6 +1,6 @@
 /**
  * The cost benchmark (test/bench/cost.ts) as a smoke run with tiny counts (1 one at a time, 2 at
- * once, 5 on kwok, a 30 s idle window; about 3 minutes), so that CI proves it still runs end to
+ * once, 5 on kwok, a 30 s idle window with a look every 10 s; about 3 minutes), so that CI proves it still runs end to
  * end on the stack and that every figure of its table is a real measurement: a finite number,
  * above zero where it must be (StatefulSet-created times, actions to Ready, RSS).
  * It asserts nothing about speed; the full run is a command in the README.
@@ -57,6 +57,8 @@ describe('cost benchmark, smoke run', () => {
       '--at-once=2',
       '--scale-count=5',
       '--idle-seconds=30',
+      // A few periodic looks in the window, for the actions-per-look figures.
+      '--resync-seconds=10',
       `--json=${json}`,
     ]);
     expect({ code: res.code, stderr: res.code === 0 ? '' : res.stderr }).toEqual({ code: 0, stderr: '' });

@@ -314,6 +314,14 @@ spec:
 # Built into the image at build time: the worker does not bundle the workflows at start.
 - name: WORKFLOW_BUNDLE_PATH
   value: /app/dist/workflow-bundle.js
+{{- with .Values.worker.footprint }}
+- name: WORKER_MAX_CACHED_WORKFLOWS
+  value: {{ .maxCachedWorkflows | quote }}
+- name: WORKER_MAX_CONCURRENT_WORKFLOW_TASKS
+  value: {{ .maxConcurrentWorkflowTasks | quote }}
+- name: WORKER_MAX_CONCURRENT_ACTIVITIES
+  value: {{ .maxConcurrentActivities | quote }}
+{{- end }}
 {{- with .Values.worker.extraEnv }}
 {{ toYaml . }}
 {{- end }}
