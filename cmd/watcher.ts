@@ -71,7 +71,7 @@ export async function startWatcherProcess(
   onLeadershipLost?: () => void,
 ): Promise<WatcherProcess> {
   const metrics = new WatcherMetrics();
-  const tracing = setupTracing(cfg, 'watcher', logger, { instance: defaultIdentity(cfg.POD_NAME) });
+  const tracing = await setupTracing(cfg, 'watcher', logger, { instance: defaultIdentity(cfg.POD_NAME) });
   const { watcher, close, connection } = await createWatcher(cfg, logger, onLeadershipLost, {
     metrics,
     tracing,

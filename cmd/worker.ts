@@ -219,7 +219,7 @@ export async function startWorkerProcess(
   interceptors?: WorkerOptions['interceptors'],
 ): Promise<WorkerProcess> {
   const metrics = new WorkerMetrics();
-  const tracing = setupTracing(cfg, 'worker', logger, { instance: workerIdentity(cfg) });
+  const tracing = await setupTracing(cfg, 'worker', logger, { instance: workerIdentity(cfg) });
   let worker: Worker | undefined;
   const state = () => worker?.getState() ?? 'STARTING';
   const dependencies = {

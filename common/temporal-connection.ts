@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import { Connection, type ConnectionOptions } from '@temporalio/client';
-import { NativeConnection, type NativeConnectionOptions } from '@temporalio/worker';
+import type { NativeConnection, NativeConnectionOptions } from '@temporalio/worker';
 import type { OperatorConfig } from './config';
 
 /** TLS and API-key settings shared by the client (watcher) and the worker connections. */
@@ -26,7 +26,13 @@ export function connectClient(cfg: OperatorConfig): Promise<Connection> {
   return Connection.connect({ address: cfg.TEMPORAL_ADDRESS, ...securityOptions(cfg) });
 }
 
-export function connectWorker(cfg: OperatorConfig): Promise<NativeConnection> {
+/**
+ * The worker's connection, through the SDK's native core. Loaded here only when asked for: the
+ * watcher, which needs only the client, then does not load the worker package (its native
+ * library, the bundler and rxjs: some 20 MiB of its memory).
+ */
+export async function connectWorker(cfg: OperatorConfig): Promise<NativeConnection> {
+  const { NativeConnection } = await import('@temporalio/worker');
   return NativeConnection.connect({
     address: cfg.TEMPORAL_ADDRESS,
     ...(securityOptions(cfg) as Pick<NativeConnectionOptions, 'tls' | 'apiKey'>),

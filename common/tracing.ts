@@ -1,20 +1,11 @@
 import type { Tracer } from '@opentelemetry/api';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { envDetectorSync, Resource } from '@opentelemetry/resources';
-import { BatchSpanProcessor, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
-import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
-import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
+import type { Resource } from '@opentelemetry/resources';
+import type { SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import type { WorkflowClientInterceptor } from '@temporalio/client';
-import {
-  makeWorkflowExporter,
-  OpenTelemetryActivityInboundInterceptor,
-  OpenTelemetryActivityOutboundInterceptor,
-  OpenTelemetryWorkflowClientInterceptor,
-} from '@temporalio/interceptors-opentelemetry';
 import type { ActivityInterceptorsFactory, WorkerOptions } from '@temporalio/worker';
 import type { OperatorConfig } from './config';
 import type { Logger } from './logger';
-import { packageVersion, type Component } from './metrics';
+import type { Component } from './metrics';
 
 /**
  * OpenTelemetry tracing through Temporal's own interceptors (@temporalio/interceptors-opentelemetry),
@@ -30,8 +21,6 @@ import { packageVersion, type Component } from './metrics';
  *
  * One trace thus runs from the watcher's signalWithStart through the workflow to every activity.
  */
-
-const SERVICE_NAME = 'durable-db-operator';
 
 export interface Tracing {
   readonly tracer: Tracer;
@@ -56,56 +45,20 @@ export interface TracingOptions {
   spanProcessor?: SpanProcessor;
 }
 
-let globalRegistered = false;
-
-/** The tracing of one process, or undefined when tracing is off. */
-export function setupTracing(
+/**
+ * The tracing of one process, or undefined when tracing is off. The OpenTelemetry SDK and
+ * Temporal's interceptors are loaded only then (common/tracing-sdk.ts): a process that does not
+ * trace does not carry them (about 10 MiB of code and heap).
+ */
+export async function setupTracing(
   cfg: Pick<OperatorConfig, 'OTEL_TRACING_ENABLED' | 'OTEL_EXPORTER_OTLP_ENDPOINT'>,
   component: Component,
   logger: Logger,
   opts: TracingOptions,
-): Tracing | undefined {
+): Promise<Tracing | undefined> {
   if (!cfg.OTEL_TRACING_ENABLED) return undefined;
-  const resource = new Resource({
-    [ATTR_SERVICE_NAME]: SERVICE_NAME,
-    [ATTR_SERVICE_VERSION]: packageVersion(),
-    'service.instance.id': opts.instance,
-    'durable.component': component,
-    // OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES, when set, take precedence.
-  }).merge(envDetectorSync.detect());
-  const endpoint = cfg.OTEL_EXPORTER_OTLP_ENDPOINT?.replace(/\/+$/, '');
-  const spanProcessor =
-    opts.spanProcessor ??
-    new BatchSpanProcessor(new OTLPTraceExporter(endpoint ? { url: `${endpoint}/v1/traces` } : {}));
-  const provider = new NodeTracerProvider({ resource, spanProcessors: [spanProcessor] });
-  // The global W3C propagator and AsyncLocalStorage context manager carry span contexts through
-  // Temporal headers and across awaits. Registered once per process; every component uses its own
-  // provider's tracer explicitly, so that worker and watcher in one process (npm run dev, tests)
-  // each report under their own resource.
-  if (!globalRegistered) {
-    provider.register();
-    globalRegistered = true;
-  }
-  const tracer = provider.getTracer(SERVICE_NAME, packageVersion());
-  logger.info(
-    { endpoint: endpoint ? `${endpoint}/v1/traces` : '(OTLP exporter default)' },
-    'OpenTelemetry tracing enabled',
-  );
-  return {
-    tracer,
-    spanProcessor,
-    resource,
-    clientInterceptors: () => [new OpenTelemetryWorkflowClientInterceptor({ tracer })],
-    activityInterceptors: () => [
-      (ctx) => ({
-        inbound: new OpenTelemetryActivityInboundInterceptor(ctx, { tracer }),
-        outbound: new OpenTelemetryActivityOutboundInterceptor(ctx),
-      }),
-    ],
-    sinks: () => ({ exporter: makeWorkflowExporter(spanProcessor, resource) }),
-    flush: () => provider.forceFlush(),
-    shutdown: () => provider.shutdown(),
-  };
+  const { startTracing } = await import('./tracing-sdk.js');
+  return startTracing(cfg, component, logger, opts);
 }
 
 /**

@@ -22,12 +22,12 @@
  * Times are those at which this process sees the change through its own watches; API writes are
  * the audit log's (the operator and the peer both act as the operator's user), actions are
  * counted from the workflow histories (temporal-actions.ts). Worker and watcher run as child
- * processes (cmd/worker.ts, cmd/watcher.ts, a pre-built workflow bundle, LOG_LEVEL info), whose
- * CPU and RSS come from /proc, like the peer's.
+ * processes as the image runs them (compiled into dist/, the image's node flags, a pre-built
+ * workflow bundle, LOG_LEVEL info), whose CPU and RSS come from /proc, like the peer's.
  *
  * With DURABLE_STACK_FILE set, it uses that running stack; otherwise it starts one.
  */
-import type { ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -39,7 +39,15 @@ import { Stack } from '../../tools/stack/stack';
 import { SIMULATED_NODE_TAINT } from '../../tools/stack/kubernetes';
 import { waitFor } from '../../tools/stack/wait';
 import { databaseWorkflowId } from '../../workflows/signals';
-import { createDatabase, installCrds, operatorConfig, operatorProcesses, sigkill } from '../support/operator';
+import { NODE_FLAGS } from '../../cmd/node-flags';
+import { repoRoot } from '../../tools/stack/binaries';
+import {
+  createDatabase,
+  installCrds,
+  operatorConfig,
+  sigkill,
+  spawnOperatorProcess,
+} from '../support/operator';
 import {
   deleteNamespace,
   kubectlOk,
@@ -142,7 +150,6 @@ async function startOperatorProcesses(
     WORKFLOW_BUNDLE_PATH: bundle,
     RESYNC_SECONDS: String(resyncSeconds),
   });
-  const procs = operatorProcesses();
   const logs = path.join(stackInfo().dir, 'logs');
   const started: ChildProcess[] = [];
   for (const [entry, line] of [
@@ -150,7 +157,13 @@ async function startOperatorProcesses(
     ['watcher', 'watcher started'],
   ] as const) {
     const name = `bench-${run}-${entry}`;
-    const child = procs.start(entry, cfg, name);
+    // Compiled, with the image's node flags: the footprint is the one a cluster sees.
+    const child = spawnOperatorProcess(
+      path.join(repoRoot, 'dist', 'cmd', `${entry}.js`),
+      cfg,
+      name,
+      NODE_FLAGS,
+    );
     started.push(child);
     await waitFor(
       `the operator's ${entry} to start`,
@@ -169,6 +182,24 @@ async function startOperatorProcesses(
       for (const c of started) await stopGracefully(c);
     },
   };
+}
+
+/** `npm run build`: dist/, what the image holds. */
+function compileOperator(): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const tsc = spawn(
+      process.execPath,
+      [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json'],
+      {
+        cwd: repoRoot,
+        stdio: ['ignore', 'inherit', 'inherit'],
+      },
+    );
+    tsc.on('error', reject);
+    tsc.on('exit', (code) =>
+      code === 0 ? resolve() : reject(new Error(`tsc -p tsconfig.build.json exited with ${code}`)),
+    );
+  });
 }
 
 async function stopGracefully(child: ChildProcess): Promise<void> {
@@ -236,6 +267,8 @@ async function main(): Promise<void> {
           for (const n of namespacesOf(side)) await kubectlOk(['create', 'namespace', n]);
         await installCrds();
         await recorder.start();
+        log('compiling the operator (npm run build), to run it as the image does');
+        await compileOperator();
         let bundle = process.env.DURABLE_WORKFLOW_BUNDLE;
         if (!bundle) {
           ownBundle = path.join(info.dir, `bench-bundle-${run}.js`);

@@ -10,6 +10,7 @@ import {
 } from 'dockerfile-ast';
 import ts from 'typescript';
 import { COMMANDS } from '../../cmd/cli';
+import { NODE_FLAGS } from '../../cmd/node-flags';
 import { CONFIG_KEYS, loadConfig } from '../../common/config';
 
 /**
@@ -237,7 +238,7 @@ describe('Dockerfile', () => {
     if (gid !== undefined) expect(gid).toMatch(/^\d+$/);
   });
 
-  it('has ENTRYPOINT and CMD in exec (JSON) form: node <the compiled CLI> worker', () => {
+  it('has ENTRYPOINT and CMD in exec (JSON) form: node <NODE_FLAGS> <the compiled CLI> worker', () => {
     const entrypoints = all('ENTRYPOINT');
     const cmds = all('CMD');
     expect(entrypoints).toHaveLength(1);
@@ -246,8 +247,11 @@ describe('Dockerfile', () => {
       expect(i).toBeInstanceOf(JSONInstruction);
       expect(() => execForm(i)).not.toThrow();
     }
-    const [node, cli] = execForm(entrypoints[0]!);
+    const [node, ...rest] = execForm(entrypoints[0]!);
+    const cli = rest.at(-1);
     expect(node).toBe('node');
+    // The node flags are those the benchmark measures the footprint with.
+    expect(rest.slice(0, -1)).toEqual([...NODE_FLAGS]);
     expect(execForm(cmds[0]!)).toEqual(['worker']);
     expect(Object.keys(COMMANDS)).toContain('worker');
     // The entry point is where tsc puts cmd/cli.ts, and package.json's bin is the same file.

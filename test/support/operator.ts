@@ -124,9 +124,15 @@ export function installCrds(): Promise<void> {
 
 /**
  * An entry point as its own OS process, configured through its environment, for tests that
- * SIGKILL it: `cmd/watcher.ts`, `cmd/worker.ts`, or a test entry such as one-activity-worker.ts.
+ * SIGKILL it: `cmd/watcher.ts`, `cmd/worker.ts`, or a test entry such as one-activity-worker.ts
+ * (through tsx), or a compiled one with the node flags given (the benchmark: as the image runs).
  */
-export function spawnOperatorProcess(entryFile: string, cfg: OperatorConfig, logName: string): ChildProcess {
+export function spawnOperatorProcess(
+  entryFile: string,
+  cfg: OperatorConfig,
+  logName: string,
+  nodeArgs: readonly string[] = ['--import', 'tsx'],
+): ChildProcess {
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const [k, v] of Object.entries(cfg)) {
     if (typeof v === 'string') env[k] = v;
@@ -134,7 +140,7 @@ export function spawnOperatorProcess(entryFile: string, cfg: OperatorConfig, log
   env.WATCH_NAMESPACES = cfg.WATCH_NAMESPACES.join(',');
   env.LEADER_ELECTION_ENABLED = String(cfg.LEADER_ELECTION_ENABLED);
   const out = path.join(stackInfo().dir, 'logs', `${logName}.log`);
-  const child = spawn(process.execPath, ['--import', 'tsx', entryFile], {
+  const child = spawn(process.execPath, [...nodeArgs, entryFile], {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
