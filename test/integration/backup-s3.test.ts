@@ -20,7 +20,7 @@ import {
 import type { V1Job } from '@kubernetes/client-node';
 import { applyDatabase, eventReasons, getDatabase, waitForPhase } from '../support/operator';
 import { kubectlOk, stackInfo } from '../support/stack';
-import type { StackEngine } from '../support/sql';
+import { sql, type StackEngine } from '../support/sql';
 import { readCredentials } from '../../tools/stack/object-store';
 import type { S3Target } from '../../tools/stack/s3-bucket';
 import { waitFor } from '../../tools/stack/wait';
@@ -41,6 +41,7 @@ const engines: { engine: StackEngine; version: string }[] = [
   { engine: 'mariadb', version: '11.8' },
 ];
 
+const BIG_ROWS = 100_000;
 const say = (msg: string) => process.stderr.write(`[backup-s3] ${msg}\n`);
 
 describe.each(engines)('S3 backups on $engine $version', ({ engine, version }) => {
@@ -155,5 +156,57 @@ describe.each(engines)('S3 backups on $engine $version', ({ engine, version }) =
     );
     const keys = (await listStoreObjects(target!.bucket, `${prefix}/`)).map((o) => o.key);
     expect(keys).toEqual([`${prefix}/${db}/${db}-outage.sql.gz`]);
+  });
+
+  it('100 000 rows: backed up to the store and restored into a new Database, the same rows (times in the log)', async () => {
+    const { ns } = bed;
+    const big = engine === 'postgres' ? 'big' : 'shop.big';
+    await sql(ns, db, engine, `CREATE TABLE ${big} (id int PRIMARY KEY, item char(32))`);
+    await sql(
+      ns,
+      db,
+      engine,
+      engine === 'postgres'
+        ? `INSERT INTO ${big} SELECT g, md5(random()::text) FROM generate_series(1, ${BIG_ROWS}) g`
+        : `INSERT INTO ${big} SELECT seq, md5(rand()) FROM shop.seq_1_to_${BIG_ROWS}`,
+    );
+    // Count, sum of ids and a sum of per-row hashes: the same numbers only for the same rows.
+    const fingerprint = (database: string) =>
+      sql<Record<string, unknown>>(
+        ns,
+        database,
+        engine,
+        engine === 'postgres'
+          ? `SELECT count(*)::text AS n, sum(id)::text AS ids, sum(hashtext(item)::bigint)::text AS h FROM ${big}`
+          : `SELECT CAST(count(*) AS CHAR) AS n, CAST(sum(id) AS CHAR) AS ids, CAST(sum(crc32(item)) AS CHAR) AS h FROM ${big}`,
+      );
+    const source = await fingerprint(db);
+    expect(source).toEqual([expect.objectContaining({ n: String(BIG_ROWS) })]);
+
+    const name = `${db}-big`;
+    const backupStarted = Date.now();
+    await createBackup(ns, name, db);
+    const backup = await waitForBackupDone(ns, name, 600_000);
+    const backupMs = Date.now() - backupStarted;
+    expect(backup.status?.phase).toBe('Succeeded');
+    const { bucket, key } = parseS3Url(backup.status!.location!);
+    expect(await listStoreObjects(bucket, key)).toEqual([
+      expect.objectContaining({ key, size: backup.status?.sizeBytes }),
+    ]);
+
+    const restoreStarted = Date.now();
+    await applyDatabase(ns, `${db}-big`, {
+      engine,
+      version,
+      backup: { enabled: false, target: s3Target() },
+      bootstrap: { fromBackup: { name } },
+    });
+    await waitForPhase(ns, `${db}-big`, 'Ready', { timeoutMs: 600_000 });
+    const restoreMs = Date.now() - restoreStarted;
+    expect(await fingerprint(`${db}-big`)).toEqual(source);
+    say(
+      `${engine} ${version}: ${BIG_ROWS} rows: backup to S3 ${backupMs} ms (${backup.status?.sizeBytes} bytes gzipped, ` +
+        `Job ${backup.status?.startedAt} → ${backup.status?.finishedAt}); restore ${restoreMs} ms (applied → Ready)`,
+    );
   });
 });
