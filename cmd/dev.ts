@@ -98,6 +98,10 @@ async function main(): Promise<void> {
         `kubectl logs / exec work on every member`,
     );
     say(`operator logs ${logFile}`);
+    say(
+      `S3 store      ${stack.info.objectStore.endpoint}; a bucket and a Secret for backups: ` +
+        `npx tsx tools/stack/cli.ts s3 --name dev --namespace <ns>`,
+    );
     say('');
     await watchProgress(kubernetes.kubeconfig, () => stopping);
   } catch (err) {

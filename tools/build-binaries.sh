@@ -5,7 +5,8 @@
 #   kubelet, kube-proxy (the real worker nodes, with Debian's containerd, runc and CNI plugins),
 #   CoreDNS (cluster DNS for the real nodes), kwok (simulated nodes for scale tests),
 #   helm (renders and lints the chart in deploy/helm),
-#   durable-peer (tools/k8s/peer: the plain controller of the cost benchmark).
+#   durable-peer (tools/k8s/peer: the plain controller of the cost benchmark),
+#   versitygw (the S3-compatible object store S3 backups go to, posix backend).
 # Each binary is rebuilt only when its pinned version changes: .bin/<name>.version records the
 # version it was built from. Progress goes to stderr; a cold build takes a while on 2 cores.
 set -euo pipefail
@@ -19,6 +20,8 @@ KWOK_VERSION=v0.7.0
 # helm.sh/helm/v3 v3.22.0 declares `go 1.26.0` and has no `replace` directive.
 HELM_VERSION=v3.22.0
 COREDNS_VERSION=v1.14.7
+# github.com/versity/versitygw v1.8.0 builds with a plain `go build` (no cgo, no replace directive).
+VERSITYGW_VERSION=v1.8.0
 # The Kubernetes and etcd versions are those pinned in tools/k8s/go.mod.
 k8s_version=$(awk '$1 == "k8s.io/kubernetes" { print $2 }' "$root/tools/k8s/go.mod")
 etcd_version=$(awk '$1 == "go.etcd.io/etcd/server/v3" { print $2 }' "$root/tools/k8s/go.mod")
@@ -108,6 +111,13 @@ if ! up_to_date coredns "$COREDNS_VERSION"; then
   build coredns "$COREDNS_VERSION" "$dir" github.com/coredns/coredns
 else
   log "coredns $COREDNS_VERSION: up to date"
+fi
+
+if ! up_to_date versitygw "$VERSITYGW_VERSION"; then
+  dir=$(pinned_module versitygw github.com/versity/versitygw "$VERSITYGW_VERSION" github.com/versity/versitygw/cmd/versitygw)
+  build versitygw "$VERSITYGW_VERSION" "$dir" github.com/versity/versitygw/cmd/versitygw
+else
+  log "versitygw $VERSITYGW_VERSION: up to date"
 fi
 
 k8s=$root/tools/k8s

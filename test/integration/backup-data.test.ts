@@ -5,11 +5,16 @@ import {
   createBackup,
   dumpFileOnHost,
   fileExists,
+  FIRST_ROWS,
   getBackup,
+  ordersTable,
+  readRows,
   restoreCredentials,
   retryBackup,
   waitForBackupDone,
   withReadyDatabase,
+  writeFirstRows,
+  writeLaterRows,
 } from '../support/backups';
 import { applyDatabase, getDatabase, waitForPhase } from '../support/operator';
 import { sql, type StackEngine } from '../support/sql';
@@ -36,22 +41,13 @@ describe.each(engines)('backup data on $engine $version', ({ engine, version }) 
     version,
     backup: { enabled: false, maxAttempts: 1, retention: { count: 1 } },
   });
-  // PostgreSQL: a table in the `postgres` database; MariaDB: a database of its own (the dump
-  // leaves out only the system schemas).
-  const table = engine === 'postgres' ? 'orders' : 'shop.orders';
+  const table = ordersTable(engine);
   const first = `${db}-first`;
   let firstFile = '';
 
   it('a backup holds the rows written before it; a restore into a new Database has those rows and no later ones', async () => {
     const { ns } = bed;
-    if (engine === 'mariadb') await sql(ns, db, engine, 'CREATE DATABASE shop');
-    await sql(ns, db, engine, `CREATE TABLE ${table} (id int PRIMARY KEY, item varchar(40))`);
-    await sql(
-      ns,
-      db,
-      engine,
-      `INSERT INTO ${table} (id, item) VALUES (1, 'tea'), (2, 'milk'), (3, 'crème brûlée')`,
-    );
+    await writeFirstRows(ns, db, engine);
 
     await createBackup(ns, first, db);
     const backup = await waitForBackupDone(ns, first);
@@ -66,26 +62,14 @@ describe.each(engines)('backup data on $engine $version', ({ engine, version }) 
     expect(fileExists(firstFile)).toBe(true);
     expect(fs.statSync(firstFile).size).toBe(backup.status?.sizeBytes);
 
-    // Written after the backup: a new row and a change to an old one.
-    await sql(ns, db, engine, `INSERT INTO ${table} (id, item) VALUES (4, 'after the backup')`);
-    await sql(ns, db, engine, `UPDATE ${table} SET item = 'changed later' WHERE id = 1`);
+    await writeLaterRows(ns, db, engine);
 
     await applyDatabase(ns, copy, { engine, version, bootstrap: { fromBackup: { name: first } } });
     const restored = await waitForPhase(ns, copy, 'Ready', { timeoutMs: 300_000 });
     expect(restored.status?.conditions?.find((c) => c.type === 'Restored')).toMatchObject({
       status: 'True',
     });
-    const rows = await sql<{ id: number; item: string }>(
-      ns,
-      copy,
-      engine,
-      `SELECT id, item FROM ${table} ORDER BY id`,
-    );
-    expect(rows).toEqual([
-      { id: 1, item: 'tea' },
-      { id: 2, item: 'milk' },
-      { id: 3, item: 'crème brûlée' },
-    ]);
+    expect(await readRows(ns, copy, engine)).toEqual(FIRST_ROWS);
     // The source still has everything: the restore read the dump, not the source.
     const source = await sql<{ n: number | string }>(ns, db, engine, `SELECT count(*) AS n FROM ${table}`);
     expect(Number(source[0]?.n)).toBe(4);

@@ -28,7 +28,7 @@ import {
   temporalClient,
   temporalConnection,
 } from './stack';
-import { sqlInPod, sqlLiteral, superuser, type StackEngine } from './sql';
+import { sql, sqlInPod, sqlLiteral, superuser, type StackEngine } from './sql';
 
 /** DatabaseBackup helpers for the backup tests (kubectl as a user would, reads through the API). */
 
@@ -177,7 +177,12 @@ export interface BackupTestBed {
  * Registers the beforeAll/afterAll of a backup test file: a namespace of its own, an in-process
  * operator (worker and watcher) for it, a Temporal client, and the Database `db` applied and Ready.
  */
-export function withReadyDatabase(prefix: string, db: string, spec: DatabaseSpecInput): BackupTestBed {
+export function withReadyDatabase(
+  prefix: string,
+  db: string,
+  /** The spec, or how to make it once the namespace exists (an S3 target's Secret goes there). */
+  spec: DatabaseSpecInput | ((namespace: string) => Promise<DatabaseSpecInput>),
+): BackupTestBed {
   const bed = {} as BackupTestBed;
   let connection: Connection | undefined;
   beforeAll(async () => {
@@ -185,7 +190,7 @@ export function withReadyDatabase(prefix: string, db: string, spec: DatabaseSpec
     bed.op = await startOperator(bed.ns);
     connection = await temporalConnection();
     bed.client = temporalClient(connection);
-    await applyDatabase(bed.ns, db, spec);
+    await applyDatabase(bed.ns, db, typeof spec === 'function' ? await spec(bed.ns) : spec);
     await waitForPhase(bed.ns, db, 'Ready');
   });
   afterAll(async () => {
@@ -194,4 +199,46 @@ export function withReadyDatabase(prefix: string, db: string, spec: DatabaseSpec
     if (bed.ns) await deleteNamespace(bed.ns);
   });
   return bed;
+}
+
+/**
+ * The rows of the backup tests: PostgreSQL keeps them in the `postgres` database, MariaDB in a
+ * database `shop` of its own (the dump leaves out only the system schemas).
+ */
+export const ordersTable = (engine: StackEngine): string =>
+  engine === 'postgres' ? 'orders' : 'shop.orders';
+
+/** What a backup taken after writeFirstRows holds, and a restore from it must read back. */
+export const FIRST_ROWS = [
+  { id: 1, item: 'tea' },
+  { id: 2, item: 'milk' },
+  { id: 3, item: 'crème brûlée' },
+];
+
+export async function writeFirstRows(ns: string, db: string, engine: StackEngine): Promise<void> {
+  const table = ordersTable(engine);
+  if (engine === 'mariadb') await sql(ns, db, engine, 'CREATE DATABASE shop');
+  await sql(ns, db, engine, `CREATE TABLE ${table} (id int PRIMARY KEY, item varchar(40))`);
+  const values = FIRST_ROWS.map((r) => `(${r.id}, ${sqlLiteral(engine, r.item)})`).join(', ');
+  await sql(ns, db, engine, `INSERT INTO ${table} (id, item) VALUES ${values}`);
+}
+
+/** Written after the backup: a new row and a change to an old one; neither may be restored. */
+export async function writeLaterRows(ns: string, db: string, engine: StackEngine): Promise<void> {
+  const table = ordersTable(engine);
+  await sql(ns, db, engine, `INSERT INTO ${table} (id, item) VALUES (4, 'after the backup')`);
+  await sql(ns, db, engine, `UPDATE ${table} SET item = 'changed later' WHERE id = 1`);
+}
+
+export function readRows(
+  ns: string,
+  db: string,
+  engine: StackEngine,
+): Promise<{ id: number; item: string }[]> {
+  return sql<{ id: number; item: string }>(
+    ns,
+    db,
+    engine,
+    `SELECT id, item FROM ${ordersTable(engine)} ORDER BY id`,
+  );
 }

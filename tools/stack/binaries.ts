@@ -18,7 +18,9 @@ export type Binary =
   | 'kwok'
   | 'helm'
   /** The plain controller-runtime peer the cost benchmark measures the operator against. */
-  | 'durable-peer';
+  | 'durable-peer'
+  /** The S3-compatible object store of S3 backups. */
+  | 'versitygw';
 
 export function binary(name: Binary): string {
   const file = path.join(binDir, name);

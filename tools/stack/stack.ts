@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import type http from 'node:http';
 import path from 'node:path';
 import { repoRoot } from './binaries';
 import { claimRealNodes, cleanHost, cleanStaleClaim, NETWORK, openLedger, setUpNetwork } from './host';
@@ -13,6 +14,8 @@ import {
   waitNodesReady,
   type RealNodeInfo,
 } from './nodes';
+import { ObjectStore, type ObjectStoreInfo } from './object-store';
+import { serveControl } from './control';
 import { isAlive, ProcessGroup, reapStale } from './processes';
 import { startTemporal, type TemporalInfo } from './temporal';
 
@@ -28,6 +31,8 @@ export interface StackInfo {
    * sets as CLUSTER_DNS to resolve members' names (`<pod>.<db>-headless.<ns>.svc`).
    */
   clusterDns?: string;
+  /** The S3-compatible object store (versitygw) for S3 backups; see object-store.ts. */
+  objectStore: ObjectStoreInfo;
   startedInMs: number;
 }
 
@@ -52,6 +57,8 @@ export class Stack {
     readonly info: StackInfo,
     private readonly procs: ProcessGroup,
     private readonly provisioner: LocalPathProvisioner,
+    readonly objectStore: ObjectStore,
+    private readonly control: http.Server,
   ) {}
 
   /**
@@ -88,12 +95,19 @@ export class Stack {
         setUpNetwork(openLedger(dir, realCount, [nodeImagesDir]), realCount);
         nodePki = createNodePki(path.join(dir, 'pki', 'nodes'), [NETWORK.controlPlaneIp, '10.96.0.1']);
       }
-      const [temporal, cp] = await Promise.all([
+      const [temporal, cp, objectStore] = await Promise.all([
         startTemporal(procs, { dir, persist: opts.persist ?? false, log }),
         startKubernetes(procs, {
           dir,
           nodes: opts.nodes ?? 3,
           realNodes: nodePki && { names, pki: nodePki },
+          log,
+        }),
+        // Where the API server listens: pods on the real nodes reach the control plane's address.
+        ObjectStore.start(procs, {
+          dir,
+          ip: nodePki ? NETWORK.controlPlaneIp : '127.0.0.1',
+          persist: opts.persist ?? false,
           log,
         }),
       ]);
@@ -132,11 +146,16 @@ export class Stack {
         kubernetes,
         realNodes,
         clusterDns,
+        objectStore: objectStore.info,
         startedInMs: Date.now() - started,
       };
+      const control = await serveControl(dir, {
+        'object-store/stop': () => objectStore.halt(),
+        'object-store/start': () => objectStore.resume(),
+      });
       fs.writeFileSync(path.join(dir, 'stack.json'), JSON.stringify(info, null, 2));
       log(`ready in ${(info.startedInMs / 1000).toFixed(1)} s; logs in ${path.join(dir, 'logs')}`);
-      return new Stack(info, procs, provisioner);
+      return new Stack(info, procs, provisioner, objectStore, control);
     } catch (err) {
       log(`start failed, stopping what started: ${err instanceof Error ? err.message : String(err)}`);
       await procs.stopAll(2_000);
@@ -146,6 +165,7 @@ export class Stack {
   }
 
   async stop(): Promise<void> {
+    this.control.close();
     this.provisioner.stop();
     // Kubelets and containerds first (reverse start order), then what they leave on the host.
     await this.procs.stopAll();
