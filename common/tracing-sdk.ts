@@ -67,4 +67,3 @@ export function startTracing(
     shutdown: () => provider.shutdown(),
   };
 }
-
