@@ -134,8 +134,10 @@ export function spawnOperatorProcess(
   nodeArgs: readonly string[] = ['--import', 'tsx'],
 ): ChildProcess {
   const env: NodeJS.ProcessEnv = { ...process.env };
+  // Every setting, numbers and booleans too (parsed from strings, they go back as strings): an
+  // override such as RESYNC_SECONDS or HTTP_PORT=0 must reach the process.
   for (const [k, v] of Object.entries(cfg)) {
-    if (typeof v === 'string') env[k] = v;
+    if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') env[k] = String(v);
   }
   env.WATCH_NAMESPACES = cfg.WATCH_NAMESPACES.join(',');
   env.LEADER_ELECTION_ENABLED = String(cfg.LEADER_ELECTION_ENABLED);
