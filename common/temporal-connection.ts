@@ -32,7 +32,9 @@ export function connectClient(cfg: OperatorConfig): Promise<Connection> {
  * library, the bundler and rxjs: some 20 MiB of its memory).
  */
 export async function connectWorker(cfg: OperatorConfig): Promise<NativeConnection> {
-  const { NativeConnection } = await import('@temporalio/worker');
+  // require, not import(): the code is CommonJS, and Jest's sandbox runs no dynamic import.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { NativeConnection } = require('@temporalio/worker') as typeof import('@temporalio/worker');
   return NativeConnection.connect({
     address: cfg.TEMPORAL_ADDRESS,
     ...(securityOptions(cfg) as Pick<NativeConnectionOptions, 'tls' | 'apiKey'>),

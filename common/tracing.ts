@@ -57,7 +57,9 @@ export async function setupTracing(
   opts: TracingOptions,
 ): Promise<Tracing | undefined> {
   if (!cfg.OTEL_TRACING_ENABLED) return undefined;
-  const { startTracing } = await import('./tracing-sdk.js');
+  // require, not import(): the code is CommonJS, and Jest's sandbox runs no dynamic import.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { startTracing } = require('./tracing-sdk') as typeof import('./tracing-sdk.js');
   return startTracing(cfg, component, logger, opts);
 }
 
