@@ -12,7 +12,7 @@ import {
 import type { OperatorConfig } from './config';
 import type { Logger } from './logger';
 import { packageVersion, type Component } from './metrics';
-import type { Tracing, TracingOptions } from './tracing';
+import type { Tracing, TracingOptions } from './tracing-types';
 
 /** The OpenTelemetry side of common/tracing.ts, loaded only when tracing is on. */
 

@@ -1,11 +1,10 @@
-import type { Tracer } from '@opentelemetry/api';
-import type { Resource } from '@opentelemetry/resources';
-import type { SpanProcessor } from '@opentelemetry/sdk-trace-base';
-import type { WorkflowClientInterceptor } from '@temporalio/client';
-import type { ActivityInterceptorsFactory, WorkerOptions } from '@temporalio/worker';
+import type { WorkerOptions } from '@temporalio/worker';
 import type { OperatorConfig } from './config';
 import type { Logger } from './logger';
 import type { Component } from './metrics';
+import type { Tracing, TracingOptions } from './tracing-types';
+
+export type { Tracing, TracingOptions } from './tracing-types';
 
 /**
  * OpenTelemetry tracing through Temporal's own interceptors (@temporalio/interceptors-opentelemetry),
@@ -22,33 +21,10 @@ import type { Component } from './metrics';
  * One trace thus runs from the watcher's signalWithStart through the workflow to every activity.
  */
 
-export interface Tracing {
-  readonly tracer: Tracer;
-  readonly spanProcessor: SpanProcessor;
-  readonly resource: Resource;
-  /** For the watcher's Temporal Client (`interceptors.workflow`). */
-  clientInterceptors(): WorkflowClientInterceptor[];
-  /** For the Worker (`interceptors.activity`). */
-  activityInterceptors(): ActivityInterceptorsFactory[];
-  /** For the Worker (`sinks`): receives the workflow's spans. */
-  sinks(): NonNullable<WorkerOptions['sinks']>;
-  /** Exports what is buffered. */
-  flush(): Promise<void>;
-  /** Exports what is buffered and stops. */
-  shutdown(): Promise<void>;
-}
-
-export interface TracingOptions {
-  /** Identity of this process (`service.instance.id`). */
-  instance: string;
-  /** Replaces the OTLP batch exporter (tests). */
-  spanProcessor?: SpanProcessor;
-}
-
 /**
  * The tracing of one process, or undefined when tracing is off. The OpenTelemetry SDK and
  * Temporal's interceptors are loaded only then (common/tracing-sdk.ts): a process that does not
- * trace does not carry them (about 10 MiB of code and heap).
+ * trace does not carry them (a few MiB of code and heap).
  */
 export async function setupTracing(
   cfg: Pick<OperatorConfig, 'OTEL_TRACING_ENABLED' | 'OTEL_EXPORTER_OTLP_ENDPOINT'>,
