@@ -6,6 +6,7 @@ import { isAdopted, parametersOf } from './database-objects';
 import { databaseGone, readDatabase } from './database-ref';
 import { kubeCall, kubeRead } from './errors';
 import { FIELD_MANAGER, type KubeClients } from './kube-clients';
+import { primaryOrdinal } from './roles';
 import { configHash, objectNames, renderConfigMap, renderServices, renderStatefulSet } from './manifests';
 import { readStatefulSet } from './readiness';
 import { checkMemberHealth, type EngineDependencies } from './replication';
@@ -39,7 +40,7 @@ export async function inspectAtRest(
   const objects: KubernetesObject[] = [
     configMap,
     renderStatefulSet(target, { configHash: configHash(configMap) }),
-    ...renderServices(target),
+    ...renderServices(target, { primary: await primaryOrdinal(clients, target) }),
   ];
   for (const object of objects) {
     const finding = await wouldChange(clients, object);

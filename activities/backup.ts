@@ -17,6 +17,7 @@ import { databaseResource } from './database-ref';
 import { createJobIfAbsent } from './jobs';
 import { isConflict, isNotFound, kubeCall, kubeRead } from './errors';
 import type { KubeClients } from './kube-clients';
+import { primaryOrdinal } from './roles';
 import {
   backupLabels,
   backupLocation,
@@ -244,7 +245,12 @@ export async function startBackupJob(
 ): Promise<{ jobName: string; outcome: 'created' | 'exists'; location: string }> {
   const jobName = backupJobName(backup.name, attempt);
   const job = renderBackupJob(
-    { db: target, jobName, owner: backupOwner(backup.name, backup.uid) },
+    {
+      db: target,
+      primary: await primaryOrdinal(clients, target),
+      jobName,
+      owner: backupOwner(backup.name, backup.uid),
+    },
     backup.name,
   );
   const outcome = await createJobIfAbsent(clients, job);

@@ -7,6 +7,7 @@ import { parametersDigest } from '../contracts/parameters-digest';
 import { databaseGone, readDatabase } from './database-ref';
 import { FailureTypes, isConflict, kubeCall, kubeRead } from './errors';
 import type { KubeClients } from './kube-clients';
+import { ensureRoles } from './roles';
 import { ENGINE_BUILD_ANNOTATION, UPGRADING_FROM_ANNOTATION, type Engine } from '../crds';
 import {
   configHash,
@@ -135,7 +136,8 @@ export async function applyServices(
   target: DatabaseTarget,
 ): Promise<{ outcome: Outcome; endpoints: Endpoints }> {
   const outcomes: Outcome[] = [];
-  for (const service of renderServices(target)) {
+  const { primary } = await ensureRoles(clients, target);
+  for (const service of renderServices(target, { primary })) {
     const { outcome } = await serverSideApply(
       clients,
       service,

@@ -9,6 +9,7 @@ import { addFinalizer } from './finalizer';
 import type { KubeClients } from './kube-clients';
 import type { Endpoints } from './manifests';
 import { checkPrerequisites } from './prerequisites';
+import { ensureRoles } from './roles';
 import type { DatabaseTarget } from './types';
 
 export type EnsuredKind = 'ConfigMap' | 'Secret' | 'StatefulSet' | 'Services';
@@ -25,7 +26,7 @@ export interface EnsuredObjects {
 /**
  * Everything a generation needs before its pods, in one activity (issue 13: fewer round trips to
  * Ready): the finalizer (so that a deletion reaches the workflow), the prerequisites, the
- * ConfigMap, the credentials Secret, the StatefulSet (unless an upgrade rolls it: `statefulSet`
+ * ConfigMap, the credentials Secret, the role record (activities/roles.ts), the StatefulSet (unless an upgrade rolls it: `statefulSet`
  * false) and the primary, read-only and headless Services. Each part is the idempotent step it
  * was as an activity of its own, so a retry of the whole redoes nothing.
  */
@@ -42,6 +43,8 @@ export async function ensureObjects(
   outcomes.push({ kind: 'ConfigMap', name: `${name}-config`, outcome: config.outcome });
   const secret = await ensureSecret(clients, target);
   outcomes.push({ kind: 'Secret', name: secret.secretName, outcome: secret.outcome });
+  // Before the pods, which read it when they start.
+  await ensureRoles(clients, target);
   if (opts.statefulSet) {
     const sts = await applyStatefulSet(clients, target, config.configHash);
     outcomes.push({ kind: 'StatefulSet', name, outcome: sts.outcome });

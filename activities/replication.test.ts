@@ -13,6 +13,7 @@ describe('toReport', () => {
         changes: ['created slot replica_1'],
         removed: [],
       },
+      0,
     );
     expect(report).toEqual({
       ready: true,
@@ -38,10 +39,34 @@ describe('toReport', () => {
         changes: [],
         removed: [],
       },
+      0,
     );
     expect(report.ready).toBe(false);
     expect(report.message).toBe(
       'orders-1 not connected; slot replica_2 is still in use by a departing member',
     );
+  });
+
+  it('names the primary the role record names', () => {
+    const report = toReport(
+      { name: 'orders' },
+      {
+        members: [
+          { ordinal: 2, role: 'primary', state: 'writable', streaming: true },
+          { ordinal: 0, role: 'replica', state: 'streaming', streaming: true },
+          { ordinal: 1, role: 'replica', state: 'streaming', streaming: true },
+        ],
+        pending: [],
+        changes: [],
+        removed: [],
+      },
+      2,
+    );
+    expect(report.message).toBe('2 replica(s) streaming from orders-2');
+    expect(report.members.map((m) => `${m.name} ${m.role}`)).toEqual([
+      'orders-0 replica',
+      'orders-1 replica',
+      'orders-2 primary',
+    ]);
   });
 });

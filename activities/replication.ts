@@ -8,6 +8,8 @@ import type { MemberHealth, MemberRole, ReplicationInput, ReplicationOutcome } f
 import { unknownEngine, type Engine } from '../crds';
 import { reportedVersionMatches } from '../crds/spec-rules';
 import type { KubeClients } from './kube-clients';
+import { labelMemberRoles } from './member-pods';
+import { primaryOrdinal } from './roles';
 import { engineProfile, podName } from './manifests';
 import type { DatabaseTarget } from './types';
 
@@ -41,12 +43,13 @@ export interface HealthReport {
 }
 
 /**
- * Ensures replication on the engines and reports its state: member 0 is the primary, the others
- * replicate from it. PostgreSQL: the replication role and one physical slot per replica on the
+ * Ensures replication on the engines and reports its state: the member the role record names
+ * (activities/roles.ts) is the primary, the others replicate from it, and each member pod carries
+ * the role label of its role. PostgreSQL: the replication role and one physical slot per replica on the
  * primary (the replicas clone themselves in their init container), slots of members scaled away
  * dropped. MySQL/MariaDB: the replication user on the primary, each replica pointed at it with
  * GTID auto-positioning and made read-only. Idempotent: a pass that finds everything in place
- * changes nothing. Needs member 0 to answer (else a retryable failure); replicas that do not
+ * changes nothing. Needs the primary to answer (else a retryable failure); replicas that do not
  * answer yet are reported as not ready.
  */
 export async function configureReplication(
@@ -54,8 +57,25 @@ export async function configureReplication(
   target: DatabaseTarget,
 ): Promise<ReplicationReport> {
   const credentials = await readCredentials(deps.clients, target.namespace, target.name);
-  const outcome = await replicationPass(deps.resolver, target, credentials);
-  return toReport(target, outcome);
+  const primary = await primaryOrdinal(deps.clients, target);
+  const report = toReport(
+    target,
+    await replicationPass(deps.resolver, target, credentials, primary),
+    primary,
+  );
+  return withRoleLabels(deps, target, primary, report);
+}
+
+/** Labels the member pods with their roles; a relabelling is one of the report's changes. */
+async function withRoleLabels(
+  deps: EngineDependencies,
+  target: DatabaseTarget,
+  primary: number,
+  report: ReplicationReport,
+): Promise<ReplicationReport> {
+  const relabelled = await labelMemberRoles(deps.clients, target, primary);
+  if (relabelled.length === 0) return report;
+  return { ...report, changes: [...report.changes, `labelled ${relabelled.join(', ')}`] };
 }
 
 /**
@@ -72,15 +92,25 @@ export async function waitForReplicationReady(
   const ctx = Context.current();
   const deadline = Date.now() + budgetSeconds * 1000;
   const credentials = await readCredentials(deps.clients, target.namespace, target.name);
+  const primary = await primaryOrdinal(deps.clients, target);
   const changes = new Set<string>();
   const removed = new Set<string>();
   for (;;) {
-    const report = toReport(target, await replicationPass(deps.resolver, target, credentials));
+    const report = toReport(
+      target,
+      await replicationPass(deps.resolver, target, credentials, primary),
+      primary,
+    );
     report.changes.forEach((c) => changes.add(c));
     report.removed.forEach((r) => removed.add(r));
     ctx.heartbeat({ ready: report.ready, message: report.message });
     if (report.ready || Date.now() >= deadline) {
-      return { ...report, changes: [...changes], removed: [...removed] };
+      // Labelled once the pass is over: a pod that appeared meanwhile gets its label too.
+      return withRoleLabels(deps, target, primary, {
+        ...report,
+        changes: [...changes],
+        removed: [...removed],
+      });
     }
     await ctx.sleep(POLL_MS);
   }
@@ -89,7 +119,7 @@ export async function waitForReplicationReady(
 const POLL_MS = 2_000;
 
 /**
- * Health gate for one member: it answers an engine query, has the role its ordinal gives it and,
+ * Health gate for one member: it answers an engine query, has the role the role record gives it and,
  * for a replica, receives from the primary. Trouble that may pass (refused, timeout, still
  * initialising) is `healthy: false` with the reason, so a caller polling it sees why; a rejected
  * statement is thrown as a non-retryable failure.
@@ -111,7 +141,8 @@ export async function checkMemberHealth(
     }
     throw err;
   }
-  const expected: MemberRole = ordinal === 0 ? 'primary' : 'replica';
+  const expected: MemberRole =
+    ordinal === (await primaryOrdinal(deps.clients, target)) ? 'primary' : 'replica';
   // The upgrade gate: the member must run the version the spec asks for (with spec.image, its
   // major), as the engine itself reports it: a pod Ready on a stale image is not upgraded.
   const versionOk = reportedVersionMatches(target.spec, health.serverVersion);
@@ -173,20 +204,21 @@ async function replicationPass(
   resolver: EndpointResolver,
   target: DatabaseTarget,
   credentials: EngineCredentials,
+  primaryOrdinal: number,
 ): Promise<ReplicationOutcome> {
   const replicas = target.spec.replicas;
   const input: ReplicationInput = {
-    primary: await resolveMember(resolver, target, 0),
+    primaryOrdinal,
+    primary: await resolveMember(resolver, target, primaryOrdinal),
     // Where the replicas dial the primary: its stable DNS name, which they resolve in the
     // cluster, never the address the operator dialled (a pod's IP changes when it restarts).
-    source: clusterAddress(target, 0),
+    source: clusterAddress(target, primaryOrdinal),
     replicas,
     // A replica whose name does not resolve yet (its pod is not there: members start one after
     // another) is reported unreachable, not dialled, rather than failing the pass that the
     // primary's setup (role, slots) depends on.
     replicaMembers: await Promise.all(
-      Array.from({ length: Math.max(0, replicas - 1) }, async (_, i) => {
-        const ordinal = i + 1;
+      replicaOrdinals(replicas, primaryOrdinal).map(async (ordinal) => {
         try {
           return { ordinal, endpoint: await resolver(member(target, ordinal)) };
         } catch (err) {
@@ -209,10 +241,16 @@ async function replicationPass(
   }
 }
 
+/** The wanted members but the primary. */
+export function replicaOrdinals(replicas: number, primaryOrdinal: number): number[] {
+  return Array.from({ length: replicas }, (_, i) => i).filter((o) => o !== primaryOrdinal);
+}
+
 /** Names the members and sums the state up in one line for the condition's message. */
 export function toReport(
   target: Pick<DatabaseTarget, 'name'>,
   outcome: ReplicationOutcome,
+  primaryOrdinal: number,
 ): ReplicationReport {
   const members = [...outcome.members]
     .sort((a, b) => a.ordinal - b.ordinal)
@@ -220,7 +258,7 @@ export function toReport(
   const lagging = outcome.members.filter((m) => !m.streaming);
   const replicas = outcome.members.filter((m) => m.role === 'replica');
   const ready = lagging.length === 0 && outcome.pending.length === 0;
-  const primary = podName(target.name, 0);
+  const primary = podName(target.name, primaryOrdinal);
   const message = ready
     ? replicas.length === 0
       ? `${primary} is the only member`

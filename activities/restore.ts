@@ -3,6 +3,7 @@ import { restoreJobName } from '../contracts/backup-names';
 import { readBackup, s3Access } from './backup';
 import { createJobIfAbsent, readJob } from './jobs';
 import type { KubeClients } from './kube-clients';
+import { primaryOrdinal } from './roles';
 import { ownerReference, parseLocation, renderRestoreJob } from './manifests';
 import { markRestoreStarted, readRestoreMark, writeRestoreMark } from './restore-mark';
 import type { DatabaseTarget } from './types';
@@ -88,7 +89,7 @@ export async function startRestoreJob(
 ): Promise<{ jobName: string; outcome: 'created' | 'exists' }> {
   const jobName = restoreJobName(target.name);
   const job = renderRestoreJob(
-    { db: target, jobName, owner: ownerReference(target) },
+    { db: target, primary: await primaryOrdinal(clients, target), jobName, owner: ownerReference(target) },
     location,
     s3Access(target),
   );

@@ -7,6 +7,8 @@ import type { Engine } from '../crds';
 
 export interface ObjectNames {
   configMap: string;
+  /** The record of which member is the primary (activities/roles.ts); the pods read it. */
+  roles: string;
   secret: string;
   statefulSet: string;
   headlessService: string;
@@ -17,6 +19,7 @@ export interface ObjectNames {
 export function objectNames(name: string): ObjectNames {
   return {
     configMap: `${name}-config`,
+    roles: `${name}-roles`,
     secret: `${name}-credentials`,
     statefulSet: name,
     headlessService: `${name}-headless`,
@@ -36,6 +39,11 @@ export function podName(name: string, ordinal: number): string {
  */
 export function memberHost(m: { namespace: string; database: string; ordinal: number }): string {
   return `${podName(m.database, m.ordinal)}.${objectNames(m.database).headlessService}.${m.namespace}.svc`;
+}
+
+/** A Service's DNS name in the cluster, without the cluster domain (like memberHost). */
+export function serviceHost(namespace: string, service: string): string {
+  return `${service}.${namespace}.svc`;
 }
 
 /** The data volume claim of a member, as the StatefulSet controller names it (`<template>-<pod>`). */
@@ -68,6 +76,11 @@ export const PORT_NAME = 'db';
 /** Volume claim template of the data volume; part of every PVC name, so it can never change. */
 export const DATA_VOLUME = 'data';
 export const CONFIG_VOLUME = 'config';
+/** The volume of the role record (ObjectNames.roles) in the pods, and where it is mounted. */
+export const ROLES_VOLUME = 'roles';
+export const ROLES_MOUNT_PATH = '/etc/durable/roles';
+/** Keys of the role record: the primary's pod name, and the member a failover is making primary. */
+export const ROLE_KEYS = { primary: 'primary', targetPrimary: 'targetPrimary' } as const;
 /** Pod-template annotation carrying `configHash`: a new value rolls the pods onto the new config. */
 export const CONFIG_HASH_ANNOTATION = 'durable.dev/config-hash';
 

@@ -85,6 +85,13 @@ export const ENGINE_BUILD_ANNOTATION = `${GROUP}/engine-build`;
 export const UPGRADING_FROM_ANNOTATION = `${GROUP}/upgrading-from`;
 
 /**
+ * On each member pod: `primary` or `replica`, the role the operator gave it (the role record,
+ * activities/roles.ts). The read-only Service selects replicas by it; users can too:
+ * `kubectl get pods -l durable.dev/role=primary`.
+ */
+export const ROLE_LABEL = `${GROUP}/role`;
+
+/**
  * Backups (DatabaseBackup objects, their Jobs and data) carry this label naming their Database:
  * retention and `kubectl get databasebackups -l durable.dev/database=<db>` select by it. They
  * carry no owner reference: a backup outlives its Database, so that it can be restored from.

@@ -228,7 +228,7 @@ export class MysqlSession {
 }
 
 /**
- * One idempotent pass: the replication user on member 0, then every replica pointed at member 0
+ * One idempotent pass: the replication user on the primary, then every replica pointed at it
  * with GTID auto-positioning and made read-only. A replica already replicating from the right
  * source is left alone. A replica that cannot be reached yet is reported, not fatal: the
  * workflow calls again (its pod may still be starting).
@@ -246,7 +246,7 @@ export async function reconcileMysqlReplication(
       engine,
       input.primary,
       credentials,
-      'log in to member 0 as the replication user',
+      `log in to member ${input.primaryOrdinal} as the replication user`,
       async () => true,
       { user: credentials.replicationUser, password: credentials.replicationPassword },
     ).catch((err: unknown) => {
@@ -257,12 +257,17 @@ export async function reconcileMysqlReplication(
       engine,
       input.primary,
       credentials,
-      'ensure the replication user on member 0',
+      `ensure the replication user on member ${input.primaryOrdinal}`,
       (s) => ensureReplicationUser(s, credentials, loginWorks),
     );
     if (user !== 'unchanged') outcome.changes.push(`${user} user ${credentials.replicationUser}`);
   }
-  outcome.members.push({ ordinal: 0, role: 'primary', state: 'writable', streaming: true });
+  outcome.members.push({
+    ordinal: input.primaryOrdinal,
+    role: 'primary',
+    state: 'writable',
+    streaming: true,
+  });
   for (const member of input.replicaMembers) {
     if (member.unreachable) {
       outcome.members.push({
@@ -307,7 +312,7 @@ async function ensureReplicationUser(
   const user = credentials.replicationUser;
   const [binlog] = await s.rows('SELECT @@GLOBAL.log_bin AS on_');
   if (!Number(binlog?.on_)) {
-    throw new Error('member 0 runs without a binary log, so replicas cannot follow it (log_bin is off)');
+    throw new Error('the primary runs without a binary log, so replicas cannot follow it (log_bin is off)');
   }
   const exists = (await s.rows("SELECT 1 FROM mysql.user WHERE User = ? AND Host = '%'", [user])).length > 0;
   let outcome: 'created' | 'updated' | 'unchanged' = 'unchanged';
@@ -352,7 +357,7 @@ async function configureReplica(
       credentials.replicationPassword,
     ]);
     await s.exec(d.start);
-    changes.push(`configured member ${ordinal} to replicate from member 0`);
+    changes.push(`configured member ${ordinal} to replicate from member ${input.primaryOrdinal}`);
     row = await s.replicaStatus();
   } else if (row && (row[d.col.io] === 'No' || row[d.col.sql] === 'No')) {
     // Configured right but stopped (e.g. after a restart with skip-replica-start): start it.

@@ -58,13 +58,15 @@ export async function withPostgres<T>(
  * every replica as the primary sees it (pg_stat_replication joined to its slot).
  */
 export async function reconcilePostgresReplication(input: ReplicationInput): Promise<ReplicationOutcome> {
-  const { credentials, replicas } = input;
-  return withPostgres(input.primary, credentials, 'configure replication on member 0', async (c) => {
+  const { credentials, replicas, primaryOrdinal } = input;
+  const replicaOrdinals = Array.from({ length: replicas }, (_, i) => i).filter((o) => o !== primaryOrdinal);
+  const where = `member ${primaryOrdinal}`;
+  return withPostgres(input.primary, credentials, `configure replication on ${where}`, async (c) => {
     const outcome: ReplicationOutcome = { members: [], pending: [], changes: [], removed: [] };
     const recovery = await c.query<{ recovery: boolean }>('SELECT pg_is_in_recovery() AS recovery');
     if (recovery.rows[0]?.recovery) {
       throw ApplicationFailure.retryable(
-        'member 0 is a standby (in recovery), not a primary',
+        `${where} is a standby (in recovery), not a primary`,
         EngineFailureTypes.Unavailable,
       );
     }
@@ -77,7 +79,7 @@ export async function reconcilePostgresReplication(input: ReplicationInput): Pro
       "SELECT slot_name, active FROM pg_replication_slots WHERE slot_type = 'physical'",
     );
     const slots = new Map(existing.rows.map((r) => [r.slot_name, r.active]));
-    for (let ordinal = 1; ordinal < replicas; ordinal++) {
+    for (const ordinal of replicaOrdinals) {
       if (slots.has(slotName(ordinal))) continue;
       // Reserve WAL at once: the replica's pg_basebackup streams from this slot's position.
       await c.query('SELECT pg_create_physical_replication_slot($1, true)', [slotName(ordinal)]);
@@ -96,7 +98,7 @@ export async function reconcilePostgresReplication(input: ReplicationInput): Pro
       outcome.removed.push(`dropped slot ${name} of member ${ordinal}`);
     }
 
-    const wanted = Array.from({ length: Math.max(0, replicas - 1) }, (_, i) => slotName(i + 1));
+    const wanted = replicaOrdinals.map(slotName);
     const status = await c.query<{ slot_name: string; active: boolean; state: string | null }>(
       `SELECT s.slot_name, s.active, r.state
          FROM pg_replication_slots s LEFT JOIN pg_stat_replication r ON r.pid = s.active_pid
@@ -104,8 +106,8 @@ export async function reconcilePostgresReplication(input: ReplicationInput): Pro
       [wanted],
     );
     const byName = new Map(status.rows.map((r) => [r.slot_name, r]));
-    outcome.members.push({ ordinal: 0, role: 'primary', state: 'writable', streaming: true });
-    for (let ordinal = 1; ordinal < replicas; ordinal++) {
+    outcome.members.push({ ordinal: primaryOrdinal, role: 'primary', state: 'writable', streaming: true });
+    for (const ordinal of replicaOrdinals) {
       const row = byName.get(slotName(ordinal));
       const state = row?.state ?? (row?.active ? 'connecting' : 'not connected');
       outcome.members.push({ ordinal, role: 'replica', state, streaming: state === 'streaming' });

@@ -44,13 +44,15 @@ export interface EngineMember {
 }
 
 export interface ReplicationInput {
-  /** Member 0, as the operator reaches it. */
+  /** Ordinal of the primary (the role record's). */
+  primaryOrdinal: number;
+  /** The primary, as the operator reaches it. */
   primary: EngineEndpoint;
-  /** Member 0, as the replicas reach it (a cluster: the same DNS name; locally: the same address). */
+  /** The primary, as the replicas reach it (a cluster: its DNS name; locally: the same address). */
   source: EngineEndpoint;
-  /** Wanted member count (spec.replicas); members 1..replicas-1 are replicas. */
+  /** Wanted member count (spec.replicas); the members 0..replicas-1 but the primary are replicas. */
   replicas: number;
-  /** The replicas (ordinals 1..replicas-1) as the operator reaches them. */
+  /** The replicas as the operator reaches them. */
   replicaMembers: EngineMember[];
   credentials: EngineCredentials;
 }

@@ -34,7 +34,10 @@ const envOf = (c: V1Container) =>
 
 describe('backup Job', () => {
   const db = target({ backup: { enabled: true, schedule: '0 3 * * *' } });
-  const job = renderBackupJob({ db, jobName: 'orders-202611220300-2', owner }, 'orders-202611220300');
+  const job = renderBackupJob(
+    { db, primary: 0, jobName: 'orders-202611220300-2', owner },
+    'orders-202611220300',
+  );
 
   it('runs the engine image once (the workflow retries), under a deadline, owned by its DatabaseBackup', () => {
     expect(job.metadata).toMatchObject({
@@ -96,7 +99,7 @@ describe('backup Job', () => {
       version: '8.4',
       backup: { target: { pvc: { claimName: 'nfs-dumps' } } },
     });
-    const j = renderBackupJob({ db: my, jobName: 'x-1', owner, deadlineSeconds: 600 }, 'x');
+    const j = renderBackupJob({ db: my, primary: 0, jobName: 'x-1', owner, deadlineSeconds: 600 }, 'x');
     const [c] = j.spec!.template.spec!.containers;
     expect(c!.image).toBe('mysql:8.4');
     expect(c!.command).toEqual(['sh', '-c', backupScript('mysql')]);
@@ -107,12 +110,15 @@ describe('backup Job', () => {
 
   it('mariadb: the mariadb image with MYSQL_PWD and the mariadb-* tools only', () => {
     const maria = target({ engine: 'mariadb', version: '11.8' });
-    const j = renderBackupJob({ db: maria, jobName: 'x-1', owner }, 'x');
+    const j = renderBackupJob({ db: maria, primary: 0, jobName: 'x-1', owner }, 'x');
     const [c] = j.spec!.template.spec!.containers;
     expect(c!.image).toBe('mariadb:11.8');
     expect(c!.command).toEqual(['sh', '-c', backupScript('mariadb')]);
     expect(envOf(c!).MYSQL_PWD).toEqual({ secretKeyRef: { name: 'orders-credentials', key: 'password' } });
-    const r = renderRestoreJob({ db: maria, jobName: 'r', owner }, 'pvc://orders-backups/orders/x.sql.gz');
+    const r = renderRestoreJob(
+      { db: maria, primary: 0, jobName: 'r', owner },
+      'pvc://orders-backups/orders/x.sql.gz',
+    );
     expect(r.spec!.template.spec!.containers[0]!.command).toEqual(['sh', '-c', restoreScript('mariadb')]);
   });
 
@@ -128,7 +134,10 @@ describe('backup Job', () => {
   });
 
   it('S3: the engine container dumps to scratch, the S3 client uploads with keys from the credentials Secret', () => {
-    const j = renderBackupJob({ db: target({ backup: { target: s3Target } }), jobName: 'b-1', owner }, 'b');
+    const j = renderBackupJob(
+      { db: target({ backup: { target: s3Target } }), primary: 0, jobName: 'b-1', owner },
+      'b',
+    );
     const [dump] = j.spec!.template.spec!.initContainers!;
     const [upload] = j.spec!.template.spec!.containers;
     expect(dump!.command).toEqual(['sh', '-c', backupScript('postgres')]);
@@ -149,8 +158,8 @@ describe('restore and delete-data Jobs', () => {
   const db = target({}, 'orders-copy');
   const location = 'pvc://orders-backups/orders/orders-1.sql.gz';
 
-  it('restore: same engine image, reads the dump from the source volume into member 0 of the new Database', () => {
-    const j = renderRestoreJob({ db, jobName: 'orders-copy-restore', owner }, location);
+  it('restore: same engine image, reads the dump from the source volume into the primary of the new Database', () => {
+    const j = renderRestoreJob({ db, primary: 0, jobName: 'orders-copy-restore', owner }, location);
     const [c] = j.spec!.template.spec!.containers;
     expect(c!.command).toEqual(['sh', '-c', restoreScript('postgres')]);
     expect(envOf(c!)).toMatchObject({
@@ -158,6 +167,11 @@ describe('restore and delete-data Jobs', () => {
       BACKUP_FILE: '/backups/orders/orders-1.sql.gz',
       PGPASSWORD: { secretKeyRef: { name: 'orders-copy-credentials', key: 'password' } },
     });
+    // After a failover, the primary the role record names.
+    const later = renderRestoreJob({ db, primary: 2, jobName: 'orders-copy-restore', owner }, location);
+    expect(envOf(later.spec!.template.spec!.containers[0]!).DB_HOST).toBe(
+      'orders-copy-2.orders-copy-headless.shop.svc',
+    );
     expect(j.spec!.template.spec!.volumes).toContainEqual({
       name: 'target',
       persistentVolumeClaim: { claimName: 'orders-backups' },
@@ -166,9 +180,9 @@ describe('restore and delete-data Jobs', () => {
 
   it('restore from S3 downloads first; an S3 location without credentials is refused', () => {
     const s3 = 's3://backups/prod/orders/orders-1.sql.gz';
-    const j = renderRestoreJob({ db, jobName: 'r', owner }, s3, { credentialsSecret: 's3-keys' });
+    const j = renderRestoreJob({ db, primary: 0, jobName: 'r', owner }, s3, { credentialsSecret: 's3-keys' });
     expect(j.spec!.template.spec!.initContainers![0]!.command).toEqual(['sh', '-c', s3Script('download')]);
-    expect(() => renderRestoreJob({ db, jobName: 'r', owner }, s3)).toThrow(/credentials/);
+    expect(() => renderRestoreJob({ db, primary: 0, jobName: 'r', owner }, s3)).toThrow(/credentials/);
   });
 
   it('delete-data removes the file (no database connection, no password)', () => {

@@ -27,7 +27,7 @@ import {
   SCRIPT_ENV,
 } from './backup-scripts';
 import { engineProfile, podSecurityContext } from './engines';
-import { objectNames } from '../../contracts/names';
+import { memberHost, objectNames } from '../../contracts/names';
 import { prune } from './prune';
 import { jobScheduling } from './scheduling';
 import { SECRET_KEYS } from '../../contracts/names';
@@ -136,8 +136,10 @@ export function renderBackupClaim(db: DatabaseTarget): V1PersistentVolumeClaim {
 }
 
 export interface JobContext {
-  /** The Database whose engine image, Secret and member 0 the Job uses. */
+  /** The Database whose engine image, Secret and primary the Job uses. */
   db: DatabaseTarget;
+  /** Ordinal of the primary (the role record's) when the Job is made; Jobs that connect need it. */
+  primary?: number;
   jobName: string;
   /** The DatabaseBackup (or the Database, for a restore) that owns the Job. */
   owner: V1OwnerReference;
@@ -160,7 +162,7 @@ export function renderBackupJob(ctx: JobContext, backupName: string): V1Job {
   return job(ctx, 'backup', [upload], [engine], scratchVolume());
 }
 
-/** Pipes the dump at `location` into member 0 of `ctx.db`. */
+/** Pipes the dump at `location` into the primary of `ctx.db`. */
 export function renderRestoreJob(
   ctx: JobContext,
   location: string,
@@ -221,10 +223,16 @@ function engineContainer(
   const profile = engineProfile(db.spec.engine, db.spec.version, db.spec.image);
   const names = objectNames(db.name);
   const secret = names.secret;
+  if (connects && ctx.primary === undefined) throw new Error(`${ctx.jobName}: no primary to connect to`);
   const connection: V1EnvVar[] = connects
     ? [
-        // Member 0 is the primary (the headless Service gives each member a stable name).
-        { name: SCRIPT_ENV.host, value: `${db.name}-0.${names.headlessService}.${db.namespace}.svc` },
+        // The primary when the Job is made, by its stable name through the headless Service
+        // (which resolves before the member is Ready, unlike the primary Service). A failover
+        // while the Job runs fails this attempt; the next attempt's Job names the new primary.
+        {
+          name: SCRIPT_ENV.host,
+          value: memberHost({ namespace: db.namespace, database: db.name, ordinal: ctx.primary! }),
+        },
         { name: SCRIPT_ENV.port, value: String(profile.port) },
         { name: SCRIPT_ENV.user, valueFrom: { secretKeyRef: { name: secret, key: SECRET_KEYS.username } } },
         {

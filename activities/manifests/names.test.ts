@@ -33,6 +33,7 @@ describe('objectNames', () => {
   it('derives every owned object from the Database name', () => {
     expect(objectNames('orders')).toEqual({
       configMap: 'orders-config',
+      roles: 'orders-roles',
       secret: 'orders-credentials',
       statefulSet: 'orders',
       headlessService: 'orders-headless',

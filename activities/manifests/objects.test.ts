@@ -18,7 +18,7 @@ function renderAll(t: ReturnType<typeof target>): KubernetesObject[] {
     configMap,
     renderSecret(t, { password: 'pw-123456', replicationPassword: 'rpw-123456' }),
     renderStatefulSet(t, { configHash: configHash(configMap) }),
-    ...renderServices(t),
+    ...renderServices(t, { primary: 0 }),
   ];
 }
 

@@ -142,10 +142,13 @@ describe('spec.scheduling on the Jobs', () => {
     const pvc = 'pvc://orders-backups/orders/orders-1.sql.gz';
     const url = 's3://backups/orders/orders-1.sql.gz';
     return [
-      renderBackupJob({ db, jobName: 'orders-1-1', owner }, 'orders-1'),
-      renderBackupJob({ db: target({ ...spec, backup: { target: s3Target } }), jobName: 'b', owner }, 'b'),
-      renderRestoreJob({ db, jobName: 'orders-restore', owner }, pvc),
-      renderRestoreJob({ db, jobName: 'orders-restore', owner }, url, s3),
+      renderBackupJob({ db, primary: 0, jobName: 'orders-1-1', owner }, 'orders-1'),
+      renderBackupJob(
+        { db: target({ ...spec, backup: { target: s3Target } }), primary: 0, jobName: 'b', owner },
+        'b',
+      ),
+      renderRestoreJob({ db, primary: 0, jobName: 'orders-restore', owner }, pvc),
+      renderRestoreJob({ db, primary: 0, jobName: 'orders-restore', owner }, url, s3),
       renderDeleteDataJob({ db, jobName: 'orders-1-delete', owner }, pvc),
       renderDeleteDataJob({ db, jobName: 'orders-1-delete', owner }, url, s3),
     ].map((j) => j.spec!.template.spec!);

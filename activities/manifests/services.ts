@@ -1,11 +1,18 @@
 import type { V1Service, V1ServicePort } from '@kubernetes/client-node';
 import type { DatabaseTarget } from '../types';
 import { engineProfile } from './engines';
+import { ROLE_LABEL } from '../../crds';
 import { objectMeta, POD_NAME_LABEL, selectorLabels } from './labels';
 import { objectNames, podName, PORT_NAME } from '../../contracts/names';
 
-/** `[headless, primary, readOnly]`. */
-export function renderServices(target: DatabaseTarget): [V1Service, V1Service, V1Service] {
+/**
+ * `[headless, primary, readOnly]`. `primary` is the primary's ordinal, from the role record
+ * (activities/roles.ts).
+ */
+export function renderServices(
+  target: DatabaseTarget,
+  roles: { primary: number },
+): [V1Service, V1Service, V1Service] {
   const names = objectNames(target.name);
   const ports = (): V1ServicePort[] => [
     {
@@ -37,8 +44,11 @@ export function renderServices(target: DatabaseTarget): [V1Service, V1Service, V
     metadata: objectMeta(target, names.primaryService, 'service'),
     spec: {
       type: 'ClusterIP',
-      // Member 0 is the primary until failover exists.
-      selector: { ...selectorLabels(target), [POD_NAME_LABEL]: podName(target.name, 0) },
+      // The pod the role record names, by its pod name rather than by a role label: a selector
+      // on a pod name matches one pod at most, so this Service can never route to two primaries,
+      // and a primary's pod re-created by the StatefulSet controller (which knows nothing of
+      // roles) is routed to as soon as it is Ready, without waiting for the operator to label it.
+      selector: { ...selectorLabels(target), [POD_NAME_LABEL]: podName(target.name, roles.primary) },
       ports: ports(),
     },
   };
@@ -49,9 +59,12 @@ export function renderServices(target: DatabaseTarget): [V1Service, V1Service, V
     metadata: objectMeta(target, names.readOnlyService, 'service'),
     spec: {
       type: 'ClusterIP',
-      // Every Ready member, the primary included, so the endpoint works with one member. Routing
-      // to replicas only arrives with replication, which labels each member with its role.
-      selector: selectorLabels(target),
+      // The replicas, by the role label each replication pass gives the members; with one member,
+      // that member, so the endpoint always works.
+      selector:
+        target.spec.replicas > 1
+          ? { ...selectorLabels(target), [ROLE_LABEL]: 'replica' }
+          : selectorLabels(target),
       ports: ports(),
     },
   };

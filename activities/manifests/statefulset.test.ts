@@ -137,6 +137,7 @@ describe('renderStatefulSet', () => {
     );
     expect(sts.spec?.template.spec?.volumes).toEqual([
       { name: 'config', configMap: { name: 'orders-config' } },
+      { name: 'roles', configMap: { name: 'orders-roles', optional: true } },
     ]);
     expect(c.readinessProbe?.exec?.command).toEqual([
       'pg_isready',
@@ -176,7 +177,7 @@ describe('renderStatefulSet', () => {
   describe('bootstrap-replica init container', () => {
     const init = (sts: V1StatefulSet) => sts.spec?.template.spec?.initContainers ?? [];
 
-    it('clones member 0 with pg_basebackup through the replica slot, on postgres', () => {
+    it('clones the primary with pg_basebackup through the primary Service and the replica slot, on postgres', () => {
       const [c, ...rest] = init(render(target({ image: 'registry.local/postgres:16-ext' })));
       expect(rest).toEqual([]);
       expect(c?.name).toBe('bootstrap-replica');
@@ -192,19 +193,25 @@ describe('renderStatefulSet', () => {
       expect(script).not.toContain('$(');
       expect(c?.env).toEqual([
         { name: 'PGDATA', value: '/var/lib/postgresql/data/pgdata' },
-        { name: 'PRIMARY_HOST', value: 'orders-0.orders-headless.shop.svc' },
+        { name: 'PRIMARY_HOST', value: 'orders-primary.shop.svc' },
         { name: 'PRIMARY_PORT', value: '5432' },
+        { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
         {
           name: 'POD_INDEX',
           valueFrom: { fieldRef: { fieldPath: `metadata.labels['${POD_INDEX_LABEL}']` } },
         },
+        { name: 'ROLES_DIR', value: '/etc/durable/roles' },
+        { name: 'FIRST_PRIMARY', value: 'orders-0' },
         { name: 'REPLICATION_USER', value: 'replicator' },
         {
           name: 'PGPASSWORD',
           valueFrom: { secretKeyRef: { name: 'orders-credentials', key: 'replication-password' } },
         },
       ]);
-      expect(c?.volumeMounts).toEqual([{ name: 'data', mountPath: '/var/lib/postgresql/data' }]);
+      expect(c?.volumeMounts).toEqual([
+        { name: 'data', mountPath: '/var/lib/postgresql/data' },
+        { name: 'roles', mountPath: '/etc/durable/roles', readOnly: true },
+      ]);
       expect(c?.securityContext).toEqual(db(render(target())).securityContext);
     });
 

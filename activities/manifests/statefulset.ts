@@ -21,9 +21,13 @@ import {
   CONFIG_VOLUME,
   CONTAINER_NAME,
   DATA_VOLUME,
-  memberHost,
   objectNames,
+  podName,
   PORT_NAME,
+  ROLE_KEYS,
+  ROLES_MOUNT_PATH,
+  ROLES_VOLUME,
+  serviceHost,
 } from '../../contracts/names';
 import { prune } from './prune';
 import { memberScheduling } from './scheduling';
@@ -130,7 +134,14 @@ function podTemplate(target: DatabaseTarget, configHash: string): V1PodTemplateS
       ...memberScheduling(target),
       ...(profile.replicaBootstrap === 'clone' && { initContainers: [bootstrapReplica(target, profile)] }),
       containers: [container(target, profile)],
-      volumes: [{ name: CONFIG_VOLUME, configMap: { name: names.configMap } }],
+      volumes: [
+        { name: CONFIG_VOLUME, configMap: { name: names.configMap } },
+        // Read when a member starts (bootstrapReplica); optional, so that a pod can start before
+        // the record exists (member 0 of a Database made before it).
+        ...(profile.replicaBootstrap === 'clone'
+          ? [{ name: ROLES_VOLUME, configMap: { name: names.roles, optional: true } }]
+          : []),
+      ],
     },
   };
 }
@@ -170,40 +181,58 @@ function container(target: DatabaseTarget, profile: EngineProfile): V1Container 
   };
 }
 
-/** The init container that clones a PostgreSQL replica from member 0. */
+/** The init container that clones a PostgreSQL replica from the primary. */
 export const BOOTSTRAP_REPLICA_CONTAINER = 'bootstrap-replica';
 
 /**
- * Clones member 0 into an empty PGDATA with pg_basebackup (-R: as a standby following member 0
- * through its own slot), retrying until member 0, the replication role and the slot exist: the
- * workflow creates those as soon as member 0 answers, while this container may already run. Does
- * nothing on member 0 or when PGDATA holds a cluster (a restart, or a member scaled down and up
- * again with its volume). The clone goes to a side directory renamed at the end, so a clone cut
- * short (pod deleted) is never mistaken for a cluster. `-c fast` asks for an immediate checkpoint
- * rather than waiting for a spread one. No `$(`…`)` in the script: the kubelet would take it for a
- * variable reference.
+ * Makes a member that is not the primary a standby before its engine starts. Which member is the
+ * primary it reads from the role record (activities/roles.ts, mounted at ROLES_MOUNT_PATH: the
+ * failover's target while one runs, else the primary; no record yet means member 0). The primary
+ * itself is left alone, and so is a standby (a restart, or a member scaled down and up again with
+ * its volume).
+ *
+ * Otherwise PGDATA is empty (a new member) or holds a former primary (a failover made another
+ * member primary while this one was away): either way the member is cloned from the primary
+ * through the primary Service with pg_basebackup (-R: as a standby of that Service, so that it
+ * follows the next failover by itself, through its own slot), retrying until the primary, the
+ * replication role and the slot exist: the workflow creates those as soon as the primary answers,
+ * while this container may already run. The clone goes to a side directory that replaces PGDATA
+ * only when complete, so a clone cut short (pod deleted) is never mistaken for a cluster and a
+ * former primary's data is given up only for a complete copy of the new primary's. `-c fast` asks
+ * for an immediate checkpoint rather than waiting for a spread one. No `$(`…`)` in the script:
+ * the kubelet would take it for a variable reference.
  */
 export const REPLICA_BOOTSTRAP_SCRIPT = `set -eu
-if [ "$POD_INDEX" = 0 ]; then
-  echo "member 0 is the primary: nothing to clone"
+primary="$FIRST_PRIMARY"
+if [ -s "$ROLES_DIR/${ROLE_KEYS.targetPrimary}" ]; then
+  primary=\`cat "$ROLES_DIR/${ROLE_KEYS.targetPrimary}"\`
+elif [ -s "$ROLES_DIR/${ROLE_KEYS.primary}" ]; then
+  primary=\`cat "$ROLES_DIR/${ROLE_KEYS.primary}"\`
+fi
+if [ "$POD_NAME" = "$primary" ]; then
+  echo "$POD_NAME is the primary: nothing to clone"
   exit 0
 fi
 if [ -s "$PGDATA/PG_VERSION" ]; then
-  echo "$PGDATA already holds a cluster: nothing to clone"
-  exit 0
+  if [ -f "$PGDATA/standby.signal" ]; then
+    echo "$PGDATA already holds a standby: nothing to clone"
+    exit 0
+  fi
+  echo "$PGDATA holds a former primary and $primary is the primary now: cloning $primary" \\
+    "(the former primary's data is kept until the clone is complete)"
 fi
 partial="$PGDATA.partial"
 attempt=1
 until rm -rf "$partial" && pg_basebackup -h "$PRIMARY_HOST" -p "$PRIMARY_PORT" -U "$REPLICATION_USER" -w \\
     -D "$partial" -R -X stream -c fast -S "replica_$POD_INDEX"; do
   echo "clone attempt $attempt from $PRIMARY_HOST:$PRIMARY_PORT failed; retrying in 5s" \\
-    "(member 0, its role $REPLICATION_USER or slot replica_$POD_INDEX may not be ready yet)" >&2
+    "($primary, its role $REPLICATION_USER or slot replica_$POD_INDEX may not be ready yet)" >&2
   attempt=\`expr $attempt + 1\`
   sleep 5
 done
 rm -rf "$PGDATA"
 mv "$partial" "$PGDATA"
-echo "cloned member 0 into $PGDATA"
+echo "cloned $primary into $PGDATA"
 `;
 
 function bootstrapReplica(target: DatabaseTarget, profile: EngineProfile): V1Container {
@@ -214,15 +243,16 @@ function bootstrapReplica(target: DatabaseTarget, profile: EngineProfile): V1Con
     command: ['sh', '-c', REPLICA_BOOTSTRAP_SCRIPT],
     env: [
       { name: 'PGDATA', value: profile.dataDir },
-      {
-        name: 'PRIMARY_HOST',
-        value: memberHost({ namespace: target.namespace, database: target.name, ordinal: 0 }),
-      },
+      // The primary Service: whichever member is primary, also after a failover.
+      { name: 'PRIMARY_HOST', value: serviceHost(target.namespace, names.primaryService) },
       { name: 'PRIMARY_PORT', value: String(profile.port) },
+      { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
       {
         name: POD_INDEX_ENV,
         valueFrom: { fieldRef: { fieldPath: `metadata.labels['${POD_INDEX_LABEL}']` } },
       },
+      { name: 'ROLES_DIR', value: ROLES_MOUNT_PATH },
+      { name: 'FIRST_PRIMARY', value: podName(target.name, 0) },
       { name: 'REPLICATION_USER', value: REPLICATION_USER },
       // By reference, like the superuser's: the value never appears in the StatefulSet.
       {
@@ -231,7 +261,10 @@ function bootstrapReplica(target: DatabaseTarget, profile: EngineProfile): V1Con
       },
     ],
     resources: resourcesFor(target.spec),
-    volumeMounts: [{ name: DATA_VOLUME, mountPath: profile.dataMountPath }],
+    volumeMounts: [
+      { name: DATA_VOLUME, mountPath: profile.dataMountPath },
+      { name: ROLES_VOLUME, mountPath: ROLES_MOUNT_PATH, readOnly: true },
+    ],
     securityContext: {
       allowPrivilegeEscalation: false,
       capabilities: { drop: ['ALL'] },

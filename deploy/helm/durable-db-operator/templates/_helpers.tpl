@@ -80,6 +80,11 @@ Namespaced rules of the worker (activities/):
 - apiGroups: ['']
   resources: [configmaps, services]
   verbs: [get, create, patch]
+# The role record <db>-roles (which member is the primary): created with POST, moved by a
+# failover with PUT on the resourceVersion it read, so two writers can never both win.
+- apiGroups: ['']
+  resources: [configmaps]
+  verbs: [update]
 # Secrets: read by name, created with POST, metadata applied, orphaned by merge patch (Retain).
 # delete: the OwnerReferencesPermissionEnforcement admission plugin lets only a user who may delete
 # an object change its ownerReferences (orphaning on Retain); the operator never deletes a Secret.
@@ -116,10 +121,10 @@ Namespaced rules of the worker (activities/):
 # The result of a finished Job is in its pod's termination message (no pods/log needed).
 # Upgrades: a member's pod is read for its revision and readiness (health gate); a rollback
 # deletes the pods created from the failed revision (a StatefulSet does not replace a pod that
-# never became Ready).
+# never became Ready). Each replication pass labels the members with their role (merge patch).
 - apiGroups: ['']
   resources: [pods]
-  verbs: [get, list, delete]
+  verbs: [get, list, delete, patch]
 {{- end }}
 
 {{/* Cluster-scoped rules of the worker: the prerequisite check of spec.storage.storageClassName. */}}
