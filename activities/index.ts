@@ -21,6 +21,13 @@ import { applyConfigMap, applyServices, applyStatefulSet, ensureSecret } from '.
 import { assessSpec } from './spec-check';
 import { inspectAtRest } from './at-rest';
 import { ensureObjects } from './ensure-objects';
+import {
+  assessPrimary,
+  chooseFailoverTarget,
+  completeFailover,
+  fencePrimary,
+  promoteMember,
+} from './failover';
 import { addFinalizer, removeFinalizer } from './finalizer';
 import type { KubeClients } from './kube-clients';
 import { checkPrerequisites } from './prerequisites';
@@ -124,6 +131,15 @@ export function createActivities({ clients, report, temporal, metrics, engines }
     inspectAtRest: (target: DatabaseTarget) => inspectAtRest({ ...engineDeps, temporal }, target),
     ensureObjects: (target: DatabaseTarget, opts: { statefulSet: boolean }) =>
       ensureObjects(clients, target, opts),
+
+    // Failover (workflows/failover.ts): each step reads the role record again.
+    assessPrimary: (target: DatabaseTarget) => assessPrimary(engineDeps, target),
+    chooseFailoverTarget: (target: DatabaseTarget, from: number) =>
+      chooseFailoverTarget(engineDeps, target, from),
+    fencePrimary: (target: DatabaseTarget, from: number, to: number) =>
+      fencePrimary(clients, target, from, to),
+    promoteMember: (target: DatabaseTarget, to: number) => promoteMember(engineDeps, target, to),
+    completeFailover: (target: DatabaseTarget, to: number) => completeFailover(clients, target, to),
   };
 }
 
@@ -151,6 +167,7 @@ export type DatabaseWorkflowActivities = Pick<
   | 'clearCancelUpgrade'
   | 'releaseDatabase'
   | 'removeFinalizer'
+  | 'assessPrimary'
   // Runs from before one-pass-provision-v1 apply the objects one activity each.
   | 'addFinalizer'
   | 'checkPrerequisites'
@@ -167,6 +184,16 @@ export type UpgradeWorkflowActivities = Pick<
   | 'deletePodsOfRevision'
   | 'waitForStatefulSetReady'
   | 'waitForBackupFinished'
+>;
+export type FailoverWorkflowActivities = Pick<
+  DatabaseActivities,
+  | 'assessPrimary'
+  | 'chooseFailoverTarget'
+  | 'fencePrimary'
+  | 'promoteMember'
+  | 'completeFailover'
+  | 'configureReplication'
+  | 'reportStatus'
 >;
 export type BackupWorkflowActivities = Pick<
   DatabaseActivities,
@@ -191,5 +218,7 @@ export type { HealthReport, MemberReport, ReplicationReport } from './replicatio
 export { FailureTypes } from './errors';
 export type { SpecAssessment } from './spec-check';
 export type { AtRestReport } from './at-rest';
+export type { Candidate, FailoverChoice, PrimaryAssessment } from './failover';
+export { failoverSupported } from './failover';
 export type { EnsuredObjects } from './ensure-objects';
 export type { MemberState, RolloutState } from './rollout';

@@ -69,6 +69,7 @@ describe('parseDatabaseSpec', () => {
         backup: { enabled: false, maxAttempts: 3, backoffSeconds: 30 },
         deletionPolicy: 'Delete',
         upgrade: { timeoutSeconds: 900 },
+        failover: { enabled: true, delaySeconds: 5 },
       },
     });
   });

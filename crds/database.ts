@@ -306,6 +306,24 @@ export const databaseSpecSchema = withCel(
       .default('Delete')
       .describe('Delete removes the data volumes with the Database; Retain keeps them.'),
     upgrade: defaultedObject(z.object({ timeoutSeconds: z.int().min(60).max(86400).default(900) })),
+    failover: defaultedObject(
+      z
+        .object({
+          enabled: z
+            .boolean()
+            .default(true)
+            .describe('Promote a replica when the primary fails (with more than one member).'),
+          delaySeconds: z
+            .int()
+            .min(1)
+            .max(3600)
+            .default(5)
+            .describe(
+              'How long the primary must have failed (pod gone or not Ready, or its engine not answering), by consecutive checks, before a failover starts.',
+            ),
+        })
+        .describe('Automatic failover (PostgreSQL).'),
+    ),
   }),
   [
     {
@@ -335,6 +353,12 @@ export const databaseStatusSchema = z.object({
     .object({ primary: z.string().max(512).optional(), readOnly: z.string().max(512).optional() })
     .optional(),
   secretName: z.string().max(253).optional(),
+  currentPrimary: z.string().max(253).optional().describe('The pod of the primary member.'),
+  targetPrimary: z
+    .string()
+    .max(253)
+    .optional()
+    .describe('The member a running failover is promoting; absent otherwise.'),
   workflow: z
     .object({
       id: z.string().max(512).optional(),

@@ -192,3 +192,60 @@ export async function postgresHealth(
     };
   });
 }
+
+/** Where a member stands in the WAL, for choosing whom a failover promotes. */
+export interface WalPosition {
+  inRecovery: boolean;
+  /** Bytes of WAL received (a standby) or written (a primary) since 0/0, as a decimal string. */
+  received: string;
+  /** Bytes replayed since 0/0 (a standby; the written position on a primary). */
+  replayed: string;
+}
+
+/**
+ * The member's WAL position: a standby's last received and replayed LSN (received falls back to
+ * replayed for a standby whose receiver never ran), a primary's current write position.
+ * Decimal strings, since LSNs outgrow a double's exact range.
+ */
+export async function postgresPosition(endpoint: EngineEndpoint, credentials: EngineCredentials): Promise<WalPosition> {
+  return withPostgres(endpoint, credentials, 'read the WAL position', async (c) => {
+    const { rows } = await c.query<{ recovery: boolean; received: string | null; replayed: string | null }>(
+      `SELECT pg_is_in_recovery() AS recovery,
+              pg_wal_lsn_diff(CASE WHEN pg_is_in_recovery()
+                                   THEN coalesce(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())
+                                   ELSE pg_current_wal_lsn() END, '0/0')::text AS received,
+              pg_wal_lsn_diff(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn()
+                                   ELSE pg_current_wal_lsn() END, '0/0')::text AS replayed`,
+    );
+    const row = rows[0]!;
+    return { inRecovery: row.recovery, received: row.received ?? '0', replayed: row.replayed ?? '0' };
+  });
+}
+
+/** Seconds pg_promote may wait for the promotion to finish: within the statement timeout. */
+const PROMOTE_WAIT_SECONDS = 8;
+
+/**
+ * Promotes a standby (pg_promote, waiting for it to finish). Idempotent: a member that is no
+ * longer in recovery is reported as already promoted. A promotion that did not finish in time is
+ * retryable: the next attempt finds it done, or asks again.
+ */
+export async function postgresPromote(
+  endpoint: EngineEndpoint,
+  credentials: EngineCredentials,
+): Promise<'promoted' | 'already primary'> {
+  return withPostgres(endpoint, credentials, 'promote', async (c) => {
+    const before = await c.query<{ recovery: boolean }>('SELECT pg_is_in_recovery() AS recovery');
+    if (!before.rows[0]?.recovery) return 'already primary';
+    const { rows } = await c.query<{ done: boolean }>('SELECT pg_promote(true, $1) AS done', [
+      PROMOTE_WAIT_SECONDS,
+    ]);
+    if (!rows[0]?.done) {
+      throw ApplicationFailure.retryable(
+        `the promotion did not finish within ${PROMOTE_WAIT_SECONDS}s`,
+        EngineFailureTypes.Unavailable,
+      );
+    }
+    return 'promoted';
+  });
+}

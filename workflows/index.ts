@@ -1,4 +1,5 @@
 /** Entry point of the workflow bundle: every workflow the worker registers. */
 export { databaseWorkflow } from './database';
 export { upgradeWorkflow } from './upgrade';
+export { failoverWorkflow } from './failover';
 export { backupWorkflow, scheduledBackupWorkflow } from './backup';

@@ -34,6 +34,8 @@ export const PATCHES = {
     'backupWorkflow: a run that finds its DatabaseBackup Running with an attempt recorded takes that attempt (its Job) up instead of starting the next; the final phase is written after the Database is told and the Events recorded',
   'upgrade-backup-join-v1':
     'upgradeWorkflow: a pre-upgrade backup still run by an earlier run of the upgrade is waited for (its DatabaseBackup) instead of failing the upgrade',
+  'failover-v1':
+    'databaseWorkflow: when a pod\'s readiness changes or the Database is Degraded, the primary is assessed (assessPrimary), a failure confirmed over spec.failover.delaySeconds, and the failover child workflow run',
 } as const;
 
 export type PatchId = keyof typeof PATCHES;

@@ -18,6 +18,7 @@ export const WORKFLOW_ENTRIES = {
   upgradeWorkflow: 'workflows/upgrade.ts',
   backupWorkflow: 'workflows/backup.ts',
   scheduledBackupWorkflow: 'workflows/backup.ts',
+  failoverWorkflow: 'workflows/failover.ts',
 } as const;
 export type WorkflowType = keyof typeof WORKFLOW_ENTRIES;
 

@@ -81,6 +81,12 @@ function healthyCluster(): DatabaseActivities {
       role: i === 0 ? ('primary' as const) : ('replica' as const),
       state: i === 0 ? undefined : 'streaming',
     }));
+  const roles = new Map<string, { primary: number; targetPrimary?: number }>();
+  const roleRecord = (t: DatabaseTarget) => {
+    const key = `${t.namespace}/${t.name}`;
+    if (!roles.has(key)) roles.set(key, { primary: 0 });
+    return roles.get(key)!;
+  };
   const replicated = async (t: DatabaseTarget) => ({
     ready: true,
     message: `${t.spec.replicas - 1} replica(s) streaming`,
@@ -166,6 +172,24 @@ function healthyCluster(): DatabaseActivities {
       message: 'answers',
     }),
     inspectAtRest: async () => ({ findings: [] }),
+    // A role record per Database, moved by the failover steps as the real ones move the ConfigMap.
+    assessPrimary: async (t) => {
+      const r = roleRecord(t);
+      return { ...r, healthy: true, reason: `${t.name}-${r.primary} accepts writes` };
+    },
+    chooseFailoverTarget: async (t, from) => {
+      const ordinal = Array.from({ length: t.spec.replicas }, (_, i) => i).find((i) => i !== from)!;
+      return { ordinal, candidates: [{ member: `${t.name}-${ordinal}`, ordinal, received: '100' }] };
+    },
+    fencePrimary: async (t, _from, to) => {
+      roleRecord(t).targetPrimary = to;
+      return { steps: [`recorded ${t.name}-${to} as the target`] };
+    },
+    promoteMember: async () => 'promoted',
+    completeFailover: async (t, to) => {
+      Object.assign(roleRecord(t), { primary: to, targetPrimary: undefined });
+      return { relabelled: [] };
+    },
     // Replaced in FakeActivities by the composite of its parts (see there).
     ensureObjects: async () => {
       throw new Error('ensureObjects is composed by FakeActivities');

@@ -1,4 +1,4 @@
-import { isCancellation, patched } from '@temporalio/workflow';
+import { isCancellation, patched, setCurrentDetails } from '@temporalio/workflow';
 import type { DatabaseTarget } from '../../activities';
 import type { DatabaseSpec } from '../../crds';
 import { checkSpec, type Verdict } from '../../crds/spec-rules';
@@ -15,6 +15,7 @@ import { scheduleBackups } from './steps/backup-schedule';
 import { applyMembers, applyServices, ensureConfiguration, ensureObjects } from './steps/provision';
 import { awaitPods } from './steps/readiness';
 import { Replication } from './steps/replication';
+import { guarded, guardPrimary } from './steps/failover';
 import { restore } from './steps/restore';
 import { settleRecordedUpgrade, upgrade } from './steps/upgrade';
 
@@ -63,6 +64,22 @@ export async function reconcile(
     state.failedUpgrade.generation === update.generation;
   let target: DatabaseTarget = heldBack ? withBuild(requested, running!) : requested;
   const upgrading = changesBuild && !heldBack && patched('upgrade-v1');
+  // A pod's readiness changed, or the Database is Degraded, or a failover stopped half-way: the
+  // primary is looked at first, and replaced if it failed, before anything waits for the pods.
+  const suspect =
+    drift.some((d) => d.change === 'readiness') ||
+    state.status.phase === 'Degraded' ||
+    !!state.status.targetPrimary;
+  if (mode !== 'generation' && !upgrading && suspect && guarded(target)) {
+    try {
+      await guardPrimary(entity, update, target);
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      // The look itself failed (the API server away for the activity's retries): the repair
+      // below goes on, and the next wake-up looks again.
+      setCurrentDetails(`**could not look at the primary**: ${describeFailure(err).message}`);
+    }
+  }
   let found: string[] = [];
   if (mode === 'resync' && !upgrading && state.status.phase === 'Ready' && patched('quiet-resync-v1')) {
     const look = await lookOver(entity, target);

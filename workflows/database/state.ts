@@ -41,6 +41,8 @@ export interface State {
    * takes it up where the waits were, without announcing it again.
    */
   resuming?: number;
+  /** Failovers started by this Database's workflow runs: numbers each child's workflow id. */
+  failovers?: number;
   /** The verdict on a generation's spec (recorded by an activity), reused by its drift and resyncs. */
   assessed?: {
     uid: string;

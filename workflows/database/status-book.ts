@@ -64,6 +64,15 @@ export class StatusBook {
     this.dirty = true;
   }
 
+  /** status.currentPrimary and targetPrimary (pod names; target only while a failover runs). */
+  setPrimary(current: string, target?: string): void {
+    if (this.status.currentPrimary === current && this.status.targetPrimary === target) return;
+    this.status.currentPrimary = current;
+    // Merge-patched status: null, not absence, removes a target that was there.
+    (this.status as { targetPrimary?: string | null }).targetPrimary = target ?? null;
+    this.dirty = true;
+  }
+
   /** Writes the status if it changed, with the Events given (then always), in one activity. */
   async report(...events: (DatabaseEvent | undefined)[]): Promise<void> {
     const due = events.filter((e): e is DatabaseEvent => !!e);

@@ -1,0 +1,251 @@
+import type { V1Pod } from '@kubernetes/client-node';
+import { ApplicationFailure } from '@temporalio/activity';
+import { postgresHealth, postgresPosition, postgresPromote, type WalPosition } from '../engines/postgres';
+import { serverSideApply } from './apply';
+import { readCredentials } from './credentials';
+import { FailureTypes, isNotFound, kubeCall, kubeRead } from './errors';
+import type { KubeClients } from './kube-clients';
+import { renderServices } from './manifests/services';
+import { labelMemberRoles, setRoleLabel } from './member-pods';
+import { podName } from '../contracts/names';
+import type { EngineDependencies } from './replication';
+import { replicaOrdinals } from './replication';
+import { ensureRoles, writeRoles } from './roles';
+import type { DatabaseTarget } from './types';
+
+/**
+ * The steps of a failover (workflows/failover.ts), each small and idempotent, each reading the
+ * role record (activities/roles.ts) rather than trusting what the workflow remembers: the cluster
+ * is the record. PostgreSQL only, so far (failoverSupported).
+ */
+
+/** The engines whose failover exists. */
+export function failoverSupported(engine: string): boolean {
+  return engine === 'postgres';
+}
+
+export interface PrimaryAssessment {
+  primary: number;
+  /** A failover the record shows as started and not finished (its target). */
+  targetPrimary?: number;
+  healthy: boolean;
+  /** What was found, in words: why the primary counts as failed, or that it answers. */
+  reason: string;
+}
+
+/**
+ * Is the primary the record names there and answering? Failed when its pod is gone, being
+ * deleted or not Ready, or its engine does not answer a health query (refused, timed out: a cut
+ * network), or answers as a standby. Never throws for the primary's own trouble: that is the
+ * answer.
+ */
+export async function assessPrimary(
+  deps: EngineDependencies,
+  target: DatabaseTarget,
+): Promise<PrimaryAssessment> {
+  const record = await ensureRoles(deps.clients, target);
+  const { primary, targetPrimary } = record;
+  const verdict = (healthy: boolean, reason: string): PrimaryAssessment => ({
+    primary,
+    ...(targetPrimary !== undefined && { targetPrimary }),
+    healthy,
+    reason,
+  });
+  const name = podName(target.name, primary);
+  const pod = await readPod(deps.clients, target, name);
+  if (!pod) return verdict(false, `pod ${name} is gone`);
+  if (pod.metadata?.deletionTimestamp) return verdict(false, `pod ${name} is being deleted`);
+  if (!isReady(pod)) return verdict(false, `pod ${name} is not Ready${whyNotReady(pod)}`);
+  try {
+    const credentials = await readCredentials(deps.clients, target.namespace, target.name);
+    const endpoint = await deps.resolver(member(target, primary));
+    const health = await postgresHealth(endpoint, credentials);
+    if (health.role !== 'primary') return verdict(false, `${name} answers as a standby`);
+    return verdict(true, `${name} accepts writes`);
+  } catch (err) {
+    if (err instanceof ApplicationFailure && err.nonRetryable) throw err;
+    return verdict(false, `${name} does not answer: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+export interface Candidate {
+  member: string;
+  ordinal: number;
+  /** WAL received, bytes since 0/0 (decimal). */
+  received?: string;
+  /** Why it cannot take over, if it cannot. */
+  refused?: string;
+}
+
+export interface FailoverChoice {
+  /** The member to promote. */
+  ordinal: number;
+  candidates: Candidate[];
+}
+
+/**
+ * The replica to promote instead of `from`: among the wanted members that are Ready standbys and
+ * answer, the one that received the most WAL (so the least of the old primary's writes is lost);
+ * on a tie the lowest ordinal. Retryable failure, naming each candidate's trouble, when none can.
+ */
+export async function chooseFailoverTarget(
+  deps: EngineDependencies,
+  target: DatabaseTarget,
+  from: number,
+): Promise<FailoverChoice> {
+  const credentials = await readCredentials(deps.clients, target.namespace, target.name);
+  const candidates: Candidate[] = [];
+  for (const ordinal of replicaOrdinals(target.spec.replicas, from)) {
+    const name = podName(target.name, ordinal);
+    const pod = await readPod(deps.clients, target, name);
+    if (!pod || pod.metadata?.deletionTimestamp || !isReady(pod)) {
+      candidates.push({ member: name, ordinal, refused: pod ? 'not Ready' : 'no pod' });
+      continue;
+    }
+    let position: WalPosition;
+    try {
+      position = await postgresPosition(await deps.resolver(member(target, ordinal)), credentials);
+    } catch (err) {
+      if (err instanceof ApplicationFailure && err.nonRetryable) throw err;
+      candidates.push({ member: name, ordinal, refused: err instanceof Error ? err.message : String(err) });
+      continue;
+    }
+    if (!position.inRecovery) {
+      candidates.push({ member: name, ordinal, refused: 'not a standby' });
+      continue;
+    }
+    candidates.push({ member: name, ordinal, received: position.received });
+  }
+  const able = candidates.filter((c) => c.received !== undefined);
+  if (able.length === 0) {
+    throw ApplicationFailure.retryable(
+      `no replica can take over from ${podName(target.name, from)}: ${candidates.map((c) => `${c.member} ${c.refused}`).join('; ') || 'there is none'}`,
+      'NoFailoverCandidate',
+    );
+  }
+  able.sort((a, b) => {
+    const diff = BigInt(b.received!) - BigInt(a.received!);
+    return diff === 0n ? a.ordinal - b.ordinal : diff > 0n ? 1 : -1;
+  });
+  return { ordinal: able[0]!.ordinal, candidates };
+}
+
+/**
+ * Fences the old primary before anything is promoted: the record names `to` as the target (so a
+ * pod of `from` that starts from now on clones `to` instead of starting as a primary), the
+ * primary Service selects `to` (no Service routes to `from` any more), `from` loses its role
+ * label, and its pod is deleted (an engine that still runs behind a cut network stops taking
+ * writes once its node hears of it; meanwhile no Service reaches it). Refused (non-retryable)
+ * when the record shows another move than this one: a newer failover owns the role.
+ */
+export async function fencePrimary(
+  clients: KubeClients,
+  target: DatabaseTarget,
+  from: number,
+  to: number,
+): Promise<{ steps: string[] }> {
+  let record = await ensureRoles(clients, target);
+  const steps: string[] = [];
+  if (record.primary === to && record.targetPrimary === undefined) return { steps: ['already done'] };
+  if (record.primary !== from || (record.targetPrimary !== undefined && record.targetPrimary !== to)) {
+    throw ApplicationFailure.nonRetryable(
+      `the role record names ${podName(target.name, record.primary)}${record.targetPrimary !== undefined ? ` → ${podName(target.name, record.targetPrimary)}` : ''}, not ${podName(target.name, from)}: another failover moved the role`,
+      'RoleMoved',
+    );
+  }
+  if (record.targetPrimary !== to) {
+    record = await writeRoles(clients, target, record, { primary: from, targetPrimary: to });
+    steps.push(`recorded ${podName(target.name, to)} as the target`);
+  }
+  await applyPrimaryService(clients, target, to);
+  steps.push(`pointed the primary Service at ${podName(target.name, to)}`);
+  const old = podName(target.name, from);
+  await setRoleLabel(clients, target, old, null);
+  const pod = await readPod(clients, target, old);
+  if (pod && !pod.metadata?.deletionTimestamp) {
+    await kubeCall(`delete Pod ${target.namespace}/${old}`, async () => {
+      try {
+        await clients.core.deleteNamespacedPod({ name: old, namespace: target.namespace });
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+      }
+    });
+    steps.push(`deleted pod ${old}`);
+  }
+  return { steps };
+}
+
+/** Promotes `to` (idempotent: a member already promoted is left as it is). */
+export async function promoteMember(
+  deps: EngineDependencies,
+  target: DatabaseTarget,
+  to: number,
+): Promise<'promoted' | 'already primary'> {
+  const credentials = await readCredentials(deps.clients, target.namespace, target.name);
+  return postgresPromote(await deps.resolver(member(target, to)), credentials);
+}
+
+/**
+ * Makes the move final: the record names `to` as the primary, the Services and role labels
+ * follow it. The replication pass after it gives the new primary the other members' slots.
+ */
+export async function completeFailover(
+  clients: KubeClients,
+  target: DatabaseTarget,
+  to: number,
+): Promise<{ relabelled: string[] }> {
+  const record = await ensureRoles(clients, target);
+  if (record.targetPrimary !== undefined && record.targetPrimary !== to) {
+    throw ApplicationFailure.nonRetryable(
+      `the role record's target is ${podName(target.name, record.targetPrimary)}, not ${podName(target.name, to)}`,
+      'RoleMoved',
+    );
+  }
+  if (record.primary !== to) {
+    if (record.targetPrimary !== to) {
+      throw ApplicationFailure.nonRetryable(
+        `the role record names ${podName(target.name, record.primary)} and no target: the fence step did not run`,
+        FailureTypes.Invalid,
+      );
+    }
+    await writeRoles(clients, target, record, { primary: to });
+  } else if (record.targetPrimary !== undefined) {
+    await writeRoles(clients, target, record, { primary: to });
+  }
+  await applyPrimaryService(clients, target, to);
+  return { relabelled: await labelMemberRoles(clients, target, to) };
+}
+
+async function applyPrimaryService(clients: KubeClients, target: DatabaseTarget, primary: number) {
+  const [, service] = renderServices(target, { primary });
+  await serverSideApply(clients, service, `Service ${target.namespace}/${service.metadata!.name!}`);
+}
+
+function member(target: DatabaseTarget, ordinal: number) {
+  return { namespace: target.namespace, database: target.name, ordinal, engine: target.spec.engine };
+}
+
+async function readPod(
+  clients: KubeClients,
+  target: DatabaseTarget,
+  name: string,
+): Promise<V1Pod | undefined> {
+  return kubeRead(`Pod ${target.namespace}/${name}`, () =>
+    clients.core.readNamespacedPod({ name, namespace: target.namespace }),
+  );
+}
+
+function isReady(pod: V1Pod): boolean {
+  return (pod.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
+}
+
+/** `: <container state>` of the database container when it says something, e.g. CrashLoopBackOff. */
+function whyNotReady(pod: V1Pod): string {
+  const statuses = pod.status?.containerStatuses ?? [];
+  const waiting = statuses.find((s) => s.state?.waiting?.reason)?.state?.waiting?.reason;
+  if (waiting) return ` (${waiting})`;
+  const terminated = statuses.find((s) => s.state?.terminated)?.state?.terminated;
+  if (terminated) return ` (terminated: ${terminated.reason ?? `exit ${terminated.exitCode}`})`;
+  if (pod.status?.phase && pod.status.phase !== 'Running') return ` (${pod.status.phase})`;
+  return '';
+}

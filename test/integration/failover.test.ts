@@ -1,0 +1,227 @@
+/**
+ * Failover on real nodes (issue 10), PostgreSQL 17 with three members and a writer loop through
+ * the primary Service, as an application would write:
+ *
+ * - the primary's engine SIGKILLed once: the container restarts within the delay, no failover;
+ * - the primary's engine SIGKILLed for good (its data directory made unusable first, so every
+ *   restart fails: CrashLoopBackOff): the operator confirms the failure, fences the old primary,
+ *   promotes the most advanced replica and the writes go on through the same Service; the old
+ *   primary, re-created by the fence, clones the new primary and rejoins as a replica.
+ *
+ * Figures (detection, failover, rejoin, writes lost) go to stderr as `[failover] …`.
+ */
+import * as k8s from '@kubernetes/client-node';
+import type { Database } from '../../crds';
+import { waitFor } from '../../tools/stack/wait';
+import { enginePid, killEngine } from '../support/faults';
+import { memberSql } from '../support/members';
+import {
+  applyDatabase,
+  databaseEventReasons,
+  getDatabase,
+  startOperator,
+  waitForPhase,
+  type RunningOperator,
+} from '../support/operator';
+import { superuser } from '../support/sql';
+import { createNamespace, deleteNamespace, kubeConfig, kubectlOk } from '../support/stack';
+import { WriterLoop } from '../support/writer-loop';
+
+jest.setTimeout(900_000);
+
+const figure = (text: string) => process.stderr.write(`[failover] ${text}\n`);
+const READY_TIMEOUT_MS = 420_000;
+const DB = 'pg';
+const spec = (delaySeconds: number) => ({
+  engine: 'postgres' as const,
+  version: '17',
+  replicas: 3,
+  failover: { delaySeconds },
+});
+
+describe('failover on real nodes', () => {
+  let ns: string;
+  let op: RunningOperator;
+  let core: k8s.CoreV1Api;
+  let writer: WriterLoop | undefined;
+  const { pgQuery } = memberSql(() => ns);
+
+  beforeAll(async () => {
+    ns = await createNamespace('failover');
+    op = await startOperator(ns);
+    core = kubeConfig().makeApiClient(k8s.CoreV1Api);
+    await applyDatabase(ns, DB, spec(15));
+  });
+  afterAll(async () => {
+    await writer?.stop();
+    await op?.stop();
+    if (ns) await deleteNamespace(ns);
+  });
+
+  const primarySelector = async () =>
+    (await core.readNamespacedService({ name: `${DB}-primary`, namespace: ns })).spec?.selector?.[
+      'statefulset.kubernetes.io/pod-name'
+    ];
+  const roleLabel = async (pod: string) =>
+    (await core.readNamespacedPod({ name: pod, namespace: ns })).metadata?.labels?.['durable.dev/role'];
+  const reasons = () => databaseEventReasons(ns, DB);
+  const count = (all: string[], reason: string) => all.filter((r) => r === reason).length;
+
+  it('goes Ready with member 0 as the recorded primary, and a writer loop writes through the primary Service', async () => {
+    const db = await waitForPhase(ns, DB, 'Ready', { timeoutMs: READY_TIMEOUT_MS });
+    expect(db.status?.members?.map((m) => `${m.name} ${m.role}`)).toEqual([
+      `${DB}-0 primary`,
+      `${DB}-1 replica`,
+      `${DB}-2 replica`,
+    ]);
+    const roles = await core.readNamespacedConfigMap({ name: `${DB}-roles`, namespace: ns });
+    expect(roles.data).toEqual({ primary: `${DB}-0` });
+    expect(await primarySelector()).toBe(`${DB}-0`);
+    await waitFor('role labels', async () =>
+      (await roleLabel(`${DB}-0`)) === 'primary' && (await roleLabel(`${DB}-1`)) === 'replica'
+        ? true
+        : undefined,
+    );
+    await pgQuery(DB, 0, 'CREATE TABLE writes (id int PRIMARY KEY)');
+    const { user, password } = await superuser(ns, DB);
+    writer = new WriterLoop({ service: `${DB}-primary`, namespace: ns, user, password, table: 'writes' });
+    writer.start();
+    await waitFor('writes through the primary Service', async () =>
+      writer!.acknowledged.length > 20 ? true : undefined,
+    );
+  });
+
+  it('a primary that comes back within the delay is not failed over', async () => {
+    const before = await reasons();
+    const { restarts } = await enginePid(ns, `${DB}-0`);
+    const killed = Date.now();
+    await killEngine(ns, `${DB}-0`);
+    // Back: restarted by the kubelet, Ready, and writes accepted again.
+    await waitFor(
+      'member 0 restarted',
+      async () =>
+        (await enginePid(ns, `${DB}-0`).catch(() => undefined))?.restarts === restarts + 1 ? true : undefined,
+      { timeoutMs: 60_000, intervalMs: 250 },
+    );
+    await waitFor(
+      'writes again',
+      async () => (writer!.firstAckAfter(killed) !== undefined ? true : undefined),
+      {
+        timeoutMs: 60_000,
+        intervalMs: 100,
+      },
+    );
+    figure(
+      `engine killed once: writes accepted again after ${writer!.firstAckAfter(killed)} ms, by the same primary`,
+    );
+    // Longer than the delay (15 s) plus a look: had the operator decided to fail over, it would have.
+    await new Promise((r) => setTimeout(r, 25_000));
+    const after = await reasons();
+    expect(count(after, 'PrimaryFailed')).toBe(count(before, 'PrimaryFailed'));
+    expect(await primarySelector()).toBe(`${DB}-0`);
+    expect((await getDatabase(ns, DB))?.status?.currentPrimary ?? `${DB}-0`).toBe(`${DB}-0`);
+  });
+
+  it('a primary failed for good is fenced and replaced; writes go on through the same Service', async () => {
+    await applyDatabase(ns, DB, spec(3));
+    await waitForPhase(ns, DB, 'Ready', { generation: 2, timeoutMs: 180_000 });
+    const acknowledgedBefore = writer!.acknowledged.length;
+    // Every restart of member 0's engine fails from now on: PostgreSQL refuses a data directory
+    // that others may read.
+    await kubectlOk([
+      'exec',
+      '-n',
+      ns,
+      `${DB}-0`,
+      '-c',
+      'database',
+      '--',
+      'chmod',
+      '0777',
+      '/var/lib/postgresql/data/pgdata',
+    ]);
+    const killed = Date.now();
+    await killEngine(ns, `${DB}-0`);
+
+    const failedOver = await waitFor(
+      'FailedOver',
+      async () => {
+        const db = await getDatabase(ns, DB);
+        return db?.status?.currentPrimary && db.status.currentPrimary !== `${DB}-0` ? db : undefined;
+      },
+      { timeoutMs: 120_000, intervalMs: 250 },
+    );
+    const newPrimary = failedOver.status!.currentPrimary!;
+    const failoverMs = Date.now() - killed;
+    await waitFor(
+      'writes again',
+      async () => (writer!.firstAckAfter(killed) !== undefined ? true : undefined),
+      {
+        timeoutMs: 60_000,
+        intervalMs: 100,
+      },
+    );
+    const writesBackMs = writer!.firstAckAfter(killed)!;
+    const events = await core.listNamespacedEvent({
+      namespace: ns,
+      fieldSelector: `involvedObject.name=${DB},involvedObject.kind=Database`,
+    });
+    const at = (reason: string) => {
+      const e = events.items.filter((x) => x.reason === reason).at(-1);
+      const t = e?.eventTime ?? e?.lastTimestamp ?? e?.firstTimestamp;
+      return t ? new Date(t as unknown as string).getTime() : undefined;
+    };
+    figure(
+      `primary lost → PrimaryFailed Event ${((at('PrimaryFailed') ?? Number.NaN) - killed) / 1000} s (delay 3 s); ` +
+        `→ ${newPrimary} recorded primary ${failoverMs} ms; → writes accepted through ${DB}-primary after ${writesBackMs} ms`,
+    );
+    expect(await reasons()).toEqual(expect.arrayContaining(['PrimaryFailed', 'FailedOver']));
+    expect(await primarySelector()).toBe(newPrimary);
+    const roles = await core.readNamespacedConfigMap({ name: `${DB}-roles`, namespace: ns });
+    expect(roles.data).toEqual({ primary: newPrimary });
+    const ordinal = Number(newPrimary.split('-').pop());
+    const [promoted] = await pgQuery<{ r: boolean }>(DB, ordinal, 'SELECT pg_is_in_recovery() AS r');
+    expect(promoted?.r).toBe(false);
+    expect(writer!.acknowledged.length).toBeGreaterThan(acknowledgedBefore);
+
+    // The old primary rejoins as a replica of the new one (re-cloned: its pod was deleted by the
+    // fence, and the re-created pod's init container found another member recorded as primary).
+    const rejoined = await waitFor(
+      'the old primary streaming',
+      async () => {
+        const db = await getDatabase(ns, DB);
+        const old = db?.status?.members?.find((m) => m.name === `${DB}-0`);
+        return db?.status?.phase === 'Ready' && old?.role === 'replica' && old.state === 'streaming'
+          ? db
+          : undefined;
+      },
+      { timeoutMs: 300_000, intervalMs: 500 },
+    );
+    const rejoinMs = Date.now() - killed;
+    const [standby] = await pgQuery<{ r: boolean }>(DB, 0, 'SELECT pg_is_in_recovery() AS r');
+    expect(standby?.r).toBe(true);
+    expect(await roleLabel(`${DB}-0`)).toBe('replica');
+    expect(await roleLabel(newPrimary)).toBe('primary');
+    const logs = await kubectlOk(['logs', '-n', ns, `${DB}-0`, '-c', 'bootstrap-replica']);
+    expect(logs).toMatch(new RegExp(`holds a former primary and ${newPrimary} is the primary now`));
+    figure(
+      `old primary ${DB}-0 streaming from ${newPrimary} again ${(rejoinMs / 1000).toFixed(1)} s after it was lost`,
+    );
+
+    // Acknowledged writes: asynchronous replication may lose the last ones before the kill.
+    await writer!.stop();
+    const ids = new Set(
+      (await pgQuery<{ id: number }>(DB, ordinal, 'SELECT id FROM writes')).map((r) => Number(r.id)),
+    );
+    const lost = writer!.acknowledged.filter((a) => !ids.has(a.id));
+    figure(
+      `acknowledged writes: ${writer!.acknowledged.length}, lost across the failover (asynchronous): ${lost.length}; ` +
+        `failed attempts during it: ${writer!.failures.filter((f) => f.at > killed).length}`,
+    );
+    // Lost writes can only be from before the kill (the old primary's last moments), never after.
+    expect(lost.filter((a) => a.at > killed)).toEqual([]);
+    // Status of the replicas, as the Database reports them.
+    const members = (rejoined as Database).status?.members ?? [];
+    expect(members.filter((m) => m.role === 'primary').map((m) => m.name)).toEqual([newPrimary]);
+  });
+});

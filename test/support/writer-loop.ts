@@ -1,0 +1,88 @@
+import pg from 'pg';
+import { Resolver } from 'node:dns/promises';
+import { stackInfo } from './stack';
+
+/**
+ * An application writing through a Service: one INSERT at a time, each on a fresh connection to
+ * the Service's name (resolved at the stack's CoreDNS, dialled at its ClusterIP through
+ * kube-proxy), keeping the ids the server acknowledged and when. Connection and statement
+ * trouble is counted, and the loop goes on after a short pause, as a client's retry would.
+ */
+export class WriterLoop {
+  readonly acknowledged: { id: number; at: number }[] = [];
+  readonly failures: { at: number; message: string }[] = [];
+  private next = 1;
+  private stopped = false;
+  private done?: Promise<void>;
+
+  constructor(
+    private readonly opts: {
+      service: string;
+      namespace: string;
+      user: string;
+      password: string;
+      table: string;
+      pauseMs?: number;
+    },
+  ) {}
+
+  start(): void {
+    this.done = this.loop();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.done;
+  }
+
+  /** The first acknowledged write after `t`, in ms after `t` (undefined if none yet). */
+  firstAckAfter(t: number): number | undefined {
+    const ack = this.acknowledged.find((a) => a.at > t);
+    return ack ? ack.at - t : undefined;
+  }
+
+  /**
+   * The outage that began after `t`: from `t` to the first acknowledged write after the first
+   * failure after `t`, in ms (0 when no write failed; undefined while writes still fail).
+   */
+  writesBackAfter(t: number): number | undefined {
+    const failure = this.failures.find((f) => f.at > t);
+    if (!failure) return 0;
+    const ack = this.acknowledged.find((a) => a.at > failure.at);
+    return ack ? ack.at - t : undefined;
+  }
+
+  private async loop(): Promise<void> {
+    const resolver = new Resolver({ timeout: 1_000, tries: 1 });
+    resolver.setServers([stackInfo().clusterDns!]);
+    const fqdn = `${this.opts.service}.${this.opts.namespace}.svc.cluster.local`;
+    while (!this.stopped) {
+      const id = this.next;
+      let client: pg.Client | undefined;
+      try {
+        client = new pg.Client({
+          host: (await resolver.resolve4(fqdn))[0],
+          port: 5432,
+          user: this.opts.user,
+          password: this.opts.password,
+          database: 'postgres',
+          connectionTimeoutMillis: 1_000,
+          query_timeout: 2_000,
+        });
+        client.on('error', () => undefined);
+        await client.connect();
+        // An insert that committed but whose answer was lost is tried again: no duplicate.
+        await client.query(`INSERT INTO ${this.opts.table} (id) VALUES ($1) ON CONFLICT (id) DO NOTHING`, [
+          id,
+        ]);
+        this.acknowledged.push({ id, at: Date.now() });
+        this.next++;
+      } catch (err) {
+        this.failures.push({ at: Date.now(), message: err instanceof Error ? err.message : String(err) });
+        await new Promise((r) => setTimeout(r, this.opts.pauseMs ?? 100));
+      } finally {
+        await client?.end().catch(() => undefined);
+      }
+    }
+  }
+}
