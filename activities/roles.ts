@@ -2,7 +2,7 @@ import type { V1ConfigMap } from '@kubernetes/client-node';
 import { ApplicationFailure } from '@temporalio/activity';
 import { FailureTypes, isConflict, kubeCall, kubeRead } from './errors';
 import type { KubeClients } from './kube-clients';
-import { objectMeta } from './manifests/labels';
+import { objectMeta, POD_NAME_LABEL } from './manifests/labels';
 import { objectNames, podName, ROLE_KEYS } from '../contracts/names';
 import type { DatabaseRef, DatabaseTarget } from './types';
 
@@ -45,16 +45,19 @@ export async function primaryOrdinal(clients: KubeClients, target: Target): Prom
 }
 
 /**
- * Creates the record if it is missing, naming member 0, which every Database starts with as its
- * primary (and which was the primary of every Database made before the record existed). An
- * existing record is left alone, whatever it says.
+ * Creates the record if it is missing, naming the member the primary Service selects (a record
+ * deleted by hand after a failover must not hand the role back to member 0, a standby), or
+ * member 0 when there is no such Service: every Database starts with member 0 as its primary,
+ * and it was the primary of every Database made before the record existed. An existing record
+ * is left alone, whatever it says.
  */
 export async function ensureRoles(clients: KubeClients, target: DatabaseTarget): Promise<RoleRecord> {
   const existing = await readRoles(clients, target);
   if (existing) return existing;
+  const primary = (await selectedByPrimaryService(clients, target)) ?? 0;
   const created = await kubeCall(`create ${what(target)}`, async () => {
     try {
-      const body = renderRoles(target, { primary: 0 });
+      const body = renderRoles(target, { primary });
       return await clients.core.createNamespacedConfigMap({ namespace: target.namespace, body });
     } catch (err) {
       if (isConflict(err)) return undefined; // made concurrently: read that one
@@ -65,6 +68,18 @@ export async function ensureRoles(clients: KubeClients, target: DatabaseTarget):
   const raced = await readRoles(clients, target);
   if (!raced) throw ApplicationFailure.retryable(`${what(target)} vanished while being created`, 'Transient');
   return raced;
+}
+
+/** The ordinal of the member the primary Service selects by pod name, if it does. */
+async function selectedByPrimaryService(clients: KubeClients, target: Target): Promise<number | undefined> {
+  const name = objectNames(target.name).primaryService;
+  const service = await kubeRead(`Service ${target.namespace}/${name}`, () =>
+    clients.core.readNamespacedService({ name, namespace: target.namespace }),
+  );
+  const pod = service?.spec?.selector?.[POD_NAME_LABEL];
+  const prefix = `${target.name}-`;
+  const rest = pod?.startsWith(prefix) ? pod.slice(prefix.length) : '';
+  return /^(0|[1-9][0-9]{0,2})$/.test(rest) ? Number(rest) : undefined;
 }
 
 /**

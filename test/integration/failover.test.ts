@@ -11,6 +11,8 @@
  * Figures (detection, failover, rejoin, writes lost) go to stderr as `[failover] …`.
  */
 import * as k8s from '@kubernetes/client-node';
+import { Worker } from '@temporalio/worker';
+import fs from 'node:fs';
 import type { Database } from '../../crds';
 import { waitFor } from '../../tools/stack/wait';
 import { enginePid, killEngine } from '../support/faults';
@@ -24,7 +26,16 @@ import {
   type RunningOperator,
 } from '../support/operator';
 import { superuser } from '../support/sql';
-import { createNamespace, deleteNamespace, kubeConfig, kubectlOk } from '../support/stack';
+import { recordHistories } from '../support/record-histories';
+import {
+  createNamespace,
+  deleteNamespace,
+  kubeConfig,
+  kubectlOk,
+  temporalClient,
+  temporalConnection,
+} from '../support/stack';
+import { workflowCodeHash } from '../replay/coverage';
 import { WriterLoop } from '../support/writer-loop';
 
 jest.setTimeout(900_000);
@@ -94,8 +105,7 @@ describe('failover on real nodes', () => {
   it('a primary that comes back within the delay is not failed over', async () => {
     const before = await reasons();
     const { restarts } = await enginePid(ns, `${DB}-0`);
-    const killed = Date.now();
-    await killEngine(ns, `${DB}-0`);
+    const killed = await killEngine(ns, `${DB}-0`);
     // Back: restarted by the kubelet, Ready, and writes accepted again.
     await waitFor(
       'member 0 restarted',
@@ -105,14 +115,14 @@ describe('failover on real nodes', () => {
     );
     await waitFor(
       'writes again',
-      async () => (writer!.firstAckAfter(killed) !== undefined ? true : undefined),
+      async () => (writer!.writesBackAfter(killed) !== undefined ? true : undefined),
       {
         timeoutMs: 60_000,
         intervalMs: 100,
       },
     );
     figure(
-      `engine killed once: writes accepted again after ${writer!.firstAckAfter(killed)} ms, by the same primary`,
+      `engine killed once: writes accepted again after ${writer!.writesBackAfter(killed)} ms, by the same primary`,
     );
     // Longer than the delay (15 s) plus a look: had the operator decided to fail over, it would have.
     await new Promise((r) => setTimeout(r, 25_000));
@@ -140,8 +150,7 @@ describe('failover on real nodes', () => {
       '0777',
       '/var/lib/postgresql/data/pgdata',
     ]);
-    const killed = Date.now();
-    await killEngine(ns, `${DB}-0`);
+    const killed = await killEngine(ns, `${DB}-0`);
 
     const failedOver = await waitFor(
       'FailedOver',
@@ -155,13 +164,15 @@ describe('failover on real nodes', () => {
     const failoverMs = Date.now() - killed;
     await waitFor(
       'writes again',
-      async () => (writer!.firstAckAfter(killed) !== undefined ? true : undefined),
+      async () => (writer!.writesBackAfter(killed) !== undefined ? true : undefined),
       {
         timeoutMs: 60_000,
         intervalMs: 100,
       },
     );
-    const writesBackMs = writer!.firstAckAfter(killed)!;
+    // Read after a few more writes: an outage is over once writes flow, not at the first one.
+    await new Promise((r) => setTimeout(r, 2_000));
+    const writesBackMs = writer!.writesBackAfter(killed)!;
     const events = await core.listNamespacedEvent({
       namespace: ns,
       fieldSelector: `involvedObject.name=${DB},involvedObject.kind=Database`,
@@ -218,10 +229,68 @@ describe('failover on real nodes', () => {
       `acknowledged writes: ${writer!.acknowledged.length}, lost across the failover (asynchronous): ${lost.length}; ` +
         `failed attempts during it: ${writer!.failures.filter((f) => f.at > killed).length}`,
     );
-    // Lost writes can only be from before the kill (the old primary's last moments), never after.
-    expect(lost.filter((a) => a.at > killed)).toEqual([]);
+    // Lost writes can only be the old primary's last ones, acknowledged before the outage began
+    // (a commit can race the kill); none acknowledged once writes flowed again.
+    const outageBegan = writer!.firstFailureAfter(killed)!;
+    expect(lost.filter((a) => a.at > outageBegan)).toEqual([]);
     // Status of the replicas, as the Database reports them.
     const members = (rejoined as Database).status?.members ?? [];
     expect(members.filter((m) => m.role === 'primary').map((m) => m.name)).toEqual([newPrimary]);
+  });
+
+  it('a deleted role record is made again from the primary Service, not handed back to member 0', async () => {
+    const primary = (await getDatabase(ns, DB))!.status!.currentPrimary!;
+    expect(primary).not.toBe(`${DB}-0`);
+    await kubectlOk(['delete', 'configmap', `${DB}-roles`, '-n', ns]);
+    const remade = await waitFor(
+      'the role record again',
+      async () =>
+        (await core.readNamespacedConfigMap({ name: `${DB}-roles`, namespace: ns }).catch(() => undefined))
+          ?.data,
+      { timeoutMs: 120_000, intervalMs: 500 },
+    );
+    expect(remade).toEqual({ primary });
+    expect(await primarySelector()).toBe(primary);
+  });
+
+  it('records histories that replay cleanly against the workflow code', async () => {
+    const connection = await temporalConnection();
+    try {
+      const client = temporalClient(connection);
+      const runs: { workflowId: string; runId: string; type: 'databaseWorkflow' | 'failoverWorkflow' }[] = [];
+      for await (const wf of client.workflow.list({ query: `DatabaseNamespace="${ns}"` })) {
+        if (wf.type === 'databaseWorkflow' || wf.type === 'failoverWorkflow') {
+          runs.push({ workflowId: wf.workflowId, runId: wf.runId, type: wf.type });
+        }
+      }
+      expect(runs.map((r) => r.type)).toEqual(
+        expect.arrayContaining(['databaseWorkflow', 'failoverWorkflow']),
+      );
+      await recordHistories(
+        runs.map((r, i) => ({
+          name: `failover-${r.type}-${workflowCodeHash(r.type)}-${i + 1}`,
+          workflowId: r.workflowId,
+          runId: r.runId,
+          workflowType: r.type,
+          covers:
+            'PostgreSQL: a primary back within the delay (no failover), a failover with fencing, promotion and rejoin',
+        })),
+      );
+      const histories = await Promise.all(
+        runs.map(async (r) => ({
+          workflowId: r.workflowId,
+          history: await client.workflow.getHandle(r.workflowId, r.runId).fetchHistory(),
+        })),
+      );
+      const workflowBundle = { code: fs.readFileSync(process.env.DURABLE_WORKFLOW_BUNDLE!, 'utf8') };
+      for await (const result of Worker.runReplayHistories({ workflowBundle }, histories)) {
+        expect({ workflowId: result.workflowId, error: result.error }).toEqual({
+          workflowId: result.workflowId,
+          error: undefined,
+        });
+      }
+    } finally {
+      await connection.close();
+    }
   });
 });

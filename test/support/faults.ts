@@ -23,7 +23,11 @@ export async function enginePid(namespace: string, pod: string): Promise<{ pid: 
   return { pid, restarts: status?.restartCount ?? 0 };
 }
 
-/** SIGKILLs a pod's engine from the host, as the kernel's OOM killer or a crash would end it. */
-export async function killEngine(namespace: string, pod: string): Promise<void> {
+/**
+ * SIGKILLs a pod's engine from the host, as the kernel's OOM killer or a crash would end it.
+ * Returns the time of the kill (after finding the process, which takes a while).
+ */
+export async function killEngine(namespace: string, pod: string): Promise<number> {
   process.kill((await enginePid(namespace, pod)).pid, 'SIGKILL');
+  return Date.now();
 }

@@ -42,14 +42,22 @@ export class WriterLoop {
   }
 
   /**
-   * The outage that began after `t`: from `t` to the first acknowledged write after the first
-   * failure after `t`, in ms (0 when no write failed; undefined while writes still fail).
+   * The outage after `t`: from `t` to the first acknowledged write after the last failure since
+   * `t`, in ms (0 when no write failed; undefined while the last attempt failed). Read once
+   * writes flow again: an outage is one run of failures, and writes acknowledged inside it (a
+   * commit that raced the kill) do not end it.
    */
   writesBackAfter(t: number): number | undefined {
-    const failure = this.failures.find((f) => f.at > t);
-    if (!failure) return 0;
-    const ack = this.acknowledged.find((a) => a.at > failure.at);
+    const failures = this.failures.filter((f) => f.at > t);
+    if (failures.length === 0) return 0;
+    const last = failures[failures.length - 1]!;
+    const ack = this.acknowledged.find((a) => a.at > last.at);
     return ack ? ack.at - t : undefined;
+  }
+
+  /** When the first write after `t` failed (undefined if none did). */
+  firstFailureAfter(t: number): number | undefined {
+    return this.failures.find((f) => f.at > t)?.at;
   }
 
   private async loop(): Promise<void> {
