@@ -7,12 +7,15 @@ import { describeFailure } from './failure';
 const act = activitiesOf<FailoverWorkflowActivities>();
 
 /**
- * Steps that must finish: retried until they do (backoff capped at 5 s), each attempt bounded.
- * A failover that cannot go on (no replica can take over, the API server away) keeps trying, and
- * its pending activity in the Temporal UI says why.
+ * Each step is retried (backoff capped at 5 s; its pending activity in the Temporal UI says why)
+ * for two minutes at most. A failover that cannot go on that long (no replica can take over, the
+ * API server away) fails, and the Database workflow, free again for a newer spec or a deletion,
+ * says so in an Event and tries again at its next look; a fence that ran is resumed from the
+ * role record then, never chosen anew.
  */
 const untilDone: ActivityOptions = {
   startToCloseTimeout: '20 seconds',
+  scheduleToCloseTimeout: '2 minutes',
   retry: {
     initialInterval: '500 milliseconds',
     backoffCoefficient: 2,

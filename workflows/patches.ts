@@ -35,7 +35,7 @@ export const PATCHES = {
   'upgrade-backup-join-v1':
     'upgradeWorkflow: a pre-upgrade backup still run by an earlier run of the upgrade is waited for (its DatabaseBackup) instead of failing the upgrade',
   'failover-v1':
-    'databaseWorkflow: when a pod\'s readiness changes or the Database is Degraded, the primary is assessed (assessPrimary), a failure confirmed over spec.failover.delaySeconds, and the failover child workflow run',
+    "databaseWorkflow: when a pod's readiness changes or the Database is Degraded, the primary is assessed (assessPrimary), a failure confirmed over spec.failover.delaySeconds, and the failover child workflow run",
 } as const;
 
 export type PatchId = keyof typeof PATCHES;

@@ -66,17 +66,6 @@ export function upgradeWorkflowId(namespace: string, name: string, generation: n
 /** Registered name of the upgrade workflow function (workflows/upgrade.ts). */
 export const UPGRADE_WORKFLOW_TYPE = 'upgradeWorkflow';
 
-/**
- * Id of the failover of a Database away from the member `from`, numbered by the parent's failover
- * count (State.failovers): a retried start finds the same child, the next failover gets its own.
- */
-export function failoverWorkflowId(namespace: string, name: string, seq: number): string {
-  return `failover/${namespace}/${name}/${seq}`;
-}
-
-/** Registered name of the failover workflow function (workflows/failover.ts). */
-export const FAILOVER_WORKFLOW_TYPE = 'failoverWorkflow';
-
 /** Why an upgrade rolls back (reasons of the Upgraded condition). */
 export type UpgradeCause = 'UpgradeFailed' | 'UpgradeCancelled';
 

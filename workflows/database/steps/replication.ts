@@ -124,6 +124,8 @@ export class Replication {
       (entity.state.status.members ?? []).filter((m) => m.state === 'streaming').map((m) => m.name),
     );
     book.setMembers(rep.members);
+    const primary = rep.members.find((m) => m.role === 'primary');
+    if (primary && patched('failover-v1')) book.setPrimary(primary.name);
     // A resync's early pass that finds everything streaming keeps the condition True: no flip.
     if (rep.ready) book.mark(ConditionTypes.ReplicationReady, 'True', 'Streaming', rep.message);
     else {
@@ -145,7 +147,7 @@ export class Replication {
             {
               type: 'Normal' as const,
               reason: 'ReplicaStreaming',
-              message: `${streaming.join(', ')} streaming from ${entity.name}-0`,
+              message: `${streaming.join(', ')} streaming from ${primary?.name ?? `${entity.name}-0`}`,
             },
           ]
         : []),
