@@ -214,6 +214,15 @@ async function replicationPass(
     // cluster, never the address the operator dialled (a pod's IP changes when it restarts).
     source: clusterAddress(target, primaryOrdinal),
     replicas,
+    ...(target.spec.replication?.synchronous && {
+      synchronous: {
+        ...target.spec.replication.synchronous,
+        standbys: replicaOrdinals(replicas, primaryOrdinal).map((ordinal) => ({
+          ordinal,
+          name: podName(target.name, ordinal),
+        })),
+      },
+    }),
     // A replica whose name does not resolve yet (its pod is not there: members start one after
     // another) is reported unreachable, not dialled, rather than failing the pass that the
     // primary's setup (role, slots) depends on.

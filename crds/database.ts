@@ -59,6 +59,9 @@ const MESSAGES = {
   tolerationExists: 'a toleration with operator Exists must not set a value',
   tolerationKey: 'a toleration without a key must use operator Exists',
   tolerationSeconds: 'tolerationSeconds is only valid with effect NoExecute',
+  synchronousNumber:
+    'replication.synchronous.number must be less than replicas: the primary is not a standby of itself',
+  synchronousEngine: 'replication.synchronous is available for engine postgres only',
 } as const;
 
 const cpuAndMemory = () =>
@@ -324,12 +327,45 @@ export const databaseSpecSchema = withCel(
         })
         .describe('Automatic failover (PostgreSQL).'),
     ),
+    replication: z
+      .object({
+        synchronous: z
+          .object({
+            number: z
+              .int()
+              .min(1)
+              .max(4)
+              .describe('How many standbys must have a commit before the primary acknowledges it.'),
+            dataDurability: z
+              .enum(['required', 'preferred'])
+              .default('required')
+              .describe(
+                'required: commits wait while fewer standbys stream (no acknowledged write is lost in a failover). preferred: with fewer standbys streaming, commits wait for those there are, and for none when none streams.',
+              ),
+          })
+          .optional()
+          .describe(
+            "Synchronous replication (PostgreSQL): synchronous_standby_names = 'ANY <number> (<replicas>)', kept in line with the members.",
+          ),
+      })
+      .optional(),
   }),
   [
     {
       rule: '!(has(self.resources) && has(self.size))',
       message: MESSAGES.resourcesOrSize,
       check: (spec) => !(spec.resources !== undefined && spec.size !== undefined),
+    },
+    {
+      rule: '!has(self.replication) || !has(self.replication.synchronous) || self.replication.synchronous.number < self.replicas',
+      message: MESSAGES.synchronousNumber,
+      check: (spec) =>
+        spec.replication?.synchronous === undefined || spec.replication.synchronous.number < spec.replicas,
+    },
+    {
+      rule: "!has(self.replication) || !has(self.replication.synchronous) || self.engine == 'postgres'",
+      message: MESSAGES.synchronousEngine,
+      check: (spec) => spec.replication?.synchronous === undefined || spec.engine === 'postgres',
     },
     // Which settings exist depends on the engine: these rules sit on the spec, not on the map.
     ...parameterRules(),

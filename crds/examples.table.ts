@@ -52,6 +52,15 @@ const dailyBackup = { enabled: true, schedule: '0 3 * * *' } as const;
 
 export const validDatabaseExamples: ValidExample[] = [
   { name: 'minimal-postgres', spec: { ...pg } },
+  {
+    name: 'postgres-ha-synchronous',
+    spec: {
+      ...pg,
+      replicas: 3,
+      failover: { delaySeconds: 10 },
+      replication: { synchronous: { number: 1, dataDurability: 'required' } },
+    },
+  },
   { name: 'minimal-mysql', spec: { ...my } },
   { name: 'postgres-minor-version', spec: { engine: 'postgres', version: '15.4' } },
   { name: 'minimal-mariadb', spec: { ...maria } },
@@ -273,6 +282,24 @@ export const invalidDatabaseExamples: InvalidExample[] = [
     spec: { ...pg, size: 'small', resources: { limits: { memory: '1Gi' } } },
     field: 'spec',
     expect: 'resources and size are mutually exclusive',
+  },
+  {
+    name: 'synchronous-standbys-as-many-as-members',
+    spec: { ...pg, replicas: 2, replication: { synchronous: { number: 2 } } },
+    field: 'spec',
+    expect: 'replication.synchronous.number must be less than replicas',
+  },
+  {
+    name: 'synchronous-on-mariadb',
+    spec: { ...maria, replicas: 3, replication: { synchronous: { number: 1 } } },
+    field: 'spec',
+    expect: 'replication.synchronous is available for engine postgres only',
+  },
+  {
+    name: 'failover-delay-zero',
+    spec: { ...pg, failover: { delaySeconds: 0 } },
+    field: 'spec.failover.delaySeconds',
+    expect: 'should be greater than or equal to 1',
   },
   {
     name: 'unknown-size-tier',

@@ -368,6 +368,8 @@ export const OPERATOR_OWNED: Readonly<Record<Engine, readonly string[]>> = {
     'max_wal_senders',
     'max_replication_slots',
     'hot_standby',
+    'synchronous_standby_names',
+    'cluster_name',
   ],
   mariadb: [...MYSQL_FAMILY_OWNED, 'log_slave_updates', 'gtid_strict_mode'],
   mysql: [...MYSQL_FAMILY_OWNED, 'gtid_mode', 'enforce_gtid_consistency'],

@@ -4,7 +4,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { EngineCredentials, redact } from './credentials';
 import { classifyEngineError, EngineFailureTypes } from './errors';
 import { checkedDialect, dialectFor, nativePasswordHash, replicaState } from './mysql';
-import { scramVerifier, scramVerifierMatches, slotName } from './postgres';
+import { scramVerifier, scramVerifierMatches, slotName, synchronousStandbyNames } from './postgres';
 import { clusterDnsResolver, clusterResolver, memberHost } from './resolver';
 
 const member = (ordinal: number, engine: 'postgres' | 'mysql' = 'postgres') => ({
@@ -243,3 +243,32 @@ async function tinyDnsServer(records: Record<string, string>) {
   await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
   return { port: socket.address().port, asked, close: () => socket.close() };
 }
+
+describe('synchronousStandbyNames', () => {
+  const standbys = [
+    { ordinal: 0, name: 'orders-0' },
+    { ordinal: 2, name: 'orders-2' },
+  ];
+  it('is empty without synchronous replication', () => {
+    expect(synchronousStandbyNames(undefined, new Set([0, 2]))).toBe('');
+  });
+  it('required: every wanted standby, streaming or not', () => {
+    expect(synchronousStandbyNames({ number: 1, dataDurability: 'required', standbys }, new Set())).toBe(
+      'ANY 1 ("orders-0", "orders-2")',
+    );
+  });
+  it('preferred: only the standbys that stream, the number capped at their count, none when none streams', () => {
+    const sync = { number: 2, dataDurability: 'preferred' as const, standbys };
+    expect(synchronousStandbyNames(sync, new Set([0, 2]))).toBe('ANY 2 ("orders-0", "orders-2")');
+    expect(synchronousStandbyNames(sync, new Set([2]))).toBe('ANY 1 ("orders-2")');
+    expect(synchronousStandbyNames(sync, new Set())).toBe('');
+  });
+  it('refuses a name that is not a member name rather than quoting it', () => {
+    expect(() =>
+      synchronousStandbyNames(
+        { number: 1, dataDurability: 'required', standbys: [{ ordinal: 1, name: 'x", "y' }] },
+        new Set(),
+      ),
+    ).toThrow(/not a member name/);
+  });
+});

@@ -112,8 +112,46 @@ export async function reconcilePostgresReplication(input: ReplicationInput): Pro
       const state = row?.state ?? (row?.active ? 'connecting' : 'not connected');
       outcome.members.push({ ordinal, role: 'replica', state, streaming: state === 'streaming' });
     }
+    const streaming = new Set(
+      outcome.members.filter((m) => m.role === 'replica' && m.streaming).map((m) => m.ordinal),
+    );
+    const names = synchronousStandbyNames(input.synchronous, streaming);
+    const current = await c.query<{ v: string }>("SELECT current_setting('synchronous_standby_names') AS v");
+    if ((current.rows[0]?.v ?? '') !== names) {
+      // A reload, no restart: the primary applies it at once; standbys ignore it.
+      await c.query(`ALTER SYSTEM SET synchronous_standby_names = ${escapeLiteral(names)}`);
+      await c.query('SELECT pg_reload_conf()');
+      outcome.changes.push(`synchronous_standby_names = '${names}'`);
+    }
     return outcome;
   });
+}
+
+const STANDBY_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+/**
+ * synchronous_standby_names for spec.replication.synchronous: `ANY n ("db-1", "db-2")` over every
+ * wanted standby (required: commits wait while fewer than n of them stream), or over those that
+ * stream now, n capped at their count (preferred: commits never wait for a standby that is not
+ * there); '' without synchronous replication, or when preferred and none streams. Never names a
+ * member that is not wanted (scaled away). The names are pod names (checked, then quoted).
+ */
+export function synchronousStandbyNames(
+  sync: ReplicationInput['synchronous'],
+  streaming: ReadonlySet<number>,
+): string {
+  if (!sync) return '';
+  const standbys =
+    sync.dataDurability === 'required'
+      ? sync.standbys
+      : sync.standbys.filter((s) => streaming.has(s.ordinal));
+  const n = Math.min(sync.number, standbys.length);
+  if (n === 0) return '';
+  for (const s of standbys) {
+    if (!STANDBY_NAME.test(s.name))
+      throw new Error(`not a member name: ${JSON.stringify(s.name.slice(0, 80))}`);
+  }
+  return `ANY ${n} (${standbys.map((s) => `"${s.name}"`).join(', ')})`;
 }
 
 /**
@@ -207,7 +245,10 @@ export interface WalPosition {
  * replayed for a standby whose receiver never ran), a primary's current write position.
  * Decimal strings, since LSNs outgrow a double's exact range.
  */
-export async function postgresPosition(endpoint: EngineEndpoint, credentials: EngineCredentials): Promise<WalPosition> {
+export async function postgresPosition(
+  endpoint: EngineEndpoint,
+  credentials: EngineCredentials,
+): Promise<WalPosition> {
   return withPostgres(endpoint, credentials, 'read the WAL position', async (c) => {
     const { rows } = await c.query<{ recovery: boolean; received: string | null; replayed: string | null }>(
       `SELECT pg_is_in_recovery() AS recovery,

@@ -54,5 +54,14 @@ export interface ReplicationInput {
   replicas: number;
   /** The replicas as the operator reaches them. */
   replicaMembers: EngineMember[];
+  /**
+   * spec.replication.synchronous, with the standbys' names (their pod names, which each standby
+   * reports as its application_name). PostgreSQL only.
+   */
+  synchronous?: {
+    number: number;
+    dataDurability: 'required' | 'preferred';
+    standbys: { ordinal: number; name: string }[];
+  };
   credentials: EngineCredentials;
 }

@@ -30,7 +30,12 @@ describe('engineProfile', () => {
     expect(p.dataDir).toBe('/var/lib/postgresql/data/pgdata');
     expect(p.dataDir.startsWith(`${p.dataMountPath}/`)).toBe(true);
     expect(p.readinessCommand.join(' ')).toContain('pg_isready -U postgres -h 127.0.0.1');
-    expect(p.args).toEqual(['-c', 'config_file=/etc/postgresql/postgresql.conf']);
+    expect(p.args).toEqual([
+      '-c',
+      'config_file=/etc/postgresql/postgresql.conf',
+      '-c',
+      'cluster_name=$(POD_NAME)',
+    ]);
   });
 
   it('knows the official mysql image', () => {

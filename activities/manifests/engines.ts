@@ -46,6 +46,8 @@ export interface EngineProfile {
 }
 
 export const REPLICATION_USER = 'replicator';
+/** The pod's own name, from the downward API. */
+export const POD_NAME_ENV = 'POD_NAME';
 
 /**
  * Environment variable holding the pod's ordinal. mysql derives its server_id from it: the config
@@ -79,10 +81,17 @@ export function engineProfile(engine: Engine, version: string, imageOverride?: s
         dataDir: POSTGRES_DATA_DIR,
         configMountPath: POSTGRES_CONFIG_DIR,
         configFileName: 'postgresql.conf',
-        args: ['-c', `config_file=${POSTGRES_CONFIG_DIR}/postgresql.conf`],
+        // cluster_name = the pod's name: a standby's WAL receiver reports it as its
+        // application_name, which synchronous_standby_names lists.
+        args: [
+          '-c',
+          `config_file=${POSTGRES_CONFIG_DIR}/postgresql.conf`,
+          '-c',
+          `cluster_name=$(${POD_NAME_ENV})`,
+        ],
         passwordEnv: 'POSTGRES_PASSWORD',
         env: { PGDATA: POSTGRES_DATA_DIR },
-        fieldEnv: {},
+        fieldEnv: { [POD_NAME_ENV]: 'metadata.name' },
         superuser: 'postgres',
         uid: 999,
         readinessCommand: isReady,

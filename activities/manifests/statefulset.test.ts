@@ -127,7 +127,12 @@ describe('renderStatefulSet', () => {
     const c = db(sts);
     expect(c.name).toBe('database');
     expect(c.image).toBe('postgres:16');
-    expect(c.args).toEqual(['-c', 'config_file=/etc/postgresql/postgresql.conf']);
+    expect(c.args).toEqual([
+      '-c',
+      'config_file=/etc/postgresql/postgresql.conf',
+      '-c',
+      'cluster_name=$(POD_NAME)',
+    ]);
     expect(c.ports).toEqual([{ name: 'db', containerPort: 5432, protocol: 'TCP' }]);
     expect(c.volumeMounts).toEqual(
       expect.arrayContaining([

@@ -1,5 +1,7 @@
 import * as k8s from '@kubernetes/client-node';
 import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
 import { promisify } from 'node:util';
 import { kubeConfig, stackInfo } from './stack';
 
@@ -30,4 +32,47 @@ export async function enginePid(namespace: string, pod: string): Promise<{ pid: 
 export async function killEngine(namespace: string, pod: string): Promise<number> {
   process.kill((await enginePid(namespace, pod)).pid, 'SIGKILL');
   return Date.now();
+}
+
+/** The host PID of a real node's kubelet, from the stack supervisor's process list. */
+function kubeletPid(node: string): number {
+  const info = stackInfo();
+  const process = info.realNodes?.find((n) => n.name === node)?.kubeletProcess;
+  if (!process) throw new Error(`${node} is not a real node of this stack`);
+  const pids = JSON.parse(fs.readFileSync(path.join(info.dir, 'pids.json'), 'utf8')) as {
+    name: string;
+    pid: number;
+  }[];
+  const pid = pids.find((p) => p.name === process)?.pid;
+  if (!pid) throw new Error(`no pid recorded for ${process}`);
+  return pid;
+}
+
+/**
+ * Stops a node's kubelet (SIGSTOP: it neither reports nor acts, its containers keep running, as
+ * when the kubelet hangs or its node loses the control plane). Returns the function that lets it
+ * go on again.
+ */
+export function stopKubelet(node: string): () => void {
+  const pid = kubeletPid(node);
+  process.kill(pid, 'SIGSTOP');
+  return () => process.kill(pid, 'SIGCONT');
+}
+
+/**
+ * Cuts a pod off the network: every packet to or from its IP dropped, on the host (where the
+ * operator and the tests dial from) and between the nodes' bridges. Returns the function that
+ * heals the cut.
+ */
+export async function cutPodNetwork(podIp: string): Promise<() => Promise<void>> {
+  const rules = [
+    ['OUTPUT', '-d'],
+    ['INPUT', '-s'],
+    ['FORWARD', '-d'],
+    ['FORWARD', '-s'],
+  ];
+  for (const [chain, dir] of rules) await run('iptables', ['-w', '-I', chain!, dir!, podIp, '-j', 'DROP']);
+  return async () => {
+    for (const [chain, dir] of rules) await run('iptables', ['-w', '-D', chain!, dir!, podIp, '-j', 'DROP']);
+  };
 }
