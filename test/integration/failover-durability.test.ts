@@ -10,7 +10,7 @@ import type { Client, Connection } from '@temporalio/client';
 import { waitFor } from '../../tools/stack/wait';
 import { failoverWorkflowId } from '../../workflows/failover-names';
 import { databaseWorkflowId } from '../../workflows/signals';
-import { killEngine } from '../support/faults';
+import { killPostgresForGood, waitForNewPrimary } from '../support/failover';
 import { memberSql } from '../support/members';
 import {
   applyDatabase,
@@ -25,7 +25,6 @@ import {
   createNamespace,
   deleteNamespace,
   kubeConfig,
-  kubectlOk,
   temporalClient,
   temporalConnection,
   uniqueName,
@@ -74,19 +73,7 @@ describe('failover durability', () => {
     await waitForPhase(ns, DB, 'Ready', { timeoutMs: 420_000 });
     await kill(worker);
 
-    await kubectlOk([
-      'exec',
-      '-n',
-      ns,
-      `${DB}-0`,
-      '-c',
-      'database',
-      '--',
-      'chmod',
-      '0777',
-      '/var/lib/postgresql/data/pgdata',
-    ]);
-    await killEngine(ns, `${DB}-0`);
+    await killPostgresForGood(ns, `${DB}-0`);
 
     const kills: string[] = [];
     for (let round = 0; round < 60; round++) {
@@ -117,14 +104,7 @@ describe('failover durability', () => {
     }
 
     worker = start('worker', cfg, `worker-${taskQueue}-final`);
-    const db = await waitFor(
-      'the failover reported',
-      async () => {
-        const d = await getDatabase(ns, DB);
-        return d?.status?.currentPrimary && d.status.currentPrimary !== `${DB}-0` ? d : undefined;
-      },
-      { timeoutMs: 180_000, intervalMs: 500 },
-    );
+    const db = await waitForNewPrimary(ns, DB, `${DB}-0`, 180_000);
     const primary = db.status!.currentPrimary!;
     const core = kubeConfig().makeApiClient(k8s.CoreV1Api);
     const roles = await core.readNamespacedConfigMap({ name: `${DB}-roles`, namespace: ns });

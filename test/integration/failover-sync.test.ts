@@ -6,7 +6,13 @@
  * Figures go to stderr as `[failover-sync] …`.
  */
 import { waitFor } from '../../tools/stack/wait';
-import { killEngine } from '../support/faults';
+import {
+  killPostgresForGood,
+  lostWrites,
+  waitForNewPrimary,
+  waitForRejoined,
+  waitForWritesBack,
+} from '../support/failover';
 import { memberSql } from '../support/members';
 import {
   applyDatabase,
@@ -16,7 +22,7 @@ import {
   type RunningOperator,
 } from '../support/operator';
 import { superuser } from '../support/sql';
-import { createNamespace, deleteNamespace, kubectlOk } from '../support/stack';
+import { createNamespace, deleteNamespace } from '../support/stack';
 import { WriterLoop } from '../support/writer-loop';
 
 jest.setTimeout(900_000);
@@ -73,46 +79,16 @@ describe('synchronous replication across a failover', () => {
     writer = new WriterLoop({ service: `${DB}-primary`, namespace: ns, user, password, table: 'writes' });
     writer.start();
     await waitFor('writes', async () => (writer!.acknowledged.length > 50 ? true : undefined));
-    // Every restart of the engine fails from now on (a data directory others may read).
-    await kubectlOk([
-      'exec',
-      '-n',
-      ns,
-      `${DB}-0`,
-      '-c',
-      'database',
-      '--',
-      'chmod',
-      '0777',
-      '/var/lib/postgresql/data/pgdata',
-    ]);
-    const killed = await killEngine(ns, `${DB}-0`);
-    const db = await waitFor(
-      'a new primary',
-      async () => {
-        const d = await getDatabase(ns, DB);
-        return d?.status?.currentPrimary && d.status.currentPrimary !== `${DB}-0` ? d : undefined;
-      },
-      { timeoutMs: 120_000, intervalMs: 250 },
-    );
+    const killed = await killPostgresForGood(ns, `${DB}-0`);
+    const db = await waitForNewPrimary(ns, DB, `${DB}-0`);
     const primary = db.status!.currentPrimary!;
-    await waitFor(
-      'writes again',
-      async () => (writer!.writesBackAfter(killed) !== undefined ? true : undefined),
-      {
-        timeoutMs: 60_000,
-        intervalMs: 100,
-      },
-    );
-    await new Promise((r) => setTimeout(r, 2_000));
-    const back = writer!.writesBackAfter(killed)!;
+    const back = await waitForWritesBack(writer, killed);
     await writer!.stop();
-    const ids = new Set(
-      (await pgQuery<{ id: number }>(DB, ordinalOf(primary), 'SELECT id FROM writes')).map((r) =>
-        Number(r.id),
-      ),
+    const ids = await pgQuery<{ id: number }>(DB, ordinalOf(primary), 'SELECT id FROM writes');
+    const lost = lostWrites(
+      writer,
+      ids.map((r) => Number(r.id)),
     );
-    const lost = writer!.acknowledged.filter((a) => !ids.has(a.id));
     figure(
       `synchronous (ANY 1, required): ${writer!.acknowledged.length} writes acknowledged, ${lost.length} lost; ` +
         `${primary} primary, writes accepted again ${back} ms after the kill`,
@@ -122,15 +98,7 @@ describe('synchronous replication across a failover', () => {
 
   it('the old primary rejoins, and the new primary names the standbys it has now', async () => {
     const primary = (await getDatabase(ns, DB))!.status!.currentPrimary!;
-    await waitFor(
-      'the old primary streaming',
-      async () => {
-        const d = await getDatabase(ns, DB);
-        const old = d?.status?.members?.find((m) => m.name === `${DB}-0`);
-        return d?.status?.phase === 'Ready' && old?.state === 'streaming' ? true : undefined;
-      },
-      { timeoutMs: 300_000, intervalMs: 500 },
-    );
+    await waitForRejoined(ns, DB, `${DB}-0`);
     const others = [0, 1, 2].filter((o) => o !== ordinalOf(primary)).map((o) => `"${DB}-${o}"`);
     const setting = await waitFor('synchronous_standby_names on the new primary', async () => {
       const [row] = await pgQuery<{ v: string }>(

@@ -17,9 +17,15 @@
 import * as k8s from '@kubernetes/client-node';
 import { Worker } from '@temporalio/worker';
 import fs from 'node:fs';
-import type { Database } from '../../crds';
 import { waitFor } from '../../tools/stack/wait';
 import { cutPodNetwork, enginePid, killEngine, stopKubelet } from '../support/faults';
+import {
+  killPostgresForGood,
+  lostWrites,
+  waitForNewPrimary,
+  waitForRejoined,
+  waitForWritesBack,
+} from '../support/failover';
 import { memberSql } from '../support/members';
 import {
   applyDatabase,
@@ -81,6 +87,8 @@ describe('failover on real nodes', () => {
     (await core.readNamespacedPod({ name: pod, namespace: ns })).metadata?.labels?.['durable.dev/role'];
   const reasons = () => databaseEventReasons(ns, DB);
   const count = (all: string[], reason: string) => all.filter((r) => r === reason).length;
+  const writtenIds = async (ordinal: number) =>
+    (await pgQuery<{ id: number }>(DB, ordinal, 'SELECT id FROM writes')).map((r) => Number(r.id));
 
   it('goes Ready with member 0 as the recorded primary, and a writer loop writes through the primary Service', async () => {
     const db = await waitForPhase(ns, DB, 'Ready', { timeoutMs: READY_TIMEOUT_MS });
@@ -140,43 +148,11 @@ describe('failover on real nodes', () => {
     await applyDatabase(ns, DB, spec(3));
     await waitForPhase(ns, DB, 'Ready', { generation: 2, timeoutMs: 180_000 });
     const acknowledgedBefore = writer!.acknowledged.length;
-    // Every restart of member 0's engine fails from now on: PostgreSQL refuses a data directory
-    // that others may read.
-    await kubectlOk([
-      'exec',
-      '-n',
-      ns,
-      `${DB}-0`,
-      '-c',
-      'database',
-      '--',
-      'chmod',
-      '0777',
-      '/var/lib/postgresql/data/pgdata',
-    ]);
-    const killed = await killEngine(ns, `${DB}-0`);
-
-    const failedOver = await waitFor(
-      'FailedOver',
-      async () => {
-        const db = await getDatabase(ns, DB);
-        return db?.status?.currentPrimary && db.status.currentPrimary !== `${DB}-0` ? db : undefined;
-      },
-      { timeoutMs: 120_000, intervalMs: 250 },
-    );
+    const killed = await killPostgresForGood(ns, `${DB}-0`);
+    const failedOver = await waitForNewPrimary(ns, DB, `${DB}-0`);
     const newPrimary = failedOver.status!.currentPrimary!;
     const failoverMs = Date.now() - killed;
-    await waitFor(
-      'writes again',
-      async () => (writer!.writesBackAfter(killed) !== undefined ? true : undefined),
-      {
-        timeoutMs: 60_000,
-        intervalMs: 100,
-      },
-    );
-    // Read after a few more writes: an outage is over once writes flow, not at the first one.
-    await new Promise((r) => setTimeout(r, 2_000));
-    const writesBackMs = writer!.writesBackAfter(killed)!;
+    const writesBackMs = await waitForWritesBack(writer!, killed);
     const events = await core.listNamespacedEvent({
       namespace: ns,
       fieldSelector: `involvedObject.name=${DB},involvedObject.kind=Database`,
@@ -201,17 +177,7 @@ describe('failover on real nodes', () => {
 
     // The old primary rejoins as a replica of the new one (re-cloned: its pod was deleted by the
     // fence, and the re-created pod's init container found another member recorded as primary).
-    const rejoined = await waitFor(
-      'the old primary streaming',
-      async () => {
-        const db = await getDatabase(ns, DB);
-        const old = db?.status?.members?.find((m) => m.name === `${DB}-0`);
-        return db?.status?.phase === 'Ready' && old?.role === 'replica' && old.state === 'streaming'
-          ? db
-          : undefined;
-      },
-      { timeoutMs: 300_000, intervalMs: 500 },
-    );
+    const rejoined = await waitForRejoined(ns, DB, `${DB}-0`);
     const rejoinMs = Date.now() - killed;
     const [standby] = await pgQuery<{ r: boolean }>(DB, 0, 'SELECT pg_is_in_recovery() AS r');
     expect(standby?.r).toBe(true);
@@ -225,10 +191,7 @@ describe('failover on real nodes', () => {
 
     // Acknowledged writes: asynchronous replication may lose the last ones before the kill.
     await writer!.stop();
-    const ids = new Set(
-      (await pgQuery<{ id: number }>(DB, ordinal, 'SELECT id FROM writes')).map((r) => Number(r.id)),
-    );
-    const lost = writer!.acknowledged.filter((a) => !ids.has(a.id));
+    const lost = lostWrites(writer!, await writtenIds(ordinal));
     figure(
       `acknowledged writes: ${writer!.acknowledged.length}, lost across the failover (asynchronous): ${lost.length}; ` +
         `failed attempts during it: ${writer!.failures.filter((f) => f.at > killed).length}`,
@@ -238,7 +201,7 @@ describe('failover on real nodes', () => {
     const outageBegan = writer!.firstFailureAfter(killed)!;
     expect(lost.filter((a) => a.at > outageBegan)).toEqual([]);
     // Status of the replicas, as the Database reports them.
-    const members = (rejoined as Database).status?.members ?? [];
+    const members = rejoined.status?.members ?? [];
     expect(members.filter((m) => m.role === 'primary').map((m) => m.name)).toEqual([newPrimary]);
   });
 
@@ -270,27 +233,12 @@ describe('failover on real nodes', () => {
     const cut = Date.now();
     try {
       heal = await cutPodNetwork(pod.status!.podIP!);
-      const replaced = await waitFor(
-        'a new primary',
-        async () => {
-          const db = await getDatabase(ns, DB);
-          return db?.status?.currentPrimary && db.status.currentPrimary !== before ? db : undefined;
-        },
-        { timeoutMs: 240_000, intervalMs: 500 },
-      );
+      const replaced = await waitForNewPrimary(ns, DB, before, 240_000);
       const after = replaced.status!.currentPrimary!;
-      await waitFor(
-        'writes again',
-        async () => (writer!.writesBackAfter(cut) !== undefined ? true : undefined),
-        {
-          timeoutMs: 60_000,
-          intervalMs: 100,
-        },
-      );
-      await new Promise((r) => setTimeout(r, 2_000));
+      const back = await waitForWritesBack(writer, cut);
       figure(
         `partition of ${before} (kubelet stopped, network cut) → ${after} primary after ${((Date.now() - cut) / 1000).toFixed(1)} s ` +
-          `(the node controller marks the pod NotReady first); writes accepted again after ${writer!.writesBackAfter(cut)} ms`,
+          `(the node controller marks the pod NotReady first); writes accepted again after ${back} ms`,
       );
       expect(await primarySelector()).toBe(after);
       // Healed: the kubelet finds its pod deleted by the fence, the StatefulSet re-creates it, and
@@ -299,26 +247,12 @@ describe('failover on real nodes', () => {
       await heal();
       healed = true;
       const healedAt = Date.now();
-      await waitFor(
-        'the old primary streaming',
-        async () => {
-          const db = await getDatabase(ns, DB);
-          const old = db?.status?.members?.find((m) => m.name === before);
-          return db?.status?.phase === 'Ready' && old?.role === 'replica' && old.state === 'streaming'
-            ? true
-            : undefined;
-        },
-        { timeoutMs: 300_000, intervalMs: 500 },
-      );
+      await waitForRejoined(ns, DB, before);
       figure(
         `partition healed → ${before} streaming from ${after} after ${((Date.now() - healedAt) / 1000).toFixed(1)} s`,
       );
       await writer.stop();
-      const ordinal = Number(after.split('-').pop());
-      const ids = new Set(
-        (await pgQuery<{ id: number }>(DB, ordinal, 'SELECT id FROM writes')).map((r) => Number(r.id)),
-      );
-      const lost = writer.acknowledged.filter((a) => !ids.has(a.id));
+      const lost = lostWrites(writer, await writtenIds(Number(after.split('-').pop())));
       figure(`partition: acknowledged writes ${writer.acknowledged.length}, lost ${lost.length}`);
       // The partitioned primary took no write through the Service once the outage began: every
       // write acknowledged since is on the new primary.
