@@ -4,6 +4,7 @@ import { lastFinishedBackup, stamp, type FinishedBackup } from './backup';
 import { observeRunningBuild } from './database-objects';
 import { readDatabase } from './database-ref';
 import type { KubeClients } from './kube-clients';
+import { readRoles, type RoleRecord } from './roles';
 import type { DatabaseTarget } from './types';
 
 export interface SpecAssessment {
@@ -19,6 +20,26 @@ export interface SpecAssessment {
    */
   recordedUpgrade?: DatabaseStatus['upgrade'];
   recordedUpgradedCondition?: Condition;
+}
+
+/**
+ * A scale-down removes the members with the highest ordinals: one that would remove the primary
+ * (after a failover made a high ordinal primary) is refused, rather than taking the primary away
+ * and forcing a failover that may lose writes.
+ */
+export function keepsPrimary(
+  verdict: Verdict & { spec?: DatabaseSpec },
+  name: string,
+  roles: RoleRecord | undefined,
+): Verdict & { spec?: DatabaseSpec } {
+  if (!verdict.ok || !verdict.spec || !roles) return verdict;
+  const primary = Math.max(roles.primary, roles.targetPrimary ?? 0);
+  if (verdict.spec.replicas > primary) return verdict;
+  return {
+    ok: false,
+    reason: 'PrimaryWouldBeRemoved',
+    message: `replicas: ${verdict.spec.replicas} would remove ${name}-${primary}, the primary (a scale-down removes the highest ordinals first): keep at least ${primary + 1} members while ${name}-${primary} is the primary`,
+  };
 }
 
 /**
@@ -49,7 +70,11 @@ export async function assessSpec(
     recordedUpgrade = db.status?.upgrade;
     recordedUpgradedCondition = db.status?.conditions?.find((c) => c.type === 'Upgraded');
   }
-  const verdict = checkSpec(target.spec, running?.version ?? opts.runningVersion);
+  const verdict = keepsPrimary(
+    checkSpec(target.spec, running?.version ?? opts.runningVersion),
+    target.name,
+    await readRoles(clients, target),
+  );
   return {
     verdict,
     ...(running && { running }),
