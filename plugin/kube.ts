@@ -121,26 +121,39 @@ export async function api<T>(what: string, call: () => Promise<T>, t: KubeTarget
   }
 }
 
-export async function getDatabase(t: KubeTarget, name: string): Promise<Database> {
-  checkName(name, 'Database');
+/** A custom object of this API, or undefined when it does not exist (a missing CRD is an error). */
+async function getCustom<T>(
+  t: KubeTarget,
+  plural: string,
+  kind: string,
+  name: string,
+): Promise<T | undefined> {
   const custom = t.kc.makeApiClient(k8s.CustomObjectsApi);
   try {
     return (await custom.getNamespacedCustomObject({
       group: GROUP,
       version: VERSION,
-      plural: DATABASE.plural,
+      plural,
       namespace: t.namespace,
       name,
-    })) as Database;
+    })) as T;
   } catch (err) {
-    if (statusCode(err) === 404 && !/could not find the requested resource/i.test(message(err))) {
-      throw new UserError(
-        `Database ${name} not found in namespace ${t.namespace}`,
-        `kubectl get databases -n ${t.namespace}`,
-      );
-    }
-    return api(`read Database ${t.namespace}/${name}`, () => Promise.reject(err), t);
+    if (statusCode(err) === 404 && !/could not find the requested resource/i.test(message(err)))
+      return undefined;
+    return api(`read ${kind} ${t.namespace}/${name}`, () => Promise.reject(err), t);
   }
+}
+
+export async function getDatabase(t: KubeTarget, name: string): Promise<Database> {
+  checkName(name, 'Database');
+  const db = await getCustom<Database>(t, DATABASE.plural, DATABASE.kind, name);
+  if (!db) {
+    throw new UserError(
+      `Database ${name} not found in namespace ${t.namespace}`,
+      `kubectl get databases -n ${t.namespace}`,
+    );
+  }
+  return db;
 }
 
 /** The Database's backups (by their label, as retention selects them), newest first. */
@@ -168,20 +181,8 @@ export function sortBackups(items: DatabaseBackup[]): DatabaseBackup[] {
   return [...items].sort((a, b) => at(b) - at(a));
 }
 
-export async function getBackup(t: KubeTarget, name: string): Promise<DatabaseBackup | undefined> {
-  const custom = t.kc.makeApiClient(k8s.CustomObjectsApi);
-  try {
-    return (await custom.getNamespacedCustomObject({
-      group: GROUP,
-      version: VERSION,
-      plural: DATABASE_BACKUP.plural,
-      namespace: t.namespace,
-      name,
-    })) as DatabaseBackup;
-  } catch (err) {
-    if (statusCode(err) === 404) return undefined;
-    return api(`read DatabaseBackup ${t.namespace}/${name}`, () => Promise.reject(err), t);
-  }
+export function getBackup(t: KubeTarget, name: string): Promise<DatabaseBackup | undefined> {
+  return getCustom<DatabaseBackup>(t, DATABASE_BACKUP.plural, DATABASE_BACKUP.kind, name);
 }
 
 export async function createBackup(t: KubeTarget, body: object): Promise<DatabaseBackup> {
