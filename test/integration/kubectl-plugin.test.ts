@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
 import { kubectlPath, repoRoot } from '../../tools/stack/binaries';
@@ -27,15 +28,13 @@ interface Run {
   stderr: string;
 }
 
-/** A directory holding `kubectl-durable` (a shell wrapper of the entry through tsx) for PATH. */
-function pluginPathDir(): string {
-  return path.join(stackInfo().dir, 'kubectl-plugin-bin');
-}
+/** A directory of this test's own holding `kubectl-durable` (a shell wrapper of the entry through tsx), for PATH. */
+const pluginDir = fs.mkdtempSync(path.join(os.tmpdir(), 'kubectl-durable-'));
 
 function userEnv(): NodeJS.ProcessEnv {
   const { kubernetes, temporal } = stackInfo();
   return {
-    PATH: `${pluginPathDir()}:${path.dirname(kubectlPath())}:${process.env.PATH}`,
+    PATH: `${pluginDir}:${path.dirname(kubectlPath())}:${process.env.PATH}`,
     HOME: process.env.HOME,
     KUBECONFIG: kubernetes.kubeconfig,
     TEMPORAL_ADDRESS: temporal.address,
@@ -76,9 +75,7 @@ describe('kubectl durable', () => {
 
   beforeAll(async () => {
     ns = bed.ns;
-    const dir = pluginPathDir();
-    fs.mkdirSync(dir, { recursive: true });
-    const wrapper = path.join(dir, 'kubectl-durable');
+    const wrapper = path.join(pluginDir, 'kubectl-durable');
     fs.writeFileSync(wrapper, `#!/bin/sh\nexec "${process.execPath}" --import tsx "${entry}" "$@"\n`, {
       mode: 0o755,
     });
@@ -115,6 +112,7 @@ describe('kubectl durable', () => {
   });
 
   afterAll(() => {
+    fs.rmSync(pluginDir, { recursive: true, force: true });
     for (const text of outputs) expect(text).not.toContain(password);
     process.stderr.write(`[kubectl durable outputs]\n${outputs.filter(Boolean).join('\n---\n')}\n`);
   });
