@@ -7,8 +7,10 @@ import { runPlugin } from '../plugin/main';
 
 if (require.main === module) {
   runPlugin(process.argv.slice(2)).then(
+    // Exit once stdout is flushed: a Temporal connection that never came up (the SDK keeps
+    // retrying it in the background) must not hold the process after the answer is printed.
     (code) => {
-      process.exitCode = code;
+      process.stdout.write('', () => process.exit(code));
     },
     (err: unknown) => {
       process.stderr.write(`error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);

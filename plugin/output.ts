@@ -12,18 +12,19 @@ export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
 export interface Io {
   out: (text: string) => void;
   err: (text: string) => void;
-  /** stdout is a terminal: colours on, tables cut to `columns`. */
+  /** Colours on: stdout is a terminal and NO_COLOR is not set. */
   tty: boolean;
+  /** Width tables are cut to; 0 (not a terminal): never cut, as kubectl into a pipe. */
   columns: number;
 }
 
 export function processIo(): Io {
-  const tty = !!process.stdout.isTTY && !process.env.NO_COLOR;
+  const terminal = !!process.stdout.isTTY;
   return {
     out: (t) => process.stdout.write(t),
     err: (t) => process.stderr.write(t),
-    tty,
-    columns: process.stdout.columns || Number(process.env.COLUMNS) || 120,
+    tty: terminal && !process.env.NO_COLOR,
+    columns: terminal ? process.stdout.columns || 80 : 0,
   };
 }
 

@@ -9,8 +9,10 @@ export function renderStatus(v: StatusView, io: Pick<Io, 'tty' | 'columns'>, now
   const running = v.currentVersion && v.currentVersion !== v.version ? ` (runs ${v.currentVersion})` : '';
   lines.push(`${label('Database')}${v.namespace}/${v.name}`);
   lines.push(`${label('Engine')}${v.engine} ${v.version}${running}${v.image ? `, image ${v.image}` : ''}`);
-  const why = v.reason ? `  ${v.reason}${v.message ? `: ${v.message}` : ''}` : '';
-  lines.push(`${label('Phase')}${paint(v.phase, colourOf(v.phase), c)}${why}`);
+  // The Ready condition's reason, unless it only repeats the phase; then its message.
+  const reason = v.reason && v.reason !== v.phase ? v.reason : undefined;
+  const why = [reason, v.message].filter(Boolean).join(': ');
+  lines.push(`${label('Phase')}${paint(v.phase, colourOf(v.phase), c)}${why ? `  ${why}` : ''}`);
   const gen =
     v.observedGeneration !== undefined && v.generation !== undefined && v.observedGeneration !== v.generation
       ? `  (generation ${v.generation}, observed ${v.observedGeneration})`

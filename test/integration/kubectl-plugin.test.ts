@@ -247,25 +247,35 @@ describe('kubectl durable', () => {
   });
 
   it('psql under a pseudo-terminal (script): an interactive session with a prompt', async () => {
-    const cmd = `kubectl durable psql ${db} -n ${ns}`;
-    const child = spawn('script', ['-qfec', cmd, '/dev/null'], { env: { ...userEnv(), TERM: 'dumb' } });
+    // The size a terminal would have: kubectl -t passes it on, and psql pages only taller output.
+    const cmd = `stty rows 40 cols 160; exec kubectl durable psql ${db} -n ${ns}`;
+    const child = spawn('script', ['-qfec', cmd, '/dev/null'], { env: { ...userEnv(), TERM: 'xterm' } });
     let screen = '';
     child.stdout.on('data', (d: Buffer) => (screen += d.toString()));
     child.stderr.on('data', (d: Buffer) => (screen += d.toString()));
     const exited = new Promise<number>((resolve) => child.on('close', (code) => resolve(code ?? -1)));
-    await waitFor('the psql prompt', async () => /postgres=# ?$/.test(screen.trimEnd() + ' ') || undefined, {
-      timeoutMs: 60_000,
-      intervalMs: 200,
-    });
-    child.stdin.write('select 40 + 2 as answer;\n');
-    await waitFor('the answer', async () => /answer[\s\S]*42[\s\S]*\(1 row\)/.test(screen) || undefined, {
-      timeoutMs: 30_000,
-      intervalMs: 200,
-    });
-    child.stdin.write('\\q\n');
-    expect(await exited).toBe(0);
-    outputs.push(screen);
+    try {
+      await waitFor('the psql prompt', async () => /postgres=# /.test(screen) || undefined, {
+        timeoutMs: 60_000,
+        intervalMs: 200,
+      });
+      child.stdin.write('select 40 + 2 as answer;\n');
+      await waitFor(
+        'the answer',
+        async () => /answer\s*\r?\n-+\r?\n\s*42\r?\n\(1 row\)/.test(screen) || undefined,
+        {
+          timeoutMs: 30_000,
+          intervalMs: 200,
+        },
+      );
+      child.stdin.write('\\q\n');
+      expect(await exited).toBe(0);
+    } finally {
+      child.kill();
+      outputs.push(screen);
+    }
     expect(screen).toContain(`connecting to ${db}-0 (primary) of ${ns}/${db}`);
+    expect(screen).not.toContain('--More--');
   });
 
   it('errors name the fix: a Database that is not there, Temporal that does not answer', async () => {
