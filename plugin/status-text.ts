@@ -38,8 +38,12 @@ export function renderStatus(v: StatusView, io: Pick<Io, 'tty' | 'columns'>, now
       : '';
   lines.push(`${label('Workflow')}${v.workflow.id}${step}`);
   if (v.workflow.url) lines.push(`${label('Temporal UI')}${v.workflow.url}`);
-  const notTrue = v.conditions.filter((x) => x.status !== 'True' && x.type !== 'Ready');
-  for (const x of notTrue) {
+  // Conditions worth a line: those not True (Ready is the Phase line), and Progressing while True
+  // (work under way), whose normal state is False.
+  const notable = v.conditions.filter((x) =>
+    x.type === 'Progressing' ? x.status === 'True' : x.status !== 'True' && x.type !== 'Ready',
+  );
+  for (const x of notable) {
     lines.push(
       `${label('Condition')}${x.type}=${paint(x.status, colourOf(x.status), c)}  ${x.reason}: ${x.message}`,
     );
