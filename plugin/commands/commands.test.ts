@@ -77,6 +77,7 @@ describe('history', () => {
   it('finds the runs by search attributes, the schedule and the exact backup workflow ids', () => {
     expect(historyQuery('shop', 'orders', ['orders-m1', 'orders-202612030300'])).toBe(
       "(DatabaseNamespace = 'shop' AND DatabaseName = 'orders') OR " +
+        "RootWorkflowId = 'database/shop/orders' OR " +
         "TemporalScheduledById = 'backup-schedule/shop/orders' OR " +
         "WorkflowId IN ('backup/shop/orders-m1', 'backup/shop/orders-202612030300')",
     );

@@ -17,7 +17,8 @@ import { connectTemporal, temporalSettings, type TemporalFlags } from '../tempor
 /**
  * `history <db>`: what Temporal ran for a Database. Found by what identifies it, not by an id
  * prefix (`backup/shop/orders` is also a prefix of the backups of `orders-copy`): the Database's
- * search attributes, which its workflow and its upgrade children carry; the runs its backup
+ * search attributes, which its workflow and its upgrade children carry; whatever has its workflow
+ * as root (the upgrades' pre-upgrade backups); the runs its backup
  * Schedule started (TemporalScheduledById); and the backup runs of its DatabaseBackup objects,
  * by their exact workflow ids. Every value in the query is a Kubernetes name checked against the
  * DNS-name pattern (kube.ts checkName), so a quote can never reach it.
@@ -26,6 +27,8 @@ export function historyQuery(namespace: string, database: string, backupNames: s
   const q = (s: string) => `'${s}'`;
   const parts = [
     `(DatabaseNamespace = ${q(namespace)} AND DatabaseName = ${q(database)})`,
+    // Children of children (an upgrade's pre-upgrade backup), also once retention removed its object.
+    `RootWorkflowId = ${q(databaseWorkflowId(namespace, database))}`,
     `TemporalScheduledById = ${q(backupScheduleId(namespace, database))}`,
   ];
   if (backupNames.length) {

@@ -57,6 +57,14 @@ function durable(args: string[], input?: string): Promise<Run> {
   });
 }
 
+beforeAll(() => {
+  const wrapper = path.join(pluginDir, 'kubectl-durable');
+  fs.writeFileSync(wrapper, `#!/bin/sh\nexec "${process.execPath}" --import tsx "${entry}" "$@"\n`, {
+    mode: 0o755,
+  });
+});
+afterAll(() => fs.rmSync(pluginDir, { recursive: true, force: true }));
+
 describe('kubectl durable', () => {
   const bed = withReadyDatabase('plug', db, {
     engine: 'postgres',
@@ -75,10 +83,6 @@ describe('kubectl durable', () => {
 
   beforeAll(async () => {
     ns = bed.ns;
-    const wrapper = path.join(pluginDir, 'kubectl-durable');
-    fs.writeFileSync(wrapper, `#!/bin/sh\nexec "${process.execPath}" --import tsx "${entry}" "$@"\n`, {
-      mode: 0o755,
-    });
     // Only to check that no output ever holds it.
     const b64 = await kubectlOk([
       'get',
@@ -112,7 +116,6 @@ describe('kubectl durable', () => {
   });
 
   afterAll(() => {
-    fs.rmSync(pluginDir, { recursive: true, force: true });
     for (const text of outputs) expect(text).not.toContain(password);
     process.stderr.write(`[kubectl durable outputs]\n${outputs.filter(Boolean).join('\n---\n')}\n`);
   });
@@ -294,5 +297,47 @@ describe('kubectl durable', () => {
     expect(s.stdout).toContain(
       '(Temporal unreachable at 127.0.0.1:1: set TEMPORAL_ADDRESS or --temporal-address)',
     );
+  });
+});
+
+describe('kubectl durable on MariaDB', () => {
+  const bed = withReadyDatabase('plugm', db, {
+    engine: 'mariadb',
+    version: '11.8',
+    replicas: 2,
+    resources: { requests: { cpu: '10m', memory: '64Mi' } },
+  });
+
+  it('status: the replica lag from Seconds_Behind_Master; mysql: the mariadb client on primary and replica', async () => {
+    const ns = bed.ns;
+    const s = await waitFor(
+      'the replica to report its lag',
+      async () => {
+        const r = await durable(['status', db, '-n', ns, '-o', 'json']);
+        if (r.code !== 0) throw new Error(`status exited ${r.code}: ${r.stderr}`);
+        const v = JSON.parse(r.stdout) as StatusView;
+        return /^\d+(\.\d)?s$/.test(v.members.find((m) => m.role === 'replica')?.lag ?? '') ? v : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 2_000 },
+    );
+    expect(s).toMatchObject({ engine: 'mariadb', phase: 'Ready' });
+    expect(s.endpoints.primary.port).toBe(3306);
+    const primary = await durable(['mysql', db, '-n', ns, '--', '-N', '-e', 'select 42']);
+    expect(primary).toMatchObject({ code: 0, stdout: '42\n' });
+    const replica = await durable([
+      'mysql',
+      db,
+      '-n',
+      ns,
+      '--replica',
+      '--',
+      '-N',
+      '-e',
+      'select @@hostname',
+    ]);
+    expect(replica).toMatchObject({ code: 0, stdout: `${db}-1\n` });
+    const wrong = await durable(['psql', db, '-n', ns]);
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toContain(`fix: kubectl durable mysql ${db}`);
   });
 });
