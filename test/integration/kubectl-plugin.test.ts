@@ -65,13 +65,16 @@ beforeAll(() => {
 });
 afterAll(() => fs.rmSync(pluginDir, { recursive: true, force: true }));
 
+/** Two members (a primary and a replica to measure lag on and connect to), as small as they run. */
+const twoSmallMembers = (engine: 'postgres' | 'mariadb', version: string) => ({
+  engine,
+  version,
+  replicas: 2,
+  resources: { requests: { cpu: '10m', memory: '64Mi' } },
+});
+
 describe('kubectl durable', () => {
-  const bed = withReadyDatabase('plug', db, {
-    engine: 'postgres',
-    version: '15',
-    replicas: 2,
-    resources: { requests: { cpu: '10m', memory: '64Mi' } },
-  });
+  const bed = withReadyDatabase('plug', db, twoSmallMembers('postgres', '15'));
   let ns: string;
   let password: string;
   const outputs: string[] = [];
@@ -301,12 +304,7 @@ describe('kubectl durable', () => {
 });
 
 describe('kubectl durable on MariaDB', () => {
-  const bed = withReadyDatabase('plugm', db, {
-    engine: 'mariadb',
-    version: '11.8',
-    replicas: 2,
-    resources: { requests: { cpu: '10m', memory: '64Mi' } },
-  });
+  const bed = withReadyDatabase('plugm', db, twoSmallMembers('mariadb', '11.8'));
 
   it('status: the replica lag from Seconds_Behind_Master; mysql: the mariadb client on primary and replica', async () => {
     const ns = bed.ns;
