@@ -147,6 +147,11 @@ describe('buildStatusView', () => {
       location: 'pvc://orders-backups/orders/orders-b1.sql.gz',
     });
     expect(v.operations).toEqual(['backup orders-b2 Running, attempt 1 (Job orders-b2-1)']);
+    expect(v.restorable).toMatchObject({
+      count: 1,
+      oldest: { name: 'orders-b1' },
+      newest: { name: 'orders-b1' },
+    });
     // The last five, whitespace folded.
     expect(v.events.map((e) => e.reason)).toEqual(['b', 'c', 'd', 'e', 'f']);
     expect(v.events[0]!.message).toBe('b happened here');
@@ -188,6 +193,27 @@ describe('buildStatusView', () => {
   });
 });
 
+it('restorable: the Succeeded backups, oldest and newest by finish time', () => {
+  const done = (name: string, at: string) => backup(name, 'Succeeded', { finishedAt: at });
+  const v = buildStatusView({
+    db: database(),
+    pods: new Map(),
+    backups: [
+      done('b3', '2026-12-03T09:00:00Z'),
+      backup('b4', 'Failed'),
+      done('b1', '2026-12-01T03:00:00Z'),
+      done('b2', '2026-12-02T03:00:00Z'),
+    ],
+    events: [],
+    workflowId: 'w',
+  });
+  expect(v.restorable.count).toBe(3);
+  expect([v.restorable.oldest?.name, v.restorable.newest?.name]).toEqual(['b1', 'b3']);
+  expect(renderStatus(v, { tty: false, columns: 0 }, now)).toContain(
+    'Restorable  3 backups, from b1 (2d7h ago) to b3 (1h ago)\n',
+  );
+});
+
 describe('renderStatus', () => {
   it('prints the header block, the members table and the Events, without colour off a terminal', () => {
     const v = buildStatusView({
@@ -203,6 +229,7 @@ describe('renderStatus', () => {
     expect(text).toContain('Phase       Ready  AllMembersReady: 2/2 members ready\n');
     expect(text).toContain('Primary     orders-primary:5432  (orders-primary.shop.svc.cluster.local)\n');
     expect(text).toContain('Last backup orders-b1  Succeeded  10m ago\n');
+    expect(text).toContain('Restorable  no Succeeded backup\n');
     expect(text).toContain(
       '(Temporal unreachable at 127.0.0.1:7233: set TEMPORAL_ADDRESS or --temporal-address)',
     );

@@ -29,6 +29,11 @@ export interface StatusView {
   members: MemberView[];
   endpoints: { primary: EndpointView; readOnly: EndpointView };
   lastBackup?: BackupSummary;
+  /**
+   * What a restore can go back to: the Succeeded backups (restore takes a whole backup, there is
+   * no point-in-time recovery), the oldest and the newest of them.
+   */
+  restorable: { count: number; oldest?: BackupSummary; newest?: BackupSummary };
   operations: string[];
   workflow: { id: string; url?: string; step?: string; note?: string };
   events: EventView[];
@@ -117,6 +122,7 @@ export function buildStatusView(i: StatusInputs): StatusView {
       readOnly: { service: names.readOnlyService, host: status.endpoints?.readOnly ?? hosts.readOnly, port },
     },
     lastBackup: lastBackup(db, i.backups),
+    restorable: restorable(i.backups),
     operations: operations(i),
     workflow: {
       id: status.workflow?.id ?? i.workflowId,
@@ -181,15 +187,24 @@ function lastBackup(db: Database, backups: DatabaseBackup[]): BackupSummary | un
     };
   }
   const done = backups.find((b) => b.status?.phase === 'Succeeded' || b.status?.phase === 'Failed');
-  return done
-    ? {
-        name: done.metadata.name!,
-        phase: done.status!.phase!,
-        finishedAt: str(done.status?.finishedAt),
-        sizeBytes: done.status?.sizeBytes,
-        location: done.status?.location,
-      }
-    : undefined;
+  return done ? summary(done) : undefined;
+}
+
+function summary(b: DatabaseBackup): BackupSummary {
+  return {
+    name: b.metadata.name!,
+    phase: b.status?.phase ?? 'Pending',
+    finishedAt: str(b.status?.finishedAt),
+    sizeBytes: b.status?.sizeBytes,
+    location: b.status?.location,
+  };
+}
+
+function restorable(backups: DatabaseBackup[]): StatusView['restorable'] {
+  const at = (b: DatabaseBackup) => Date.parse(String(b.status?.finishedAt ?? '')) || 0;
+  const done = backups.filter((b) => b.status?.phase === 'Succeeded').sort((a, b) => at(a) - at(b));
+  if (done.length === 0) return { count: 0 };
+  return { count: done.length, oldest: summary(done[0]!), newest: summary(done.at(-1)!) };
 }
 
 /** What is going on now: an upgrade, a deletion, backups not finished, the workflow's step. */

@@ -30,6 +30,17 @@ export function renderStatus(v: StatusView, io: Pick<Io, 'tty' | 'columns'>, now
         : 'none'
     }`,
   );
+  const r = v.restorable;
+  const point = (s: { name: string; finishedAt?: string }) => `${s.name} (${age(s.finishedAt, now)} ago)`;
+  lines.push(
+    `${label('Restorable')}${
+      r.count === 0
+        ? 'no Succeeded backup'
+        : r.count === 1
+          ? `1 backup: ${point(r.newest!)}`
+          : `${r.count} backups, from ${point(r.oldest!)} to ${point(r.newest!)}`
+    }`,
+  );
   lines.push(`${label('Operation')}${v.operations.length ? v.operations.join('; ') : 'none'}`);
   const step = v.workflow.step
     ? `  step: ${v.workflow.step}`

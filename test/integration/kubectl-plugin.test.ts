@@ -216,6 +216,7 @@ describe('kubectl durable', () => {
   it("status after the backup: the last backup; history: the Database's workflow and the backup's run", async () => {
     const s = await run(['status', db, '-n', ns, '--no-lag']);
     expect(s.stdout).toMatch(new RegExp(`Last backup ${backupName}  Succeeded  \\S+ ago`));
+    expect(s.stdout).toMatch(new RegExp(`Restorable  1 backup: ${backupName} \\(\\S+ ago\\)\n`));
     const r = await run(['history', db, '-n', ns]);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(new RegExp(`database +RUNNING +\\S+… +database/${ns}/${db} `));
