@@ -33,6 +33,7 @@ COPY workflows ./workflows
 COPY activities ./activities
 COPY engines ./engines
 COPY watcher ./watcher
+COPY plugin ./plugin
 # tsc -p tsconfig.build.json → dist/ (outDir dist, rootDir .: cmd/cli.ts → dist/cmd/cli.js).
 RUN npm run build
 # The bundle the worker loads through WORKFLOW_BUNDLE_PATH: no webpack run at every start.

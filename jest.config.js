@@ -7,7 +7,7 @@ const esmPackages = ['@kubernetes/client-node', 'openid-client', 'oauth4webapi',
 module.exports = {
   testEnvironment: 'node',
   testMatch: [
-    '<rootDir>/{test,crds,contracts,workflows,activities,engines,watcher,common,cmd,tools}/**/*.test.ts',
+    '<rootDir>/{test,crds,contracts,workflows,activities,engines,watcher,plugin,common,cmd,tools}/**/*.test.ts',
   ],
   modulePathIgnorePatterns: ['<rootDir>/dist/', '<rootDir>/.stack/', '<rootDir>/.bin/', '<rootDir>/.images/'],
   transform: {

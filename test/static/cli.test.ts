@@ -16,7 +16,7 @@ async function cli(...argv: string[]) {
 describe('durable-db-operator CLI', () => {
   it('is the package bin and names its commands in --help', async () => {
     const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
-    expect(Object.keys(pkg.bin)).toEqual([PROGRAM]);
+    expect(Object.keys(pkg.bin)).toEqual([PROGRAM, 'kubectl-durable']);
     expect(Object.keys(COMMANDS)).toEqual(['worker', 'watcher', 'bundle', 'crds']);
     const help = await cli('--help');
     expect(help).toEqual({ code: 0, out: usage(), err: '' });

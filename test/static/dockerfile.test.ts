@@ -9,7 +9,7 @@ import {
   type Instruction,
 } from 'dockerfile-ast';
 import ts from 'typescript';
-import { COMMANDS } from '../../cmd/cli';
+import { COMMANDS, PROGRAM } from '../../cmd/cli';
 import { NODE_FLAGS } from '../../cmd/node-flags';
 import { CONFIG_KEYS, loadConfig } from '../../common/config';
 
@@ -254,10 +254,12 @@ describe('Dockerfile', () => {
     expect(rest.slice(0, -1)).toEqual([...NODE_FLAGS]);
     expect(execForm(cmds[0]!)).toEqual(['worker']);
     expect(Object.keys(COMMANDS)).toContain('worker');
-    // The entry point is where tsc puts cmd/cli.ts, and package.json's bin is the same file.
+    // The entry point is where tsc puts cmd/cli.ts, and package.json's bin of that name is the same
+    // file (the other bin is the kubectl plugin, for users' machines).
     const workdir = walk.get(runtime.name)!.cwd;
     expect(path.posix.resolve(workdir, cli!)).toBe(path.posix.resolve(workdir, build.outputOf('cmd/cli.ts')));
-    expect(Object.values(pkg.bin)).toEqual([build.outputOf('cmd/cli.ts')]);
+    expect(pkg.bin[PROGRAM]).toEqual(build.outputOf('cmd/cli.ts'));
+    expect(pkg.bin['kubectl-durable']).toEqual(build.outputOf('cmd/kubectl-durable.ts'));
   });
 
   it('does not ADD from URLs and declares no secrets in ENV or ARG', () => {

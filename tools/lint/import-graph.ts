@@ -6,7 +6,7 @@
  *     types today is a cycle of values after the next edit, and it blurs which module is below;
  *   - the layers, lowest first: crds (the API types) → contracts (names and shapes that
  *     workflows, activities and the watcher share) → common → engines → activities → workflows →
- *     watcher → cmd. A folder imports only from the folders below it, with two exceptions that
+ *     watcher → plugin (the kubectl plugin) → cmd. A folder imports only from the folders below it, with two exceptions that
  *     are the architecture itself: workflows may import activity *types* (to type their proxies,
  *     never activity code, which does I/O), and the watcher may import workflow definitions
  *     (signals, search attributes, workflow types) it uses as a Temporal client.
@@ -26,6 +26,7 @@ const LAYERS = [
   'activities',
   'workflows',
   'watcher',
+  'plugin',
   'cmd',
 ] as const;
 type Layer = (typeof LAYERS)[number];
