@@ -3,7 +3,7 @@
  * the primary Service, as an application would write:
  *
  * - the primary's engine SIGKILLed once: the container restarts within the delay, no failover;
- * - the primary's engine SIGKILLed for good (its data directory made unusable first, so every
+ * - the primary's engine SIGKILLed for good (its control file moved away first, so every
  *   restart fails: CrashLoopBackOff): the operator confirms the failure, fences the old primary,
  *   promotes the most advanced replica and the writes go on through the same Service; the old
  *   primary, re-created by the fence, clones the new primary and rejoins as a replica.

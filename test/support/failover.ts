@@ -8,23 +8,13 @@ import type { WriterLoop } from './writer-loop';
 /** What the failover tests share: the fault, and the waits for its outcome as a user sees them. */
 
 /**
- * Kills a PostgreSQL member's engine for good: its data directory is made readable by others
- * first, which PostgreSQL refuses at every restart (CrashLoopBackOff). Returns the time of the
- * kill.
+ * Kills a PostgreSQL member's engine for good: its control file is moved away first, so every
+ * restart fails ("could not open file global/pg_control": CrashLoopBackOff). Not a permission
+ * change: the image's entrypoint resets PGDATA's mode at each start. Returns the time of the kill.
  */
 export async function killPostgresForGood(namespace: string, pod: string): Promise<number> {
-  await kubectlOk([
-    'exec',
-    '-n',
-    namespace,
-    pod,
-    '-c',
-    'database',
-    '--',
-    'chmod',
-    '0777',
-    '/var/lib/postgresql/data/pgdata',
-  ]);
+  const control = '/var/lib/postgresql/data/pgdata/global/pg_control';
+  await kubectlOk(['exec', '-n', namespace, pod, '-c', 'database', '--', 'mv', control, `${control}.gone`]);
   return killEngine(namespace, pod);
 }
 

@@ -9,7 +9,7 @@ import type { DriftNotice, SpecUpdate } from '../signals';
 import { lean, sameBuild, withBuild } from './builds';
 import { statusText } from '../status-text';
 import { openGeneration, SUPERSEDED, type Generation, type ReconcileMode } from './generation';
-import { runningBuild, type Entity } from './state';
+import { isGone, runningBuild, type Entity } from './state';
 import { noteBackup, reportFailure, type DatabaseEvent } from './status-book';
 import { scheduleBackups } from './steps/backup-schedule';
 import { applyMembers, applyServices, ensureConfiguration, ensureObjects } from './steps/provision';
@@ -35,6 +35,39 @@ export async function reconcile(
   update: SpecUpdate,
   mode: ReconcileMode,
   drift: DriftNotice[] = [],
+): Promise<void> {
+  const guard: PrimaryGuard = {};
+  await reconcileOnce(entity, update, mode, drift, guard);
+  // A pass that ended Degraded may have met a primary that failed while it ran (its waits then
+  // end in trouble, not in a readiness notice): looked at now, not a RETRY_AFTER later.
+  if (guard.target && entity.state.status.phase === 'Degraded' && !isGone(entity.state)) {
+    await lookAtPrimary(entity, update, guard.target);
+  }
+}
+
+/** Set by a pass on a Database whose primary is guarded (steps/failover.ts). */
+interface PrimaryGuard {
+  target?: DatabaseTarget;
+}
+
+/** guardPrimary, whose own trouble never fails the workflow. */
+async function lookAtPrimary(entity: Entity, update: SpecUpdate, target: DatabaseTarget): Promise<void> {
+  try {
+    await guardPrimary(entity, update, target);
+  } catch (err) {
+    if (isCancellation(err)) throw err;
+    // The look itself failed (the API server away for the activity's retries): the next
+    // wake-up looks again.
+    setCurrentDetails(`**could not look at the primary**: ${describeFailure(err).message}`);
+  }
+}
+
+async function reconcileOnce(
+  entity: Entity,
+  update: SpecUpdate,
+  mode: ReconcileMode,
+  drift: DriftNotice[],
+  guard: PrimaryGuard,
 ): Promise<void> {
   const { state } = entity;
   const verdict = await assess(entity, update);
@@ -64,21 +97,18 @@ export async function reconcile(
     state.failedUpgrade.generation === update.generation;
   let target: DatabaseTarget = heldBack ? withBuild(requested, running!) : requested;
   const upgrading = changesBuild && !heldBack && patched('upgrade-v1');
-  // A pod's readiness changed, or the Database is Degraded, or a failover stopped half-way: the
-  // primary is looked at first, and replaced if it failed, before anything waits for the pods.
+  // On a Database reconciled before (not while it is first provisioned, nor upgraded), the
+  // primary is looked at first, and replaced if it failed, before anything waits for the pods,
+  // when something suggests trouble: a drift repair, a pod's readiness changed, the Database is
+  // Degraded, or a failover stopped half-way.
   const suspect =
+    mode === 'drift' ||
     drift.some((d) => d.change === 'readiness') ||
     state.status.phase === 'Degraded' ||
     !!state.status.targetPrimary;
-  if (mode !== 'generation' && !upgrading && suspect && guarded(target)) {
-    try {
-      await guardPrimary(entity, update, target);
-    } catch (err) {
-      if (isCancellation(err)) throw err;
-      // The look itself failed (the API server away for the activity's retries): the repair
-      // below goes on, and the next wake-up looks again.
-      setCurrentDetails(`**could not look at the primary**: ${describeFailure(err).message}`);
-    }
+  if (state.applied && !upgrading && guarded(target)) {
+    guard.target = target;
+    if (suspect) await lookAtPrimary(entity, update, target);
   }
   let found: string[] = [];
   if (mode === 'resync' && !upgrading && state.status.phase === 'Ready' && patched('quiet-resync-v1')) {
