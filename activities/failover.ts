@@ -1,15 +1,14 @@
-import type { V1Pod } from '@kubernetes/client-node';
 import { ApplicationFailure } from '@temporalio/activity';
 import { postgresHealth, postgresPosition, postgresPromote, type WalPosition } from '../engines/postgres';
 import { serverSideApply } from './apply';
 import { readCredentials } from './credentials';
-import { FailureTypes, isNotFound, kubeCall, kubeRead } from './errors';
+import { FailureTypes, isNotFound, kubeCall } from './errors';
 import type { KubeClients } from './kube-clients';
 import { renderServices } from './manifests/services';
-import { labelMemberRoles, setRoleLabel } from './member-pods';
+import { labelMemberRoles, readMemberPod, setRoleLabel } from './member-pods';
+import { isPodReady, podTrouble } from './pod-trouble';
 import { podName } from '../contracts/names';
-import type { EngineDependencies } from './replication';
-import { replicaOrdinals } from './replication';
+import { memberAddress, replicaOrdinals, type EngineDependencies } from './replication';
 import { ensureRoles, writeRoles } from './roles';
 import type { DatabaseTarget } from './types';
 
@@ -52,13 +51,13 @@ export async function assessPrimary(
     reason,
   });
   const name = podName(target.name, primary);
-  const pod = await readPod(deps.clients, target, name);
+  const pod = await readMemberPod(deps.clients, target, name);
   if (!pod) return verdict(false, `pod ${name} is gone`);
   if (pod.metadata?.deletionTimestamp) return verdict(false, `pod ${name} is being deleted`);
-  if (!isReady(pod)) return verdict(false, `pod ${name} is not Ready${whyNotReady(pod)}`);
+  if (!isPodReady(pod)) return verdict(false, podTrouble([pod]) ?? `pod ${name} is not Ready`);
   try {
     const credentials = await readCredentials(deps.clients, target.namespace, target.name);
-    const endpoint = await deps.resolver(member(target, primary));
+    const endpoint = await deps.resolver(memberAddress(target, primary));
     const health = await postgresHealth(endpoint, credentials);
     if (health.role !== 'primary') return verdict(false, `${name} answers as a standby`);
     return verdict(true, `${name} accepts writes`);
@@ -97,14 +96,14 @@ export async function chooseFailoverTarget(
   const candidates: Candidate[] = [];
   for (const ordinal of replicaOrdinals(target.spec.replicas, from)) {
     const name = podName(target.name, ordinal);
-    const pod = await readPod(deps.clients, target, name);
-    if (!pod || pod.metadata?.deletionTimestamp || !isReady(pod)) {
+    const pod = await readMemberPod(deps.clients, target, name);
+    if (!pod || pod.metadata?.deletionTimestamp || !isPodReady(pod)) {
       candidates.push({ member: name, ordinal, refused: pod ? 'not Ready' : 'no pod' });
       continue;
     }
     let position: WalPosition;
     try {
-      position = await postgresPosition(await deps.resolver(member(target, ordinal)), credentials);
+      position = await postgresPosition(await deps.resolver(memberAddress(target, ordinal)), credentials);
     } catch (err) {
       if (err instanceof ApplicationFailure && err.nonRetryable) throw err;
       candidates.push({ member: name, ordinal, refused: err instanceof Error ? err.message : String(err) });
@@ -161,7 +160,7 @@ export async function fencePrimary(
   steps.push(`pointed the primary Service at ${podName(target.name, to)}`);
   const old = podName(target.name, from);
   await setRoleLabel(clients, target, old, null);
-  const pod = await readPod(clients, target, old);
+  const pod = await readMemberPod(clients, target, old);
   if (pod && !pod.metadata?.deletionTimestamp) {
     await kubeCall(`delete Pod ${target.namespace}/${old}`, async () => {
       try {
@@ -182,7 +181,7 @@ export async function promoteMember(
   to: number,
 ): Promise<'promoted' | 'already primary'> {
   const credentials = await readCredentials(deps.clients, target.namespace, target.name);
-  return postgresPromote(await deps.resolver(member(target, to)), credentials);
+  return postgresPromote(await deps.resolver(memberAddress(target, to)), credentials);
 }
 
 /**
@@ -219,33 +218,4 @@ export async function completeFailover(
 async function applyPrimaryService(clients: KubeClients, target: DatabaseTarget, primary: number) {
   const [, service] = renderServices(target, { primary });
   await serverSideApply(clients, service, `Service ${target.namespace}/${service.metadata!.name!}`);
-}
-
-function member(target: DatabaseTarget, ordinal: number) {
-  return { namespace: target.namespace, database: target.name, ordinal, engine: target.spec.engine };
-}
-
-async function readPod(
-  clients: KubeClients,
-  target: DatabaseTarget,
-  name: string,
-): Promise<V1Pod | undefined> {
-  return kubeRead(`Pod ${target.namespace}/${name}`, () =>
-    clients.core.readNamespacedPod({ name, namespace: target.namespace }),
-  );
-}
-
-function isReady(pod: V1Pod): boolean {
-  return (pod.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
-}
-
-/** `: <container state>` of the database container when it says something, e.g. CrashLoopBackOff. */
-function whyNotReady(pod: V1Pod): string {
-  const statuses = pod.status?.containerStatuses ?? [];
-  const waiting = statuses.find((s) => s.state?.waiting?.reason)?.state?.waiting?.reason;
-  if (waiting) return ` (${waiting})`;
-  const terminated = statuses.find((s) => s.state?.terminated)?.state?.terminated;
-  if (terminated) return ` (terminated: ${terminated.reason ?? `exit ${terminated.exitCode}`})`;
-  if (pod.status?.phase && pod.status.phase !== 'Running') return ` (${pod.status.phase})`;
-  return '';
 }

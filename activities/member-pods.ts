@@ -1,6 +1,6 @@
 import { PatchStrategy, setHeaderOptions, type V1Pod } from '@kubernetes/client-node';
 import { ROLE_LABEL } from '../crds';
-import { isNotFound, kubeCall } from './errors';
+import { isNotFound, kubeCall, kubeRead } from './errors';
 import type { KubeClients } from './kube-clients';
 import { POD_INDEX_LABEL, selectorLabels } from './manifests/labels';
 import type { DatabaseTarget } from './types';
@@ -16,6 +16,17 @@ export async function listMemberPods(clients: KubeClients, target: DatabaseTarge
     clients.core.listNamespacedPod({ namespace: target.namespace, labelSelector }),
   );
   return pods.items;
+}
+
+/** One member pod by name; undefined when it does not exist. */
+export function readMemberPod(
+  clients: KubeClients,
+  target: DatabaseTarget,
+  name: string,
+): Promise<V1Pod | undefined> {
+  return kubeRead(`Pod ${target.namespace}/${name}`, () =>
+    clients.core.readNamespacedPod({ name, namespace: target.namespace }),
+  );
 }
 
 /** A member pod's ordinal, from the label the StatefulSet controller sets. */

@@ -11,12 +11,17 @@ import type { V1ContainerStatus, V1Pod } from '@kubernetes/client-node';
  * text changes): the kubelet's alternating ErrImagePull / ImagePullBackOff become one sentence
  * naming the image, and the growing back-off of a crash loop is left out.
  */
+/** The pod's Ready condition is True. */
+export function isPodReady(pod: V1Pod): boolean {
+  return (pod.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
+}
+
 export function podTrouble(pods: V1Pod[], pendingClaims: Record<string, string> = {}): string | undefined {
   const sorted = [...pods].sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''));
   for (const pod of sorted) {
     const name = pod.metadata?.name ?? '?';
     const conditions = pod.status?.conditions ?? [];
-    if (conditions.some((c) => c.type === 'Ready' && c.status === 'True')) continue;
+    if (isPodReady(pod)) continue;
     const claim = (pod.spec?.volumes ?? [])
       .map((v) => v.persistentVolumeClaim?.claimName)
       .find((c): c is string => !!c && c in pendingClaims);

@@ -176,13 +176,17 @@ function engineHealth(
   }
 }
 
-function member(target: DatabaseTarget, ordinal: number) {
+/** What the endpoint resolver takes to find member `ordinal`. */
+export function memberAddress(target: DatabaseTarget, ordinal: number) {
   return { namespace: target.namespace, database: target.name, ordinal, engine: target.spec.engine };
 }
 
 /** A member's stable DNS name and the engine's port, unresolved. */
 function clusterAddress(target: DatabaseTarget, ordinal: number): EngineEndpoint {
-  return { host: memberHost(member(target, ordinal)), port: engineProfile(target.spec.engine, '0').port };
+  return {
+    host: memberHost(memberAddress(target, ordinal)),
+    port: engineProfile(target.spec.engine, '0').port,
+  };
 }
 
 /**
@@ -191,7 +195,7 @@ function clusterAddress(target: DatabaseTarget, ordinal: number): EngineEndpoint
  */
 async function resolveMember(resolver: EndpointResolver, target: DatabaseTarget, ordinal: number) {
   try {
-    return await resolver(member(target, ordinal));
+    return await resolver(memberAddress(target, ordinal));
   } catch (err) {
     throw ApplicationFailure.retryable(
       `${podName(target.name, ordinal)} unreachable: ${err instanceof Error ? err.message : String(err)}`,
@@ -229,7 +233,7 @@ async function replicationPass(
     replicaMembers: await Promise.all(
       replicaOrdinals(replicas, primaryOrdinal).map(async (ordinal) => {
         try {
-          return { ordinal, endpoint: await resolver(member(target, ordinal)) };
+          return { ordinal, endpoint: await resolver(memberAddress(target, ordinal)) };
         } catch (err) {
           const reason = err instanceof Error ? err.message : String(err);
           return { ordinal, endpoint: clusterAddress(target, ordinal), unreachable: reason };

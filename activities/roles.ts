@@ -77,8 +77,13 @@ async function selectedByPrimaryService(clients: KubeClients, target: Target): P
     clients.core.readNamespacedService({ name, namespace: target.namespace }),
   );
   const pod = service?.spec?.selector?.[POD_NAME_LABEL];
-  const prefix = `${target.name}-`;
-  const rest = pod?.startsWith(prefix) ? pod.slice(prefix.length) : '';
+  return pod === undefined ? undefined : memberOrdinal(target.name, pod);
+}
+
+/** The ordinal of `<database>-<ordinal>`, or undefined when `pod` names no member of it. */
+function memberOrdinal(database: string, pod: string): number | undefined {
+  const prefix = `${database}-`;
+  const rest = pod.startsWith(prefix) ? pod.slice(prefix.length) : '';
   return /^(0|[1-9][0-9]{0,2})$/.test(rest) ? Number(rest) : undefined;
 }
 
@@ -132,15 +137,14 @@ export function parseRoles(target: Pick<DatabaseRef, 'namespace' | 'name'>, cm: 
   const ordinalOf = (key: string): number | undefined => {
     const value = cm.data?.[key];
     if (value === undefined) return undefined;
-    const prefix = `${target.name}-`;
-    const rest = value.startsWith(prefix) ? value.slice(prefix.length) : '';
-    if (!/^(0|[1-9][0-9]{0,2})$/.test(rest)) {
+    const ordinal = memberOrdinal(target.name, value);
+    if (ordinal === undefined) {
       throw ApplicationFailure.nonRetryable(
         `${what(target)} key ${key} is ${JSON.stringify(value.slice(0, 80))}: expected a member's pod name, ${target.name}-<ordinal>`,
         FailureTypes.Invalid,
       );
     }
-    return Number(rest);
+    return ordinal;
   };
   const primary = ordinalOf(ROLE_KEYS.primary);
   if (primary === undefined) {

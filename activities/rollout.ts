@@ -3,10 +3,11 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { CANCEL_UPGRADE_ANNOTATION } from '../crds';
 import { serverSideApply } from './apply';
 import { databaseGone, databaseResource, readDatabase } from './database-ref';
-import { FailureTypes, isNotFound, kubeCall, kubeRead } from './errors';
+import { FailureTypes, isNotFound, kubeCall } from './errors';
 import type { KubeClients } from './kube-clients';
 import { podName, renderStatefulSet, selectorLabels } from './manifests';
-import { probeNotPassing } from './pod-trouble';
+import { isPodReady, probeNotPassing } from './pod-trouble';
+import { readMemberPod } from './member-pods';
 import { readStatefulSet } from './readiness';
 import type { DatabaseRef, DatabaseTarget } from './types';
 
@@ -113,9 +114,7 @@ export async function waitForMember(
   const pod = podName(target.name, ordinal);
   for (;;) {
     const sts = await readStatefulSet(clients, target);
-    const current = await kubeRead(`Pod ${target.namespace}/${pod}`, () =>
-      clients.core.readNamespacedPod({ name: pod, namespace: target.namespace }),
-    );
+    const current = await readMemberPod(clients, target, pod);
     const state = memberState(sts, current, pod);
     ctx.heartbeat(state);
     if (state.ready || state.fatal || Date.now() >= deadline) return state;
@@ -138,8 +137,7 @@ export function memberState(
       message: `pod ${name} still at revision ${podRevision ?? '?'}, waiting for ${revision}`,
     };
   }
-  const ready = (pod.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
-  if (ready) return { ready: true, message: `pod ${name} is Ready at revision ${revision}` };
+  if (isPodReady(pod)) return { ready: true, message: `pod ${name} is Ready at revision ${revision}` };
   for (const c of pod.status?.containerStatuses ?? []) {
     const waiting = c.state?.waiting?.reason;
     if (waiting && FATAL_WAITING_REASONS.has(waiting)) {
