@@ -1,12 +1,8 @@
 import { z } from 'zod';
 import { parseDatabaseBackupSpec } from './backup';
 import { databaseSpecSchema, parseDatabaseSpec, parseDatabaseStatus } from './database';
-import {
-  invalidDatabaseBackupExamples,
-  invalidDatabaseExamples,
-  validDatabaseBackupExamples,
-  validDatabaseExamples,
-} from './examples.table';
+import { invalidDatabaseBackupExamples, validDatabaseBackupExamples } from './backup-examples.table';
+import { invalidDatabaseExamples, validDatabaseExamples } from './examples.table';
 import { databaseBackupCrd, databaseCrd, staleFiles } from './generate';
 import { crdName, DATABASE, DATABASE_BACKUP, GROUP, VERSION } from './names';
 import { structuralProblems, toStructural, type JsonSchema } from './structural';

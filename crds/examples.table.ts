@@ -1,15 +1,14 @@
-import type { DatabaseBackupSpecInput } from './backup';
 import type { DatabaseSpecInput } from './database';
 import { allSamples } from './parameter-samples';
-import { API_VERSION, DATABASE, DATABASE_BACKUP } from './names';
 
 /**
- * Database (and DatabaseBackup) specs the API accepts and specs it rejects, with the message the
+ * Database specs the API accepts and specs it rejects, with the message the
  * API server gives.
  *
  * One table for two validators: the unit test runs it through the zod schemas, an integration
  * test applies it to a real kube-apiserver with the generated CRD installed. An example whose
  * `expect` is not in the API server's message means the schema and the CRD have drifted apart.
+ * DatabaseBackup examples: backup-examples.table.ts; manifests for them: example-manifests.ts.
  */
 
 export interface ValidExample<Spec = DatabaseSpecInput> {
@@ -595,54 +594,3 @@ export const invalidDatabaseExamples: InvalidExample[] = [
     expect: 'must have at most 16 items',
   },
 ];
-
-export const validDatabaseBackupExamples: ValidExample<DatabaseBackupSpecInput>[] = [
-  { name: 'manual-backup', spec: { databaseName: 'orders-db', reason: 'manual' } },
-  {
-    name: 'scheduled-backup',
-    spec: { databaseName: 'orders-db', reason: 'scheduled', scheduledTime: '2024-01-01T03:00:00Z' },
-  },
-  { name: 'offset-time', spec: { databaseName: 'orders-db', scheduledTime: '2024-01-01T04:00:00+01:00' } },
-];
-
-export const invalidDatabaseBackupExamples: InvalidExample<DatabaseBackupSpecInput>[] = [
-  { name: 'no-database', spec: { reason: 'manual' }, field: 'spec.databaseName', expect: 'Required value' },
-  {
-    name: 'unknown-reason',
-    spec: { databaseName: 'orders-db', reason: 'nightly' },
-    field: 'spec.reason',
-    expect: 'Unsupported value: "nightly": supported values: "scheduled", "manual", "pre-upgrade"',
-  },
-  {
-    name: 'time-in-words',
-    spec: { databaseName: 'orders-db', scheduledTime: 'yesterday' },
-    field: 'spec.scheduledTime',
-    expect: 'must be of type date-time: "yesterday"',
-  },
-  {
-    name: 'retarget-backup',
-    from: { databaseName: 'orders-db' },
-    spec: { databaseName: 'billing-db' },
-    field: 'spec',
-    expect: 'DatabaseBackup spec is immutable',
-  },
-];
-
-/** A Database manifest for an example, ready for `kubectl apply` or a create call. */
-export function databaseManifest(name: string, spec: unknown, namespace?: string) {
-  return manifest(DATABASE.kind, name, spec, namespace);
-}
-
-/** A DatabaseBackup manifest for an example. */
-export function databaseBackupManifest(name: string, spec: unknown, namespace?: string) {
-  return manifest(DATABASE_BACKUP.kind, name, spec, namespace);
-}
-
-function manifest(kind: string, name: string, spec: unknown, namespace: string | undefined) {
-  return {
-    apiVersion: API_VERSION,
-    kind,
-    metadata: namespace === undefined ? { name } : { name, namespace },
-    spec,
-  };
-}

@@ -1,4 +1,5 @@
-import { databaseManifest, invalidDatabaseExamples, validDatabaseExamples } from '../../crds/examples.table';
+import { databaseManifest } from '../../crds/example-manifests';
+import { invalidDatabaseExamples, validDatabaseExamples } from '../../crds/examples.table';
 import {
   applyDatabase,
   installCrds,

@@ -11,7 +11,7 @@ import {
   type DatabaseBackup,
   type DatabaseSpecInput,
 } from '../../crds';
-import { databaseBackupManifest } from '../../crds/examples.table';
+import { databaseBackupManifest } from '../../crds/example-manifests';
 import { waitFor } from '../../tools/stack/wait';
 import {
   applyDatabase,

@@ -10,7 +10,7 @@ import { createWatcher } from '../../cmd/watcher';
 import { loadConfig, type OperatorConfig } from '../../common/config';
 import { WorkerMetrics } from '../../common/metrics';
 import { DATABASE, GROUP, VERSION, type Database, type DatabaseSpecInput } from '../../crds';
-import { databaseManifest } from '../../crds/examples.table';
+import { databaseManifest } from '../../crds/example-manifests';
 import { repoRoot } from '../../tools/stack/binaries';
 import { waitFor } from '../../tools/stack/wait';
 import { kubeConfig, kubectlOk, stackInfo, uniqueName } from './stack';
