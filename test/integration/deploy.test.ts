@@ -102,7 +102,9 @@ const workerNeeds = (namespace: string): AccessCheck[] =>
     ...verbs('databasebackups.durable.dev', ['get', 'list', 'create', 'patch', 'delete']),
     ...verbs('databasebackups.durable.dev', ['patch'], 'status'),
     ...verbs('jobs.batch', ['get', 'create']),
-    ...verbs('pods', ['get', 'list', 'delete']),
+    // The role record <db>-roles is moved with PUT; member pods get their role label by patch.
+    ...verbs('configmaps', ['update']),
+    ...verbs('pods', ['get', 'list', 'delete', 'patch']),
   ]);
 
 const workerMustNot = (namespace: string): AccessCheck[] =>
@@ -113,9 +115,10 @@ const workerMustNot = (namespace: string): AccessCheck[] =>
     ...verbs('jobs.batch', ['list', 'update', 'patch', 'delete']),
     ...verbs('pods', ['get'], 'log'),
     ...verbs('secrets', ['list', 'watch', 'update']),
-    ...['configmaps', 'services', 'statefulsets.apps'].flatMap((r) => verbs(r, ['update', 'delete'])),
+    ...verbs('configmaps', ['delete']),
+    ...['services', 'statefulsets.apps'].flatMap((r) => verbs(r, ['update', 'delete'])),
     ...verbs('persistentvolumeclaims', ['get', 'update']),
-    ...verbs('pods', ['create', 'update', 'patch']),
+    ...verbs('pods', ['create', 'update']),
     ...verbs('pods', ['create'], 'exec'),
     ...verbs('deployments.apps', ['create', 'patch']),
     ...verbs('serviceaccounts', ['create'], 'token'),

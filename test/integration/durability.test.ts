@@ -97,6 +97,7 @@ describe('durability', () => {
     expect(objects).toEqual(
       [
         `configmap/${name}-config`,
+        `configmap/${name}-roles`,
         `secret/${name}-credentials`,
         `service/${name}-headless`,
         `service/${name}-primary`,
