@@ -181,17 +181,24 @@ describe('an upgrade whose Database run is terminated at every step', () => {
       await replaceRun(client, op, parentId, `test: terminated at ${what}`);
       await closeWithParent(runId);
     }
-    // The next upgrade run moves nothing (all moved already) but runs every gate.
-    const last = await waitFor(
-      'an upgrade run that completes',
-      async () => {
-        const d = await client.workflow.getHandle(childId).describe();
-        return !childRuns.has(d.runId) && d.status.name === 'COMPLETED' ? d.runId : undefined;
-      },
-      { timeoutMs: 300_000 },
-    );
-    const outcome: UpgradeOutcome = await client.workflow.getHandle(childId, last).result();
-    expect(outcome).toMatchObject({ state: 'Upgraded', updated: [1, 0] });
+    // The next upgrade run moves nothing (all moved already) but runs every gate. Unless the run
+    // terminated last got one step further (a busy machine): it recorded on the StatefulSet that
+    // every member runs the new build, and a fresh Database run has no upgrade left to run.
+    const recordedDone = (await statefulSetBuild(ns, name)).upgradingFrom === undefined;
+    let last = [...childRuns].pop()!;
+    if (recordedDone) figure('the last terminated upgrade run had recorded the rollout done');
+    else {
+      last = await waitFor(
+        'an upgrade run that completes',
+        async () => {
+          const d = await client.workflow.getHandle(childId).describe();
+          return !childRuns.has(d.runId) && d.status.name === 'COMPLETED' ? d.runId : undefined;
+        },
+        { timeoutMs: 300_000 },
+      );
+      const outcome: UpgradeOutcome = await client.workflow.getHandle(childId, last).result();
+      expect(outcome).toMatchObject({ state: 'Upgraded', updated: [1, 0] });
+    }
     // And terminated once more, as soon as the upgrade is done: the fresh run finds it done.
     await replaceRun(client, op, parentId, 'test: terminated after the upgrade');
     const db = await waitForPhase(ns, name, 'Ready', { generation: gen, timeoutMs: 300_000 });
@@ -247,6 +254,10 @@ describe('an upgrade whose Database run is terminated at every step', () => {
       { timeoutMs: 60_000, intervalMs: 200 },
     );
     const stopped = await members(ns, mixed);
+    // The one more step may have been member 0's: the rollout let go down to partition 0. Then the
+    // StatefulSet replaces the primary's pod whatever the fresh run does next, and it must only come
+    // back on the old version.
+    const primaryLetGo = ((await statefulSetBuild(ns, mixed)).partition ?? 0) === 0;
     expect(stopped.get(`${mixed}-1`)?.image).toBe('postgres:15.20');
     expect(stopped.get(`${mixed}-0`)?.image).toBe('postgres:15');
 
@@ -281,8 +292,10 @@ describe('an upgrade whose Database run is terminated at every step', () => {
       async () =>
         [...(await members(ns, mixed)).values()].every((p) => p.image === 'postgres:15') || undefined,
     );
-    // The primary never moved after that; the replica went to 15.20 and back.
-    expect((await members(ns, mixed)).get(`${mixed}-0`)?.uid).toBe(stopped.get(`${mixed}-0`)!.uid);
+    // The primary never moved after that (unless the stopped run had let it go); the replica went
+    // to 15.20 and back.
+    if (primaryLetGo) figure('the upgrade child let member 0 go before it closed: its pod was replaced');
+    else expect((await members(ns, mixed)).get(`${mixed}-0`)?.uid).toBe(stopped.get(`${mixed}-0`)!.uid);
     for (const ordinal of [0, 1])
       expect(await rows(ns, mixed, ordinal)).toEqual([{ id: 1 }, { id: 2 }, { id: 3 }]);
 
