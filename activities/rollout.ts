@@ -1,10 +1,11 @@
 import { PatchStrategy, setHeaderOptions, type V1Pod, type V1StatefulSet } from '@kubernetes/client-node';
+import { isDeepStrictEqual } from 'node:util';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { CANCEL_UPGRADE_ANNOTATION } from '../crds';
 import { serverSideApply } from './apply';
 import { databaseGone, databaseResource, readDatabase } from './database-ref';
 import { FailureTypes, isNotFound, kubeCall } from './errors';
-import type { KubeClients } from './kube-clients';
+import { FIELD_MANAGER, type KubeClients } from './kube-clients';
 import { podName, renderStatefulSet, selectorLabels } from './manifests';
 import { isPodReady, probeNotPassing } from './pod-trouble';
 import { readMemberPod } from './member-pods';
@@ -67,9 +68,11 @@ export async function applyRollout(
   upgradingFrom?: { version: string; image?: string },
 ): Promise<RolloutState> {
   await assertNotDeleting(clients, target);
-  const sts = renderStatefulSet(target, { configHash, partition, upgradingFrom });
-  const name = sts.metadata!.name!;
-  await serverSideApply(clients, sts, `StatefulSet ${target.namespace}/${name} (partition ${partition})`);
+  const rendered = renderStatefulSet(target, { configHash, partition, upgradingFrom });
+  const name = rendered.metadata!.name!;
+  const applied = await partitionToApply(clients, target, rendered, partition);
+  const sts = renderStatefulSet(target, { configHash, partition: applied, upgradingFrom });
+  await serverSideApply(clients, sts, `StatefulSet ${target.namespace}/${name} (partition ${applied})`);
   const ctx = Context.current();
   const deadline = Date.now() + OBSERVE_SECONDS * 1000;
   for (;;) {
@@ -96,6 +99,31 @@ export async function applyRollout(
     ctx.heartbeat();
     await ctx.sleep(POLL_MS);
   }
+}
+
+/**
+ * The partition to apply: `requested`, except that a StatefulSet whose template stays as it is
+ * never gets its partition raised. A run taken up afresh (a worker or run lost mid-upgrade)
+ * starts again by freezing the rollout at the top; raising the partition of a rollout already
+ * past it would have the controller re-create a member that is being replaced at the old
+ * revision, and the next step move it once more: a primary restarted three times instead of
+ * once. Whether the template changes is asked of the API server (a dry-run apply, its defaults
+ * included), not guessed from the rendering.
+ */
+async function partitionToApply(
+  clients: KubeClients,
+  target: DatabaseTarget,
+  rendered: V1StatefulSet,
+  requested: number,
+): Promise<number> {
+  const current = await readStatefulSet(clients, target);
+  const now = current?.spec?.updateStrategy?.rollingUpdate?.partition ?? 0;
+  if (!current || requested <= now) return requested;
+  const what = `StatefulSet ${target.namespace}/${rendered.metadata!.name!}`;
+  const dry = (await kubeCall(`dry-run apply ${what}`, () =>
+    clients.objects.patch(rendered, undefined, 'All', FIELD_MANAGER, true, PatchStrategy.ServerSideApply),
+  )) as V1StatefulSet;
+  return isDeepStrictEqual(dry.spec?.template, current.spec?.template) ? now : requested;
 }
 
 /**
