@@ -29,6 +29,7 @@ import {
   promoteMember,
 } from './failover';
 import { addFinalizer, removeFinalizer } from './finalizer';
+import { checkSwitchover, clearSwitchoverRequest, waitForCatchUp, waitForHandover } from './switchover';
 import type { KubeClients } from './kube-clients';
 import { checkPrerequisites } from './prerequisites';
 import { waitForStatefulSetReady } from './readiness';
@@ -140,6 +141,14 @@ export function createActivities({ clients, report, temporal, metrics, engines }
       fencePrimary(clients, target, from, to),
     promoteMember: (target: DatabaseTarget, to: number) => promoteMember(engineDeps, target, to),
     completeFailover: (target: DatabaseTarget, to: number) => completeFailover(clients, target, to),
+
+    // Planned switchover (workflows/switchover.ts): the failover's steps, and these.
+    checkSwitchover: (target: DatabaseTarget, to: number) => checkSwitchover(engineDeps, target, to),
+    waitForCatchUp: (target: DatabaseTarget, from: number, to: number, budgetSeconds: number) =>
+      waitForCatchUp(engineDeps, target, from, to, budgetSeconds),
+    waitForHandover: (target: DatabaseTarget, from: number, to: number, atLeast: string) =>
+      waitForHandover(engineDeps, target, from, to, atLeast),
+    clearSwitchoverRequest: (ref: DatabaseRef, value: string) => clearSwitchoverRequest(clients, ref, value),
   };
 }
 
@@ -168,6 +177,7 @@ export type DatabaseWorkflowActivities = Pick<
   | 'releaseDatabase'
   | 'removeFinalizer'
   | 'assessPrimary'
+  | 'clearSwitchoverRequest'
   // Runs from before one-pass-provision-v1 apply the objects one activity each.
   | 'addFinalizer'
   | 'checkPrerequisites'
@@ -195,6 +205,16 @@ export type FailoverWorkflowActivities = Pick<
   | 'configureReplication'
   | 'reportStatus'
 >;
+export type SwitchoverWorkflowActivities = Pick<
+  DatabaseActivities,
+  | 'checkSwitchover'
+  | 'waitForCatchUp'
+  | 'fencePrimary'
+  | 'waitForHandover'
+  | 'promoteMember'
+  | 'completeFailover'
+  | 'configureReplication'
+>;
 export type BackupWorkflowActivities = Pick<
   DatabaseActivities,
   | 'loadBackupPlan'
@@ -218,6 +238,7 @@ export type { HealthReport, MemberReport, ReplicationReport } from './replicatio
 export { FailureTypes } from './errors';
 export type { SpecAssessment } from './spec-check';
 export type { AtRestReport } from './at-rest';
+export type { CatchUp, Handover, SwitchoverCheck } from './switchover';
 export type { Candidate, FailoverChoice, PrimaryAssessment } from './failover';
 export { failoverSupported } from './failover';
 export type { EnsuredObjects } from './ensure-objects';

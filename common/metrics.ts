@@ -80,14 +80,14 @@ export const METRICS = {
     name: 'durable_watcher_signals_total',
     type: 'counter',
     labels: ['kind', 'result'],
-    help: 'Signal calls to Temporal by kind (spec: signalWithStart, drift and cancel-upgrade: signal) and result (sent, failed, cancelled, no-workflow).',
+    help: 'Signal calls to Temporal by kind (spec: signalWithStart, drift, cancel-upgrade and switchover: signal) and result (sent, failed, cancelled, no-workflow).',
     component: 'watcher',
   },
   watcherSignalLatency: {
     name: 'durable_watcher_signal_latency_seconds',
     type: 'histogram',
     labels: ['kind'],
-    help: 'Duration of one signal call to Temporal, by kind (spec, drift, cancel-upgrade), whatever its result.',
+    help: 'Duration of one signal call to Temporal, by kind (spec, drift, cancel-upgrade, switchover), whatever its result.',
     component: 'watcher',
   },
   watcherLeader: {
@@ -283,7 +283,7 @@ export class WatcherMetrics {
     }
   }
 
-  signal(kind: 'spec' | 'drift' | 'cancel-upgrade', result: string, seconds: number): void {
+  signal(kind: 'spec' | 'drift' | 'cancel-upgrade' | 'switchover', result: string, seconds: number): void {
     this.watcherSignals.inc({ kind, result });
     this.watcherSignalLatency.observe({ kind }, seconds);
   }

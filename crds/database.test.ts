@@ -65,7 +65,7 @@ describe('parseDatabaseSpec', () => {
         backup: { enabled: false, maxAttempts: 3, backoffSeconds: 30 },
         deletionPolicy: 'Delete',
         upgrade: { timeoutSeconds: 900 },
-        failover: { enabled: true, delaySeconds: 5 },
+        failover: { enabled: true, delaySeconds: 5, switchoverTimeoutSeconds: 30 },
       },
     });
   });

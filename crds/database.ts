@@ -324,8 +324,16 @@ export const databaseSpecSchema = withCel(
             .describe(
               'How long the primary must have failed (pod gone or not Ready, or its engine not answering), by consecutive checks, before a failover starts.',
             ),
+          switchoverTimeoutSeconds: z
+            .int()
+            .min(5)
+            .max(3600)
+            .default(30)
+            .describe(
+              'How long a planned switchover (annotation durable.dev/switchover-to) may wait for its target to catch up with the primary; past it, the switchover is aborted and the primary stays.',
+            ),
         })
-        .describe('Automatic failover (PostgreSQL).'),
+        .describe('Automatic failover and planned switchover (PostgreSQL).'),
     ),
     replication: z
       .object({
@@ -394,7 +402,17 @@ export const databaseStatusSchema = z.object({
     .string()
     .max(253)
     .optional()
-    .describe('The member a running failover is promoting; absent otherwise.'),
+    .describe('The member a running failover or switchover is promoting; absent otherwise.'),
+  switchover: z
+    .object({
+      to: z.string().max(253).optional().describe('The member the switchover was asked to make primary.'),
+      from: z.string().max(253).optional().describe('The primary when it started.'),
+      state: z.enum(['Running', 'SwitchedOver', 'Aborted', 'Rejected']).optional(),
+      reason: z.string().max(1024).optional(),
+      time: z.string().max(64).optional().describe('When it reached this state (RFC 3339).'),
+    })
+    .optional()
+    .describe('The last planned switchover.'),
   workflow: z
     .object({
       id: z.string().max(512).optional(),

@@ -61,6 +61,14 @@ export const LABEL_COMPONENT = 'app.kubernetes.io/component';
 export const CANCEL_UPGRADE_ANNOTATION = `${GROUP}/cancel-upgrade`;
 
 /**
+ * Annotation on a Database that asks its workflow for a planned switchover: the primary role moves
+ * to the member named (`kubectl annotate database <name> durable.dev/switchover-to=<name>-<n>`)
+ * once that member has every write of the primary. The workflow removes it once handled (a value
+ * changed meanwhile stays, as the next request).
+ */
+export const SWITCHOVER_ANNOTATION = `${GROUP}/switchover-to`;
+
+/**
  * The durable record, on the Database itself, that its bootstrap restore was started or done:
  * JSON `{"backup":"<DatabaseBackup>","state":"started"|"done","run":"<workflow run>"}`, written by
  * the operator before the restore Job is created and when it succeeded. A fresh workflow run (a

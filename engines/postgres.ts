@@ -238,6 +238,8 @@ export interface WalPosition {
   received: string;
   /** Bytes replayed since 0/0 (a standby; the written position on a primary). */
   replayed: string;
+  /** A standby whose WAL receiver streams from its upstream now (false on a primary). */
+  streaming: boolean;
 }
 
 /**
@@ -250,16 +252,27 @@ export async function postgresPosition(
   credentials: EngineCredentials,
 ): Promise<WalPosition> {
   return withPostgres(endpoint, credentials, 'read the WAL position', async (c) => {
-    const { rows } = await c.query<{ recovery: boolean; received: string | null; replayed: string | null }>(
+    const { rows } = await c.query<{
+      recovery: boolean;
+      received: string | null;
+      replayed: string | null;
+      streaming: boolean;
+    }>(
       `SELECT pg_is_in_recovery() AS recovery,
               pg_wal_lsn_diff(CASE WHEN pg_is_in_recovery()
                                    THEN coalesce(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())
                                    ELSE pg_current_wal_lsn() END, '0/0')::text AS received,
               pg_wal_lsn_diff(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn()
-                                   ELSE pg_current_wal_lsn() END, '0/0')::text AS replayed`,
+                                   ELSE pg_current_wal_lsn() END, '0/0')::text AS replayed,
+              EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming') AS streaming`,
     );
     const row = rows[0]!;
-    return { inRecovery: row.recovery, received: row.received ?? '0', replayed: row.replayed ?? '0' };
+    return {
+      inRecovery: row.recovery,
+      received: row.received ?? '0',
+      replayed: row.replayed ?? '0',
+      streaming: row.streaming,
+    };
   });
 }
 

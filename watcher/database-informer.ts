@@ -1,7 +1,7 @@
 import * as k8s from '@kubernetes/client-node';
 import { DATABASE, GROUP, parseDatabaseSpec, VERSION } from '../crds';
 import type { Logger } from '../common/logger';
-import type { CancelUpgradeSignaler } from './cancel-upgrade';
+import type { AnnotationRequestSignaler } from './annotation-requests';
 import { ResilientInformer, type InformerEvent } from './resilient-informer';
 import type { DatabaseObject, DatabaseObservation, SpecSignaler } from './signaler';
 import type { BackoffOptions } from './timing';
@@ -42,8 +42,8 @@ export interface DatabaseInformerOptions {
   /** Undefined: all namespaces. */
   namespace?: string;
   signaler: SpecSignaler;
-  /** Turns the cancel-upgrade annotation into a signal (metadata only: no new generation). */
-  cancels?: CancelUpgradeSignaler;
+  /** Turn request annotations (cancel-upgrade, switchover) into signals (metadata only: no new generation). */
+  requests?: AnnotationRequestSignaler[];
   logger: Logger;
   watchdogMs?: number;
   backoff?: BackoffOptions;
@@ -52,7 +52,7 @@ export interface DatabaseInformerOptions {
 }
 
 export function createDatabaseInformer(opts: DatabaseInformerOptions): ResilientInformer<DatabaseObject> {
-  const { kubeConfig, namespace, signaler, cancels, logger } = opts;
+  const { kubeConfig, namespace, signaler, requests = [], logger } = opts;
   const custom = kubeConfig.makeApiClient(k8s.CustomObjectsApi);
   const log = logger.child({ part: 'database-informer' });
   const list = (): Promise<k8s.KubernetesListObject<DatabaseObject>> =>
@@ -66,7 +66,7 @@ export function createDatabaseInformer(opts: DatabaseInformerOptions): Resilient
       : custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: DATABASE.plural });
 
   const seen = (db: DatabaseObject) => {
-    cancels?.observe(db);
+    for (const r of requests) r.observe(db);
     const obs = observationOf(db);
     if (!obs) return;
     if (!signaler.observe(obs)) return;
@@ -94,7 +94,7 @@ export function createDatabaseInformer(opts: DatabaseInformerOptions): Resilient
       add: seen,
       update: seen,
       delete: (db) => {
-        if (db.metadata?.uid) cancels?.forget(db.metadata.uid);
+        if (db.metadata?.uid) for (const r of requests) r.forget(db.metadata!.uid);
         const obs = observationOf(db);
         if (obs) void signaler.vanished(obs);
         else if (db.metadata?.uid) signaler.forget(db.metadata.uid);

@@ -2,7 +2,9 @@ import type * as k8s from '@kubernetes/client-node';
 import type { Client } from '@temporalio/client';
 import type { OperatorConfig } from '../common/config';
 import type { Logger } from '../common/logger';
-import { CancelUpgradeSignaler } from './cancel-upgrade';
+import type { AnnotationRequestSignaler } from './annotation-requests';
+import { cancelUpgradeSignaler } from './cancel-upgrade';
+import { switchoverSignaler } from './switchover-request';
 import { BackupStarter, createBackupInformer } from './backup-informer';
 import { createDatabaseInformer } from './database-informer';
 import { createDriftInformers, DriftSignaler } from './drift';
@@ -49,8 +51,8 @@ export interface WatcherOptions {
 
 export type { SignalResult };
 
-/** spec: signalWithStart of a generation; drift: an owned object changed; cancel-upgrade: annotation. */
-export type SignalKind = 'spec' | 'drift' | 'cancel-upgrade';
+/** spec: signalWithStart of a generation; drift: an owned object changed; cancel-upgrade, switchover: annotations. */
+export type SignalKind = 'spec' | 'drift' | 'cancel-upgrade' | 'switchover';
 
 /** Hooks for metrics; each optional. A throw is logged and ignored. */
 export interface WatcherObserver {
@@ -78,7 +80,8 @@ export class Watcher {
   private readonly log: Logger;
   private readonly specSignaler: SpecSignaler;
   private readonly driftSignaler: DriftSignaler;
-  private readonly cancelSignaler: CancelUpgradeSignaler;
+  /** The annotation requests: cancel-upgrade and switchover. */
+  private readonly requestSignalers: AnnotationRequestSignaler[];
   private backupStarter?: BackupStarter;
   private readonly elector?: LeaderElector;
   private informers: RunningInformer[] = [];
@@ -110,13 +113,17 @@ export class Watcher {
       requestTimeoutMs: opts.signalTimeoutMs,
       onSignal: signalHook('drift'),
     });
-    this.cancelSignaler = new CancelUpgradeSignaler({
+    const requestOptions = (kind: SignalKind) => ({
       client: opts.temporalClient,
       logger: this.log,
       backoff: opts.backoff,
       requestTimeoutMs: opts.signalTimeoutMs,
-      onSignal: signalHook('cancel-upgrade'),
+      onSignal: signalHook(kind),
     });
+    this.requestSignalers = [
+      cancelUpgradeSignaler(requestOptions('cancel-upgrade')),
+      switchoverSignaler(requestOptions('switchover')),
+    ];
     const le = opts.leaderElection;
     if (le.enabled) {
       this.elector = new LeaderElector({
@@ -198,13 +205,13 @@ export class Watcher {
     const scopes: (string | undefined)[] = this.opts.namespaces.length ? this.opts.namespaces : [undefined];
     this.specSignaler.start();
     this.driftSignaler.start();
-    this.cancelSignaler.start();
+    for (const r of this.requestSignalers) r.start();
     this.databaseInformers = scopes.map((namespace) =>
       createDatabaseInformer({
         ...common,
         namespace,
         signaler: this.specSignaler,
-        cancels: this.cancelSignaler,
+        requests: this.requestSignalers,
       }),
     );
     // A fresh starter per leadership term: what it remembers is only an optimisation.
@@ -240,7 +247,7 @@ export class Watcher {
     await Promise.all([
       this.specSignaler.stop(),
       this.driftSignaler.stop(),
-      this.cancelSignaler.stop(),
+      ...this.requestSignalers.map((r) => r.stop()),
       starter?.stop(),
     ]);
     this.log.info('informers stopped');

@@ -2,4 +2,5 @@
 export { databaseWorkflow } from './database';
 export { upgradeWorkflow } from './upgrade';
 export { failoverWorkflow } from './failover';
+export { switchoverWorkflow } from './switchover';
 export { backupWorkflow, scheduledBackupWorkflow } from './backup';

@@ -19,6 +19,7 @@ export const WORKFLOW_ENTRIES = {
   backupWorkflow: 'workflows/backup.ts',
   scheduledBackupWorkflow: 'workflows/backup.ts',
   failoverWorkflow: 'workflows/failover.ts',
+  switchoverWorkflow: 'workflows/switchover.ts',
 } as const;
 export type WorkflowType = keyof typeof WORKFLOW_ENTRIES;
 

@@ -190,6 +190,22 @@ function healthyCluster(): DatabaseActivities {
       Object.assign(roleRecord(t), { primary: to, targetPrimary: undefined });
       return { relabelled: [] };
     },
+    // A switchover against the same record: the target always catches up, hands over in full.
+    checkSwitchover: async (t, to) => {
+      const r = roleRecord(t);
+      return r.primary === to ? { from: r.primary, already: true } : { from: r.primary };
+    },
+    waitForCatchUp: async (t, _from, to) => ({
+      caughtUp: true,
+      primaryAt: '100',
+      lagBytes: '0',
+      message: `${t.name}-${to} replayed all the primary had written`,
+    }),
+    waitForHandover: async (t, from, to) => ({
+      received: '100',
+      message: `${t.name}-${from} stopped; ${t.name}-${to} received 100 bytes of WAL`,
+    }),
+    clearSwitchoverRequest: async () => true,
     // Replaced in FakeActivities by the composite of its parts (see there).
     ensureObjects: async () => {
       throw new Error('ensureObjects is composed by FakeActivities');

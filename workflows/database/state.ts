@@ -43,6 +43,10 @@ export interface State {
   resuming?: number;
   /** Failovers started by this Database's workflow runs: numbers each child's workflow id. */
   failovers?: number;
+  /** A person asked for a switchover to this member (annotation); not yet handled. */
+  switchoverTo?: string;
+  /** Switchovers started by this Database's workflow runs: numbers each child's workflow id. */
+  switchovers?: number;
   /** The verdict on a generation's spec (recorded by an activity), reused by its drift and resyncs. */
   assessed?: {
     uid: string;

@@ -5,7 +5,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { EventRecord, MemberReport } from '../../activities';
-import type { DatabasePhase } from '../../crds';
+import type { DatabasePhase, DatabaseStatus } from '../../crds';
 import { act } from '../activity-options';
 import { ConditionTypes, setCondition, type ConditionType, type ConditionUpdate } from '../conditions';
 import { DatabasePhase as PhaseAttribute } from '../search-attributes';
@@ -70,6 +70,12 @@ export class StatusBook {
     this.status.currentPrimary = current;
     // Merge-patched status: null, not absence, removes a target that was there.
     (this.status as { targetPrimary?: string | null }).targetPrimary = target ?? null;
+    this.dirty = true;
+  }
+
+  /** The last planned switchover: where it stands, stamped with the time it got there. */
+  setSwitchover(switchover: Omit<NonNullable<DatabaseStatus['switchover']>, 'time'>): void {
+    this.status.switchover = { ...switchover, time: new Date().toISOString() };
     this.dirty = true;
   }
 

@@ -31,7 +31,9 @@ import {
 } from './state';
 import { noteBackup } from './status-book';
 import { deleteDatabase } from './steps/delete';
+import { switchOver } from './steps/switchover';
 import { clearCancelRequest } from './steps/upgrade';
+import { switchoverSignal } from '../switchover-names';
 
 /** Runs from before quiet-resync-v1 re-ensured everything this often. */
 const LEGACY_RESYNC_INTERVAL = '10 minutes';
@@ -49,8 +51,8 @@ function resyncInterval(entity: Entity): number | string {
 /**
  * The long-lived workflow of one Database (`database/<namespace>/<name>`): an entity loop. It
  * waits for spec signals (coalescing to the newest generation), drift signals, backup outcomes,
- * cancel requests and a periodic resync, and dispatches each to its runbook: reconcile
- * (./reconcile.ts) or delete (./steps/delete.ts). It continues as new before its history grows
+ * cancel and switchover requests and a periodic resync, and dispatches each to its runbook:
+ * reconcile (./reconcile.ts), switchover (./steps/switchover.ts) or delete (./steps/delete.ts). It continues as new before its history grows
  * large, carrying its state. Deletion releases the data per deletionPolicy, removes the
  * finalizer and completes the workflow.
  */
@@ -80,7 +82,8 @@ export async function databaseWorkflow(input: DatabaseWorkflowInput): Promise<vo
             state.retryPending ||
             isGone(state) ||
             !!state.backupDirty ||
-            !!state.cancelUpgrade,
+            !!state.cancelUpgrade ||
+            state.switchoverTo !== undefined,
       // A retry, or a Degraded Database (pods not ready at the last look), is checked again soon.
       state.retryPending || state.status.phase === 'Degraded' ? RETRY_AFTER : resyncInterval(entity),
     );
@@ -134,6 +137,14 @@ export async function databaseWorkflow(input: DatabaseWorkflowInput): Promise<vo
       // No upgrade runs now (a running one takes the request itself): say so, drop the annotation.
       state.cancelUpgrade = false;
       await clearCancelRequest(entity, update, 'no upgrade is running');
+      if (!newGeneration(state) && state.drift.length === 0 && !state.retryPending) continue;
+    }
+
+    if (state.switchoverTo !== undefined) {
+      // Between generations, never in the middle of one: a switchover sees the spec that runs.
+      const to = state.switchoverTo;
+      state.switchoverTo = undefined;
+      await switchOver(entity, update, to);
       if (!newGeneration(state) && state.drift.length === 0 && !state.retryPending) continue;
     }
 
@@ -214,6 +225,10 @@ function listen(entity: Entity): void {
   });
   setHandler(cancelUpgradeSignal, (request) => {
     if (request.uid === (state.latest?.uid ?? state.uid)) state.cancelUpgrade = true;
+  });
+  setHandler(switchoverSignal, (request) => {
+    // The newest request wins: asked again while one runs, the next turn takes that one.
+    if (request.uid === (state.latest?.uid ?? state.uid)) state.switchoverTo = request.to;
   });
   setHandler(upgradeProgressSignal, (progress) => {
     if (upgradeProgress.length < 50) upgradeProgress.push(progress);

@@ -12,14 +12,22 @@ import type { Entity } from '../state';
 import { StatusBook } from '../status-book';
 
 /** The engines whose failover exists (activities/failover.ts). */
-const FAILOVER_ENGINES: readonly string[] = ['postgres'];
+export const FAILOVER_ENGINES: readonly string[] = ['postgres'];
 
 /** Between two checks of a primary that failed, while its failure is being confirmed. */
 const CONFIRM_EVERY_MS = 1_000;
 
-/** spec.failover with its defaults (a spec carried from before the field existed has none). */
-export function failoverSettings(spec: DatabaseSpec): { enabled: boolean; delaySeconds: number } {
-  return { enabled: spec.failover?.enabled ?? true, delaySeconds: spec.failover?.delaySeconds ?? 5 };
+/** spec.failover with its defaults (a spec carried from before a field existed lacks it). */
+export function failoverSettings(spec: DatabaseSpec): {
+  enabled: boolean;
+  delaySeconds: number;
+  switchoverTimeoutSeconds: number;
+} {
+  return {
+    enabled: spec.failover?.enabled ?? true,
+    delaySeconds: spec.failover?.delaySeconds ?? 5,
+    switchoverTimeoutSeconds: spec.failover?.switchoverTimeoutSeconds ?? 30,
+  };
 }
 
 /** Whether this Database's primary is guarded at all: failover on, more than one member, an engine that has it. */
