@@ -1,5 +1,11 @@
 import { ApplicationFailure } from '@temporalio/activity';
-import { postgresHealth, postgresPosition, postgresPromote, type WalPosition } from '../engines/postgres';
+import {
+  postgresHealth,
+  postgresPosition,
+  postgresPromote,
+  reservePostgresSlots,
+  type WalPosition,
+} from '../engines/postgres';
 import { serverSideApply } from './apply';
 import { readCredentials } from './credentials';
 import { FailureTypes, isNotFound, kubeCall } from './errors';
@@ -172,6 +178,23 @@ export async function fencePrimary(
     steps.push(`deleted pod ${old}`);
   }
   return { steps };
+}
+
+/**
+ * Before `to` is promoted: the slots of every other wanted member on it, so that the WAL of the
+ * timeline switch is kept for them (reservePostgresSlots). Idempotent; on a member promoted
+ * already it creates what is missing just the same.
+ */
+export async function reserveSlots(
+  deps: EngineDependencies,
+  target: DatabaseTarget,
+  to: number,
+): Promise<{ created: string[] }> {
+  const credentials = await readCredentials(deps.clients, target.namespace, target.name);
+  const endpoint = await deps.resolver(memberAddress(target, to));
+  return {
+    created: await reservePostgresSlots(endpoint, credentials, replicaOrdinals(target.spec.replicas, to)),
+  };
 }
 
 /** Promotes `to` (idempotent: a member already promoted is left as it is). */

@@ -27,6 +27,7 @@ import {
   completeFailover,
   fencePrimary,
   promoteMember,
+  reserveSlots,
 } from './failover';
 import { addFinalizer, removeFinalizer } from './finalizer';
 import { checkSwitchover, clearSwitchoverRequest, waitForCatchUp, waitForHandover } from './switchover';
@@ -139,6 +140,7 @@ export function createActivities({ clients, report, temporal, metrics, engines }
       chooseFailoverTarget(engineDeps, target, from),
     fencePrimary: (target: DatabaseTarget, from: number, to: number) =>
       fencePrimary(clients, target, from, to),
+    reserveSlots: (target: DatabaseTarget, to: number) => reserveSlots(engineDeps, target, to),
     promoteMember: (target: DatabaseTarget, to: number) => promoteMember(engineDeps, target, to),
     completeFailover: (target: DatabaseTarget, to: number) => completeFailover(clients, target, to),
 
@@ -200,6 +202,7 @@ export type FailoverWorkflowActivities = Pick<
   | 'assessPrimary'
   | 'chooseFailoverTarget'
   | 'fencePrimary'
+  | 'reserveSlots'
   | 'promoteMember'
   | 'completeFailover'
   | 'configureReplication'
@@ -211,6 +214,7 @@ export type SwitchoverWorkflowActivities = Pick<
   | 'waitForCatchUp'
   | 'fencePrimary'
   | 'waitForHandover'
+  | 'reserveSlots'
   | 'promoteMember'
   | 'completeFailover'
   | 'configureReplication'

@@ -3,7 +3,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { FailureTypes, isConflict, kubeCall, kubeRead } from './errors';
 import type { KubeClients } from './kube-clients';
 import { objectMeta, POD_NAME_LABEL } from './manifests/labels';
-import { objectNames, podName, ROLE_KEYS } from '../contracts/names';
+import { memberOrdinal, objectNames, podName, ROLE_KEYS } from '../contracts/names';
 import type { DatabaseRef, DatabaseTarget } from './types';
 
 /**
@@ -78,13 +78,6 @@ async function selectedByPrimaryService(clients: KubeClients, target: Target): P
   );
   const pod = service?.spec?.selector?.[POD_NAME_LABEL];
   return pod === undefined ? undefined : memberOrdinal(target.name, pod);
-}
-
-/** The ordinal of `<database>-<ordinal>`, or undefined when `pod` names no member of it. */
-function memberOrdinal(database: string, pod: string): number | undefined {
-  const prefix = `${database}-`;
-  const rest = pod.startsWith(prefix) ? pod.slice(prefix.length) : '';
-  return /^(0|[1-9][0-9]{0,2})$/.test(rest) ? Number(rest) : undefined;
 }
 
 /**

@@ -34,6 +34,16 @@ export function podName(name: string, ordinal: number): string {
 }
 
 /**
+ * The ordinal of `<database>-<ordinal>`, or undefined when `pod` names no member of it (a leading
+ * zero, a sign or anything else: the names come from annotations and ConfigMaps people edit).
+ */
+export function memberOrdinal(database: string, pod: string): number | undefined {
+  const prefix = `${database}-`;
+  const rest = pod.startsWith(prefix) ? pod.slice(prefix.length) : '';
+  return /^(0|[1-9][0-9]{0,2})$/.test(rest) ? Number(rest) : undefined;
+}
+
+/**
  * The stable DNS name of a member, through the headless Service (the StatefulSet's serviceName).
  * Without the cluster domain, so it resolves through the pod's search path whatever the domain.
  */

@@ -57,6 +57,34 @@ export async function withPostgres<T>(
  * slots of members scaled away dropped (only once their walsender is gone), then the state of
  * every replica as the primary sees it (pg_stat_replication joined to its slot).
  */
+/**
+ * Creates, on a standby about to be promoted, the slots of the members that will stream from it
+ * (reserved at once: on a standby, from its last restartpoint). Slots live through a promotion,
+ * so the checkpoints right after it keep the WAL of the timeline switch for them; made only
+ * after the promotion, they come too late, and a replica that needs the segment of the switch
+ * finds it recycled ("requested WAL segment … has already been removed") and never streams
+ * again. Returns the slots created.
+ */
+export async function reservePostgresSlots(
+  endpoint: EngineEndpoint,
+  credentials: EngineCredentials,
+  ordinals: number[],
+): Promise<string[]> {
+  return withPostgres(endpoint, credentials, 'reserve replication slots', async (c) => {
+    const existing = await c.query<{ slot_name: string }>(
+      "SELECT slot_name FROM pg_replication_slots WHERE slot_type = 'physical'",
+    );
+    const have = new Set(existing.rows.map((r) => r.slot_name));
+    const created: string[] = [];
+    for (const ordinal of ordinals) {
+      if (have.has(slotName(ordinal))) continue;
+      await c.query('SELECT pg_create_physical_replication_slot($1, true)', [slotName(ordinal)]);
+      created.push(slotName(ordinal));
+    }
+    return created;
+  });
+}
+
 export async function reconcilePostgresReplication(input: ReplicationInput): Promise<ReplicationOutcome> {
   const { credentials, replicas, primaryOrdinal } = input;
   const replicaOrdinals = Array.from({ length: replicas }, (_, i) => i).filter((o) => o !== primaryOrdinal);

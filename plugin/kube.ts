@@ -272,3 +272,29 @@ export function kubectlCapture(
     });
   });
 }
+
+/** Sets one annotation on a Database (a merge patch: nothing else is touched). */
+export async function annotateDatabase(
+  t: KubeTarget,
+  name: string,
+  key: string,
+  value: string,
+): Promise<void> {
+  const custom = t.kc.makeApiClient(k8s.CustomObjectsApi);
+  await api(
+    `annotate Database ${t.namespace}/${name}`,
+    () =>
+      custom.patchNamespacedCustomObject(
+        {
+          group: GROUP,
+          version: VERSION,
+          plural: DATABASE.plural,
+          namespace: t.namespace,
+          name,
+          body: { metadata: { annotations: { [key]: value } } },
+        },
+        k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+      ),
+    t,
+  );
+}

@@ -95,6 +95,20 @@ export const COMMANDS: Record<string, Command> = {
     details: ["Example: kubectl durable mysql shop-db -- -e 'select 42'"],
     run: (inv) => (require('./commands/client') as typeof import('./commands/client')).client('mysql', inv),
   },
+  switchover: {
+    usage: 'switchover <db> <member> [--wait [--timeout SECONDS]]',
+    summary:
+      'Move the primary role to <member> (<db>-<n>, or n) once it has every write of the primary; --wait prints the outcome, exit 1 unless it switched.',
+    args: 2,
+    options: { ...KUBE_OPTIONS, wait: { type: 'boolean', short: 'w' }, timeout: { type: 'string' } },
+    details: [
+      'The annotation durable.dev/switchover-to=<member> on the Database, which the operator removes once handled.',
+      'Aborted, with the primary left as it was, if <member> does not catch up within spec.failover.switchoverTimeoutSeconds.',
+      '--timeout  seconds --wait waits (default 120)',
+    ],
+    run: (inv) =>
+      (require('./commands/switchover') as typeof import('./commands/switchover')).switchover(inv),
+  },
   history: {
     usage: 'history <db> [--limit N] [-o json|yaml]',
     summary:
@@ -172,7 +186,9 @@ export async function runPlugin(argv: string[], io: Io = processIo()): Promise<n
     if (!values.help && args.length !== command.args) {
       throw new Error(
         args.length < command.args
-          ? 'the Database name is missing'
+          ? args.length === 0
+            ? 'the Database name is missing'
+            : 'an argument is missing'
           : `unexpected argument '${args[command.args]}'`,
       );
     }

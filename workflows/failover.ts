@@ -1,4 +1,4 @@
-import { setCurrentDetails, workflowInfo, type ActivityOptions } from '@temporalio/workflow';
+import { patched, setCurrentDetails, workflowInfo, type ActivityOptions } from '@temporalio/workflow';
 import type { Candidate, DatabaseTarget, FailoverWorkflowActivities } from '../activities';
 import { activitiesOf, quick } from './activity-options';
 import { describeFailure } from './failure';
@@ -59,7 +59,8 @@ export interface FailoverOutcome {
  * 3. fence the old primary: the record names the target, the primary Service selects it, the old
  *    pod loses its role label and is deleted — before anything is promoted, so no Service can
  *    route a write to two primaries;
- * 4. promote the target;
+ * 4. reserve, on the target, the slots of the members that will stream from it (before the
+ *    promotion, so the WAL of the timeline switch is kept for them), then promote it;
  * 5. make the record final (the target is the primary), Services and role labels with it;
  * 6. a replication pass: the new primary gets the other members' slots, and reports them.
  */
@@ -105,6 +106,13 @@ export async function failoverWorkflow(input: FailoverInput): Promise<FailoverOu
   say(`fencing ${target.name}-${from}`);
   const fenced = await act(`fence ${target.name}-${from}`, untilDone).fencePrimary(target, from, to);
   steps.push(...fenced.steps);
+
+  if (patched('reserve-slots-v1')) {
+    say(`reserving the other members' slots on ${target.name}-${to}`);
+    const reserved = await act(`reserve slots on ${target.name}-${to}`, untilDone).reserveSlots(target, to);
+    if (reserved.created.length > 0)
+      steps.push(`reserved ${reserved.created.join(', ')} on ${target.name}-${to}`);
+  }
 
   say(`promoting ${target.name}-${to}`);
   const promoted = await act(`promote ${target.name}-${to}`, untilDone).promoteMember(target, to);

@@ -36,6 +36,8 @@ export const PATCHES = {
     'upgradeWorkflow: a pre-upgrade backup still run by an earlier run of the upgrade is waited for (its DatabaseBackup) instead of failing the upgrade',
   'failover-v1':
     "databaseWorkflow: when a pod's readiness changes or the Database is Degraded, the primary is assessed (assessPrimary), a failure confirmed over spec.failover.delaySeconds, and the failover child workflow run",
+  'reserve-slots-v1':
+    "failoverWorkflow: before the target is promoted, the other members' slots are made on it (reserveSlots), so the WAL of the timeline switch is kept for them",
 } as const;
 
 export type PatchId = keyof typeof PATCHES;

@@ -61,13 +61,15 @@ export interface SwitchoverOutcome {
  * 1. check: the primary is healthy, no move is under way, the target is a Ready standby streaming;
  * 2. wait (at most spec.failover.switchoverTimeoutSeconds) for the target to replay all the primary
  *    had written a moment before; if it cannot, abort: the primary stays, nothing was touched;
- * 3. fence the old primary, as a failover does: the record names the target, the primary Service
+ * 3. reserve, on the target, the slots of the members that will stream from it (so the WAL of
+ *    the timeline switch is kept for them, and the old primary's clone finds its slot);
+ * 4. fence the old primary, as a failover does: the record names the target, the primary Service
  *    selects it, the old pod loses its role label and is deleted, which stops its engine with a
  *    fast shutdown that sends its last WAL to the streaming standbys;
- * 4. wait for that hand-over: the old engine stopped, the target received at least what the
+ * 5. wait for that hand-over: the old engine stopped, the target received at least what the
  *    primary had when it was found caught up;
- * 5. promote the target, make the record final, Services and role labels with it;
- * 6. a replication pass: the new primary gets the other members' slots. The old primary's pod
+ * 6. promote the target, make the record final, Services and role labels with it;
+ * 7. a replication pass: the new primary gets the other members' slots. The old primary's pod
  *    comes back, reads the record, and clones the new primary (as any former primary).
  */
 export async function switchoverWorkflow(input: SwitchoverInput): Promise<SwitchoverOutcome> {
@@ -105,6 +107,10 @@ export async function switchoverWorkflow(input: SwitchoverInput): Promise<Switch
     });
   }
   steps.push(caught.message);
+
+  say(`reserving the other members' slots on ${member}`);
+  const reserved = await act(`reserve slots on ${member}`, forward).reserveSlots(target, to);
+  if (reserved.created.length > 0) steps.push(`reserved ${reserved.created.join(', ')} on ${member}`);
 
   say(`fencing ${primary}`);
   const fenceStarted = Date.now();

@@ -185,6 +185,7 @@ function healthyCluster(): DatabaseActivities {
       roleRecord(t).targetPrimary = to;
       return { steps: [`recorded ${t.name}-${to} as the target`] };
     },
+    reserveSlots: async () => ({ created: [] }),
     promoteMember: async () => 'promoted',
     completeFailover: async (t, to) => {
       Object.assign(roleRecord(t), { primary: to, targetPrimary: undefined });

@@ -31,6 +31,7 @@ const eventsSince = (db: DatabaseUnderTest, after: number) =>
 const SWITCHOVER_STEPS = [
   'checkSwitchover',
   'waitForCatchUp',
+  'reserveSlots',
   'fencePrimary',
   'waitForHandover',
   'promoteMember',

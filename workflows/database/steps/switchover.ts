@@ -1,6 +1,7 @@
 import { executeChild, isCancellation, setCurrentDetails } from '@temporalio/workflow';
 import type { DatabaseTarget } from '../../../activities';
 import { SWITCHOVER_ANNOTATION } from '../../../crds';
+import { memberOrdinal } from '../../../contracts/names';
 import { act } from '../../activity-options';
 import { describeFailure } from '../../failure';
 import { DatabaseEngine, DatabaseName, DatabaseNamespace } from '../../search-attributes';
@@ -142,12 +143,4 @@ async function run(
     case 'Rejected':
       await settle('Rejected', outcome.reason, { type: 'Warning', reason: 'SwitchoverRejected' }, from);
   }
-}
-
-/** `<name>-<n>` → n; undefined for anything else (the annotation is free text). */
-export function memberOrdinal(name: string, member: string): number | undefined {
-  const prefix = `${name}-`;
-  if (!member.startsWith(prefix)) return undefined;
-  const digits = member.slice(prefix.length);
-  return /^(0|[1-9][0-9]{0,2})$/.test(digits) ? Number(digits) : undefined;
 }
