@@ -5,6 +5,7 @@ import { backupManifest, manualBackupName } from './backup';
 import { backupRow, renderBackups } from './backups';
 import { clientPlan } from './client';
 import { historyQuery } from './history';
+import { settledFor } from './switchover';
 
 function db(engine: Database['spec']['engine'], replicas = 2): Database {
   return {
@@ -144,7 +145,7 @@ describe('runPlugin', () => {
   }
 
   it('has --help on every command and exits 2 on a usage error', async () => {
-    for (const command of ['status', 'backups', 'backup', 'psql', 'mysql', 'history']) {
+    for (const command of ['status', 'backups', 'backup', 'psql', 'mysql', 'history', 'switchover']) {
       const { sink, out } = io();
       expect(await runPlugin([command, '--help'], sink)).toBe(0);
       expect(out.join('')).toContain(`Usage: kubectl durable ${command} <db>`);
@@ -160,5 +161,31 @@ describe('runPlugin', () => {
     const { sink, err } = io();
     expect(await runPlugin(['backups', 'orders', '--kubeconfig', '/nonexistent/kubeconfig'], sink)).toBe(1);
     expect(err.join('')).toContain('fix: pass --kubeconfig FILE or set KUBECONFIG');
+  });
+});
+
+describe('switchover', () => {
+  const asked = Date.parse('2026-12-03T10:00:00Z');
+  const withSwitchover = (s: NonNullable<Database['status']>['switchover']) => ({
+    ...db('postgres', 3),
+    status: { switchover: s },
+  });
+  it('follows only the outcome of this request: the member asked for, reached after it was asked', () => {
+    const done = { to: 'orders-1', state: 'SwitchedOver' as const, time: '2026-12-03T10:00:04Z' };
+    expect(settledFor(withSwitchover(done), 'orders-1', asked)).toEqual(done);
+    // An older switchover to the same member, or one to another member, is not this one.
+    expect(
+      settledFor(withSwitchover({ ...done, time: '2026-12-03T09:50:00Z' }), 'orders-1', asked),
+    ).toBeUndefined();
+    expect(settledFor(withSwitchover({ ...done, to: 'orders-2' }), 'orders-1', asked)).toBeUndefined();
+    expect(settledFor(db('postgres', 3), 'orders-1', asked)).toBeUndefined();
+  });
+
+  it('refuses a member the Database does not have before annotating anything', async () => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const sink: Io = { out: (t) => out.push(t), err: (t) => err.push(t), tty: false, columns: 100 };
+    expect(await runPlugin(['switchover', 'orders'], sink)).toBe(2);
+    expect(err.join('')).toContain('an argument is missing');
   });
 });

@@ -240,8 +240,16 @@ describe('failover on real nodes', () => {
           `(the node controller marks the pod NotReady first); writes accepted again after ${back} ms`,
       );
       expect(await primarySelector()).toBe(after);
-      // Not checked yet: the old primary's rejoin once the partition heals. On this stack it did
-      // not stream again within 5 minutes (issue 10, open): the heal is only undone below.
+      // The partition heals: the kubelet runs again (it finishes the fence's deletion of the old
+      // pod), the network is back. The old primary comes back as a replica of the new one.
+      const healed = Date.now();
+      thaw();
+      await heal();
+      heal = undefined;
+      await waitForRejoined(ns, DB, before, 300_000);
+      figure(
+        `partition healed: ${before} streaming as a replica ${((Date.now() - healed) / 1000).toFixed(1)} s later`,
+      );
       await writer.stop();
       const lost = lostWrites(writer, await writtenIds(Number(after.split('-').pop())));
       figure(`partition: acknowledged writes ${writer.acknowledged.length}, lost ${lost.length}`);
