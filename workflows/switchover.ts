@@ -97,7 +97,7 @@ export async function switchoverWorkflow(input: SwitchoverInput): Promise<Switch
   const caught = await act(`wait for ${member} to catch up with ${primary}`, {
     startToCloseTimeout: `${input.timeoutSeconds + 30} seconds`,
     heartbeatTimeout: '10 seconds',
-    retry: { ...quick.retry, maximumAttempts: 2, nonRetryableErrorTypes: ['RoleMoved'] },
+    retry: { ...quick.retry, maximumAttempts: 3, nonRetryableErrorTypes: ['RoleMoved'] },
   }).waitForCatchUp(target, from, to, input.timeoutSeconds);
   if (!caught.caughtUp) {
     return done({

@@ -3,12 +3,14 @@
  * worker process completes exactly one activity (one-activity-worker.ts) and is killed as soon as
  * that completion is in a history, so it also dies in the middle of the next one. The failover
  * must still end with exactly one primary: one member out of recovery, the role record, the
- * primary Service and the role labels all naming it.
+ * primary Service and the role labels all naming it. Then a planned switchover under the same
+ * kills ends with the member asked for as the only primary.
  */
 import * as k8s from '@kubernetes/client-node';
 import type { Client, Connection } from '@temporalio/client';
 import { waitFor } from '../../tools/stack/wait';
 import { failoverWorkflowId } from '../../workflows/failover-names';
+import { switchoverWorkflowId } from '../../workflows/switchover-names';
 import { databaseWorkflowId } from '../../workflows/signals';
 import { killPostgresForGood, waitForNewPrimary } from '../support/failover';
 import { memberSql } from '../support/members';
@@ -25,6 +27,7 @@ import {
   createNamespace,
   deleteNamespace,
   kubeConfig,
+  kubectlOk,
   temporalClient,
   temporalConnection,
   uniqueName,
@@ -97,6 +100,7 @@ describe('failover durability', () => {
       'assessPrimary',
       'chooseFailoverTarget',
       'fencePrimary',
+      'reserveSlots',
       'promoteMember',
       'completeFailover',
     ]) {
@@ -130,6 +134,78 @@ describe('failover durability', () => {
     expect(writable).toEqual([primary]);
     const pods = await core.listNamespacedPod({ namespace: ns, labelSelector: 'durable.dev/role=primary' });
     expect(pods.items.map((p) => p.metadata?.name)).toEqual([primary]);
+    await kill(worker);
+    await kill(watcher);
+  });
+
+  /** Activities completed by the Database workflow and its first switchover, in order. */
+  const completedWithSwitchover = async () => [
+    ...(await completedActivities(client, databaseWorkflowId(ns, DB))),
+    ...(await completedActivities(client, switchoverWorkflowId(ns, DB, 1))).map((a) => `switchover:${a}`),
+  ];
+
+  it('a switchover ends with exactly one primary, the one asked for, after the same kills', async () => {
+    const taskQueue = uniqueName('switchover-crash');
+    const cfg = operatorConfig(ns, taskQueue);
+    const watcher = start('watcher', cfg, `watcher-${taskQueue}`);
+    const from = (await getDatabase(ns, DB))!.status!.currentPrimary!;
+    const to = [0, 1, 2].map((o) => `${DB}-${o}`).find((m) => m !== from)!;
+    await kubectlOk(['annotate', 'database', DB, '-n', ns, `durable.dev/switchover-to=${to}`, '--overwrite']);
+    const kills: string[] = [];
+    for (let round = 0; round < 60; round++) {
+      const worker = start('oneActivityWorker', cfg, `worker-${taskQueue}-${round}`);
+      const seen = (await completedWithSwitchover()).length;
+      const last = await waitFor(
+        `activity ${seen + 1} to complete (round ${round})`,
+        async () => {
+          const done = await completedWithSwitchover();
+          return done.length > seen ? done.at(-1)! : undefined;
+        },
+        { timeoutMs: 120_000, intervalMs: 100 },
+      );
+      await kill(worker);
+      kills.push(last);
+      process.stderr.write(`[failover-durability] switchover: SIGKILLed the worker after ${last}\n`);
+      if (last === 'clearSwitchoverRequest') break;
+    }
+    for (const step of [
+      'checkSwitchover',
+      'waitForCatchUp',
+      'reserveSlots',
+      'fencePrimary',
+      'waitForHandover',
+      'promoteMember',
+      'completeFailover',
+    ]) {
+      expect(kills).toContain(`switchover:${step}`);
+    }
+
+    const worker = start('worker', cfg, `worker-${taskQueue}-final`);
+    const db = await waitFor(
+      `${to} primary and every member streaming`,
+      async () => {
+        const d = await getDatabase(ns, DB);
+        return d?.status?.phase === 'Ready' &&
+          d.status.currentPrimary === to &&
+          d.status.members?.every((m) => m.state !== 'not connected')
+          ? d
+          : undefined;
+      },
+      { timeoutMs: 300_000, intervalMs: 500 },
+    );
+    expect(db.status?.switchover).toMatchObject({ to, from, state: 'SwitchedOver' });
+    expect(db.metadata.annotations?.['durable.dev/switchover-to']).toBeUndefined();
+    const core = kubeConfig().makeApiClient(k8s.CoreV1Api);
+    const roles = await core.readNamespacedConfigMap({ name: `${DB}-roles`, namespace: ns });
+    expect(roles.data).toEqual({ primary: to });
+    const writable: string[] = [];
+    for (const ordinal of [0, 1, 2]) {
+      const [row] = await pgQuery<{ r: boolean }>(DB, ordinal, 'SELECT pg_is_in_recovery() AS r');
+      if (row && !row.r) writable.push(`${DB}-${ordinal}`);
+    }
+    expect(writable).toEqual([to]);
+    const pods = await core.listNamespacedPod({ namespace: ns, labelSelector: 'durable.dev/role=primary' });
+    expect(pods.items.map((p) => p.metadata?.name)).toEqual([to]);
     await kill(worker);
     await kill(watcher);
   });

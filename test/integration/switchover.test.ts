@@ -121,9 +121,13 @@ describe('planned switchover on real nodes', () => {
     await waitFor('the annotation removed', async () =>
       (await annotation()) === undefined ? true : undefined,
     );
-    const paused = await waitForWritesBack(writer, asked);
+    const back = await waitForWritesBack(writer, asked);
+    // The pause an application saw: from its first failed write to its next acknowledged one.
+    const firstFailure = writer.firstFailureAfter(asked);
+    const paused = firstFailure === undefined ? 0 : back - (firstFailure - asked);
     figure(
-      `switchover pg-0 → pg-1: settled ${tookMs} ms after kubectl annotate; writes through ${DB}-primary paused ${paused} ms (${db.status?.switchover?.reason?.match(/writes paused \d+ ms/)?.[0] ?? ''})`,
+      `switchover pg-0 → pg-1: settled ${tookMs} ms after kubectl annotate; writes through ${DB}-primary failed for ${paused} ms, ` +
+        `back ${back} ms after the annotate (the workflow: ${db.status?.switchover?.reason?.match(/writes paused \d+ ms \(\d+ ms in all\)/)?.[0] ?? '?'})`,
     );
     const rejoined = await waitForRejoined(ns, DB, `${DB}-0`);
     figure(`old primary pg-0 streaming again ${Date.now() - asked} ms after kubectl annotate`);
