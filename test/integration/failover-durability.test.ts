@@ -62,8 +62,11 @@ describe('failover durability', () => {
     ...(await completedActivities(client, failoverWorkflowId(ns, DB, 1))).map((a) => `failover:${a}`),
   ];
 
+  // One task queue for both tests: the Database's workflow and its children stay on the queue
+  // they were started on.
+  const taskQueue = uniqueName('failover-crash');
+
   it('ends with exactly one primary after the worker is SIGKILLed at every activity boundary', async () => {
-    const taskQueue = uniqueName('failover-crash');
     const cfg = operatorConfig(ns, taskQueue);
     const watcher = start('watcher', cfg, `watcher-${taskQueue}`);
     let worker = start('worker', cfg, `worker-${taskQueue}-provision`);
@@ -145,15 +148,14 @@ describe('failover durability', () => {
   ];
 
   it('a switchover ends with exactly one primary, the one asked for, after the same kills', async () => {
-    const taskQueue = uniqueName('switchover-crash');
     const cfg = operatorConfig(ns, taskQueue);
-    const watcher = start('watcher', cfg, `watcher-${taskQueue}`);
+    const watcher = start('watcher', cfg, `watcher-${taskQueue}-switchover`);
     const from = (await getDatabase(ns, DB))!.status!.currentPrimary!;
     const to = [0, 1, 2].map((o) => `${DB}-${o}`).find((m) => m !== from)!;
     await kubectlOk(['annotate', 'database', DB, '-n', ns, `durable.dev/switchover-to=${to}`, '--overwrite']);
     const kills: string[] = [];
     for (let round = 0; round < 60; round++) {
-      const worker = start('oneActivityWorker', cfg, `worker-${taskQueue}-${round}`);
+      const worker = start('oneActivityWorker', cfg, `worker-${taskQueue}-switchover-${round}`);
       const seen = (await completedWithSwitchover()).length;
       const last = await waitFor(
         `activity ${seen + 1} to complete (round ${round})`,
@@ -180,7 +182,7 @@ describe('failover durability', () => {
       expect(kills).toContain(`switchover:${step}`);
     }
 
-    const worker = start('worker', cfg, `worker-${taskQueue}-final`);
+    const worker = start('worker', cfg, `worker-${taskQueue}-switchover-final`);
     const db = await waitFor(
       `${to} primary and every member streaming`,
       async () => {

@@ -8,6 +8,14 @@ import { lean } from '../builds';
 import type { DatabaseEvent } from '../status-book';
 
 /**
+ * A repair's replication wait (drift, resync) gives up after three attempts, not eight:
+ * its failures are a primary that stopped answering, and the pass then ends Degraded at once, so
+ * that the primary guard after it looks (and fails over) within seconds instead of after a
+ * minute and a half of retries against a dead primary. A new generation keeps the patient wait.
+ */
+const briefly: ActivityOptions = { ...waiting, retry: { ...waiting.retry, maximumAttempts: 3 } };
+
+/**
  * The first replication pass runs as soon as the Services exist, while member 0 may still be
  * starting: it is retried for about two minutes (refused connections, an engine initialising).
  * A PostgreSQL replica's init container waits for the role and slot this pass creates.
@@ -93,7 +101,7 @@ export class Replication {
     while (this.engineWork) {
       const what = `wait for replication of ${g.id}`;
       const rep = await g.run(what, () =>
-        act(what, waiting).waitForReplicationReady(
+        act(what, g.mode === 'generation' ? waiting : briefly).waitForReplicationReady(
           this.target,
           Math.min(READY_WAIT_BUDGET_SECONDS, g.entity.limits.readyWaitSeconds),
         ),
