@@ -141,9 +141,12 @@ describe('failover durability', () => {
     await kill(watcher);
   });
 
-  /** Activities completed by the Database workflow and its first switchover, in order. */
-  const completedWithSwitchover = async () => [
-    ...(await completedActivities(client, databaseWorkflowId(ns, DB))),
+  /**
+   * Activities completed since `dbBefore` by the Database workflow, then those of its first
+   * switchover, each list in order (the newest of either is last in its own list only).
+   */
+  const completedWithSwitchover = async (dbBefore: number) => [
+    ...(await completedActivities(client, databaseWorkflowId(ns, DB))).slice(dbBefore),
     ...(await completedActivities(client, switchoverWorkflowId(ns, DB, 1))).map((a) => `switchover:${a}`),
   ];
 
@@ -153,15 +156,16 @@ describe('failover durability', () => {
     const from = (await getDatabase(ns, DB))!.status!.currentPrimary!;
     const to = [0, 1, 2].map((o) => `${DB}-${o}`).find((m) => m !== from)!;
     await kubectlOk(['annotate', 'database', DB, '-n', ns, `durable.dev/switchover-to=${to}`, '--overwrite']);
+    const dbBefore = (await completedActivities(client, databaseWorkflowId(ns, DB))).length;
     const kills: string[] = [];
     for (let round = 0; round < 60; round++) {
       const worker = start('oneActivityWorker', cfg, `worker-${taskQueue}-switchover-${round}`);
-      const seen = (await completedWithSwitchover()).length;
+      const before = await completedWithSwitchover(dbBefore);
       const last = await waitFor(
-        `activity ${seen + 1} to complete (round ${round})`,
+        `activity ${before.length + 1} to complete (round ${round})`,
         async () => {
-          const done = await completedWithSwitchover();
-          return done.length > seen ? done.at(-1)! : undefined;
+          const done = await completedWithSwitchover(dbBefore);
+          return done.length > before.length ? done.find((a, i) => a !== before[i])! : undefined;
         },
         { timeoutMs: 120_000, intervalMs: 100 },
       );
