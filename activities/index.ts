@@ -190,6 +190,7 @@ export type DatabaseWorkflowActivities = Pick<
 >;
 export type UpgradeWorkflowActivities = Pick<
   DatabaseActivities,
+  | 'assessPrimary'
   | 'applyRollout'
   | 'waitForMember'
   | 'checkMemberHealth'

@@ -64,7 +64,7 @@ describe('parseDatabaseSpec', () => {
         storage: { size: '10Gi' },
         backup: { enabled: false, maxAttempts: 3, backoffSeconds: 30 },
         deletionPolicy: 'Delete',
-        upgrade: { timeoutSeconds: 900 },
+        upgrade: { timeoutSeconds: 900, primaryUpdateMethod: 'restart' },
         failover: { enabled: true, delaySeconds: 5, switchoverTimeoutSeconds: 30 },
       },
     });

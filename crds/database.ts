@@ -308,7 +308,17 @@ export const databaseSpecSchema = withCel(
       .enum(DELETION_POLICIES)
       .default('Delete')
       .describe('Delete removes the data volumes with the Database; Retain keeps them.'),
-    upgrade: defaultedObject(z.object({ timeoutSeconds: z.int().min(60).max(86400).default(900) })),
+    upgrade: defaultedObject(
+      z.object({
+        timeoutSeconds: z.int().min(60).max(86400).default(900),
+        primaryUpdateMethod: z
+          .enum(['restart', 'switchover'])
+          .default('restart')
+          .describe(
+            'restart: the primary is updated in place, its writes pause while it restarts. switchover (PostgreSQL, more than one member): before the primary is updated, a planned switchover hands its role to a member already updated, so the primary is never restarted while it is the primary.',
+          ),
+      }),
+    ),
     failover: defaultedObject(
       z
         .object({

@@ -20,5 +20,18 @@ export function switchoverWorkflowId(namespace: string, name: string, seq: numbe
   return `switchover/${namespace}/${name}/${seq}`;
 }
 
+/**
+ * Id of the switchover an upgrade runs before it updates the primary (`ordinal`): one per
+ * generation and member, so a retried start finds the same child.
+ */
+export function upgradeSwitchoverWorkflowId(
+  namespace: string,
+  name: string,
+  generation: number,
+  ordinal: number,
+): string {
+  return `switchover/${namespace}/${name}/upgrade-g${generation}-${ordinal}`;
+}
+
 /** Registered name of the switchover workflow function (workflows/switchover.ts). */
 export const SWITCHOVER_WORKFLOW_TYPE = 'switchoverWorkflow';

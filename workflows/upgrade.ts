@@ -22,6 +22,9 @@ import { describeFailure, type FailureInfo } from './failure';
 import type { BackupResult, backupWorkflow } from './backup';
 import { BACKUP_WORKFLOW_TYPE, backupWorkflowId, preUpgradeBackupName } from '../contracts/backup-names';
 import { upgradeProgressSignal, type EngineBuild, type UpgradeCause, type UpgradeProgress } from './signals';
+import type { switchoverWorkflow } from './switchover';
+import { SWITCHOVER_WORKFLOW_TYPE, upgradeSwitchoverWorkflowId } from './switchover-names';
+import { DatabaseEngine, DatabaseName, DatabaseNamespace } from './search-attributes';
 
 /** This workflow's own activities. */
 const act = activitiesOf<UpgradeWorkflowActivities>();
@@ -203,8 +206,14 @@ export async function upgradeWorkflow(input: UpgradeInput): Promise<UpgradeOutco
     ).applyRollout(target, configHash, spec.replicas, movingFrom);
     view.badRevision = frozen.updateRevision;
     // Highest ordinal first: the replicas, then the primary (ordinal 0).
+    const handsOver =
+      spec.upgrade.primaryUpdateMethod === 'switchover' &&
+      spec.engine === 'postgres' &&
+      spec.replicas > 1 &&
+      patched('upgrade-switchover-v1');
     for (let ordinal = spec.replicas - 1; ordinal >= 0; ordinal--) {
       const member = memberLabel(name, ordinal);
+      if (handsOver) await handOverFrom(ordinal);
       step(`update ${member}`);
       await notify({ stage: 'member-updating', ordinal, message: `updating ${member} to ${to}` });
       await act(`apply StatefulSet ${id}, partition ${ordinal}`, applying).applyRollout(
@@ -227,6 +236,48 @@ export async function upgradeWorkflow(input: UpgradeInput): Promise<UpgradeOutco
         0,
       );
     }
+  }
+
+  /**
+   * spec.upgrade.primaryUpdateMethod switchover: when the member about to be updated is the
+   * primary (the role record's), a planned switchover (workflows/switchover.ts, a child) first
+   * hands its role to the member updated last, which passed its gate on the new version. A
+   * switchover that cannot happen (nothing updated yet, the target not caught up in time, refused)
+   * leaves the primary where it is, and it is restarted in place, as with restart.
+   */
+  async function handOverFrom(ordinal: number): Promise<void> {
+    const { primary } = await act(`look at the primary of ${id}`).assessPrimary(target);
+    if (primary !== ordinal) return;
+    const toOrdinal = view.updated.at(-1);
+    const member = `${name}-${ordinal}`;
+    if (toOrdinal === undefined) {
+      await notify({
+        stage: 'member-updating',
+        ordinal,
+        message: `${member} is the primary and no member runs ${to} yet: it is restarted in place`,
+      });
+      return;
+    }
+    const next = `${name}-${toOrdinal}`;
+    step(`switch the primary over from ${member} to ${next} before updating it`);
+    const outcome = await executeChild<typeof switchoverWorkflow>(SWITCHOVER_WORKFLOW_TYPE, {
+      workflowId: upgradeSwitchoverWorkflowId(namespace, name, target.generation, ordinal),
+      args: [{ target, to: toOrdinal, timeoutSeconds: spec.failover?.switchoverTimeoutSeconds ?? 30 }],
+      staticSummary: `switchover ${id} to ${next} (upgrade to ${to})`,
+      typedSearchAttributes: [
+        { key: DatabaseNamespace, value: namespace },
+        { key: DatabaseName, value: name },
+        { key: DatabaseEngine, value: spec.engine },
+      ],
+    });
+    await notify({
+      stage: 'member-updating',
+      ordinal,
+      message:
+        outcome.state === 'SwitchedOver' || outcome.state === 'Already'
+          ? `switched the primary over from ${member} to ${next} (writes paused ${Math.round(outcome.writesPausedMs ?? 0)} ms) before updating ${member}`
+          : `no switchover to ${next} (${outcome.state}: ${outcome.reason}): ${member} is restarted in place`,
+    });
   }
 
   /**

@@ -6,7 +6,9 @@
  *   with no acknowledged write lost; the old primary clones the new one and streams again;
  * - a target whose replay is paused (it lags): the switchover is aborted at its deadline, nothing
  *   changed, the writes never paused;
- * - two requests back to back: one primary at the end, the last requested.
+ * - two requests back to back: one primary at the end, the last requested;
+ * - an upgrade with `upgrade.primaryUpdateMethod: switchover`: the primary's role is handed to an
+ *   updated member before the primary is updated; no acknowledged write lost.
  *
  * Figures (writes paused, switchover time, rejoin) go to stderr as `[switchover] …`.
  */
@@ -94,8 +96,8 @@ describe('planned switchover on real nodes', () => {
     );
   const inRecovery = async (ordinal: number) =>
     (await pgQuery<{ r: boolean }>(DB, ordinal, 'SELECT pg_is_in_recovery() AS r'))[0]!.r;
-  const writtenIds = async (ordinal: number) =>
-    (await pgQuery<{ id: number }>(DB, ordinal, 'SELECT id FROM writes')).map((r) => Number(r.id));
+  const writtenIds = async (ordinal: number, table = 'writes') =>
+    (await pgQuery<{ id: number }>(DB, ordinal, `SELECT id FROM ${table}`)).map((r) => Number(r.id));
 
   it('goes Ready; a writer loop writes through the primary Service', async () => {
     await waitForPhase(ns, DB, 'Ready', { timeoutMs: READY_TIMEOUT_MS });
@@ -206,6 +208,63 @@ describe('planned switchover on real nodes', () => {
     expect(lost).toEqual([]);
   });
 
+  it('an upgrade with primaryUpdateMethod switchover hands the primary over before updating it', async () => {
+    await waitForPhase(ns, DB, 'Ready', { timeoutMs: 120_000 });
+    const before = (await getDatabase(ns, DB))!;
+    expect(before.status?.currentPrimary).toBe(`${DB}-0`);
+    await pgQuery(DB, 0, 'CREATE TABLE upgrade_writes (id int PRIMARY KEY)');
+    const { user, password } = await superuser(ns, DB);
+    const during = new WriterLoop({
+      service: `${DB}-primary`,
+      namespace: ns,
+      user,
+      password,
+      table: 'upgrade_writes',
+    });
+    during.start();
+    try {
+      await waitFor('writes', async () => (during.acknowledged.length > 20 ? true : undefined));
+      const applied = Date.now();
+      await applyDatabase(ns, DB, {
+        engine: 'postgres',
+        version: '17.12',
+        replicas: 3,
+        failover: { switchoverTimeoutSeconds: TIMEOUT_SECONDS },
+        upgrade: { primaryUpdateMethod: 'switchover' },
+      });
+      const gen = (await getDatabase(ns, DB))!.metadata.generation!;
+      const db = await waitForPhase(ns, DB, 'Ready', { generation: gen, timeoutMs: 420_000 });
+      expect(db.status?.currentVersion).toBe('17.12');
+      // The rollout went 2, 1, then handed the primary from 0 to 1 (updated last) before 0.
+      expect(db.status?.currentPrimary).toBe(`${DB}-1`);
+      expect(await recorded()).toEqual({ primary: `${DB}-1` });
+      const pods = await core.listNamespacedPod({
+        namespace: ns,
+        labelSelector: `app.kubernetes.io/instance=${DB}`,
+      });
+      expect(
+        pods.items.map((p) => p.spec?.containers.find((c) => c.name === 'database')?.image).sort(),
+      ).toEqual(['postgres:17.12', 'postgres:17.12', 'postgres:17.12']);
+      for (const member of [`${DB}-0`, `${DB}-2`]) await waitForRejoined(ns, DB, member);
+      const failed = during.failures.filter((f) => f.at > applied);
+      const window = failed.length > 0 ? failed.at(-1)!.at - failed[0]!.at : 0;
+      figure(
+        `upgrade 17 → 17.12 with switchover: Ready ${Date.now() - applied} ms after kubectl apply; ` +
+          `writes failed ${failed.length} times over ${window} ms`,
+      );
+      await during.stop();
+      const lost = lostWrites(during, await writtenIds(1, 'upgrade_writes'));
+      figure(
+        `upgrade with switchover: acknowledged writes ${during.acknowledged.length}, lost ${lost.length}`,
+      );
+      expect(lost).toEqual([]);
+      const reasons = await databaseEventReasons(ns, DB);
+      expect(reasons).toContain('Upgraded');
+    } finally {
+      await during.stop();
+    }
+  });
+
   it('records histories that replay cleanly against the workflow code', async () => {
     const connection = await temporalConnection();
     try {
@@ -227,7 +286,7 @@ describe('planned switchover on real nodes', () => {
           runId: r.runId,
           workflowType: r.type,
           covers:
-            'PostgreSQL: a planned switchover with a writer loop, one aborted at its deadline (lagging target), two asked back to back',
+            'PostgreSQL: a planned switchover with a writer loop, one aborted at its deadline (lagging target), two asked back to back, an upgrade that switches the primary over',
         })),
       );
       const histories = await Promise.all(
