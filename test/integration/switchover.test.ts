@@ -269,16 +269,14 @@ describe('planned switchover on real nodes', () => {
     const connection = await temporalConnection();
     try {
       const client = temporalClient(connection);
-      const runs: { workflowId: string; runId: string; type: 'databaseWorkflow' | 'switchoverWorkflow' }[] =
-        [];
+      const recorded = ['databaseWorkflow', 'switchoverWorkflow', 'upgradeWorkflow'] as const;
+      type Recorded = (typeof recorded)[number];
+      const runs: { workflowId: string; runId: string; type: Recorded }[] = [];
       for await (const wf of client.workflow.list({ query: `DatabaseNamespace="${ns}"` })) {
-        if (wf.type === 'databaseWorkflow' || wf.type === 'switchoverWorkflow') {
-          runs.push({ workflowId: wf.workflowId, runId: wf.runId, type: wf.type });
-        }
+        const type = recorded.find((t) => t === wf.type);
+        if (type) runs.push({ workflowId: wf.workflowId, runId: wf.runId, type });
       }
-      expect(runs.map((r) => r.type)).toEqual(
-        expect.arrayContaining(['databaseWorkflow', 'switchoverWorkflow']),
-      );
+      expect(new Set(runs.map((r) => r.type))).toEqual(new Set(recorded));
       await recordHistories(
         runs.map((r, i) => ({
           name: `switchover-${r.type}-${workflowCodeHash(r.type)}-${i + 1}`,
