@@ -208,6 +208,7 @@ describe('renderStatefulSet', () => {
         { name: 'ROLES_DIR', value: '/etc/durable/roles' },
         { name: 'FIRST_PRIMARY', value: 'orders-0' },
         { name: 'REPLICATION_USER', value: 'replicator' },
+        { name: 'PGCONNECT_TIMEOUT', value: '5' },
         {
           name: 'PGPASSWORD',
           valueFrom: { secretKeyRef: { name: 'orders-credentials', key: 'replication-password' } },

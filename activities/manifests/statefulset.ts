@@ -184,6 +184,9 @@ function container(target: DatabaseTarget, profile: EngineProfile): V1Container 
 /** The init container that clones a PostgreSQL replica from the primary. */
 export const BOOTSTRAP_REPLICA_CONTAINER = 'bootstrap-replica';
 
+/** How long one clone attempt waits for its connection to the primary (libpq connect_timeout). */
+const CLONE_CONNECT_TIMEOUT_SECONDS = 5;
+
 /**
  * Makes a member that is not the primary a standby before its engine starts. Which member is the
  * primary it reads from the role record (activities/roles.ts, mounted at ROLES_MOUNT_PATH: the
@@ -254,6 +257,10 @@ function bootstrapReplica(target: DatabaseTarget, profile: EngineProfile): V1Con
       { name: 'ROLES_DIR', value: ROLES_MOUNT_PATH },
       { name: 'FIRST_PRIMARY', value: podName(target.name, 0) },
       { name: 'REPLICATION_USER', value: REPLICATION_USER },
+      // A clone attempt that dials the primary Service before kube-proxy routes it would hang
+      // until the kernel gives the TCP connect up (a minute or two): five seconds, then the next
+      // attempt.
+      { name: 'PGCONNECT_TIMEOUT', value: String(CLONE_CONNECT_TIMEOUT_SECONDS) },
       // By reference, like the superuser's: the value never appears in the StatefulSet.
       {
         name: 'PGPASSWORD',

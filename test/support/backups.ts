@@ -191,7 +191,8 @@ export function withReadyDatabase(
     connection = await temporalConnection();
     bed.client = temporalClient(connection);
     await applyDatabase(bed.ns, db, typeof spec === 'function' ? await spec(bed.ns) : spec);
-    await waitForPhase(bed.ns, db, 'Ready');
+    // Several suites provision at once on a 2-core machine: the default 90 s is tight.
+    await waitForPhase(bed.ns, db, 'Ready', { timeoutMs: 300_000 });
   });
   afterAll(async () => {
     await bed.op?.stop();
