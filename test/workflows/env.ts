@@ -267,3 +267,27 @@ export class DatabaseUnderTest {
     );
   }
 }
+
+/**
+ * A Database applied and Ready at generation 1, with nothing left to do and its resync an hour
+ * away: the start of a test that then signals it (a readiness notice, a switchover request).
+ */
+export async function readyAtRest(
+  env: WorkflowTestEnv,
+  name: string,
+  spec: RawSpec,
+): Promise<DatabaseUnderTest> {
+  const db = new DatabaseUnderTest(env, name, spec, { resyncSeconds: 3600 });
+  await db.apply();
+  await db.ready(1);
+  await db.idle();
+  return db;
+}
+
+/** Names of the activities the Database's workflows called after the first `after` calls. */
+export function callsSince(env: WorkflowTestEnv, db: DatabaseUnderTest, after: number): string[] {
+  return env.fakes
+    .in(db.namespace)
+    .slice(after)
+    .map((c) => c.name);
+}

@@ -5,7 +5,7 @@
  */
 import type { PrimaryAssessment } from '../../activities';
 import { driftSignal } from '../../workflows/signals';
-import { DatabaseUnderTest, useWorkflowTestEnv } from './env';
+import { callsSince, readyAtRest, useWorkflowTestEnv } from './env';
 
 const env = useWorkflowTestEnv();
 
@@ -16,24 +16,10 @@ const failed = (primary = 0): PrimaryAssessment => ({
   reason: `pod db-${primary} is not Ready (CrashLoopBackOff)`,
 });
 
-async function readyAtRest(name: string, spec: Record<string, unknown>) {
-  const db = new DatabaseUnderTest(env, name, spec, { resyncSeconds: 3600 });
-  await db.apply();
-  await db.ready(1);
-  await db.idle();
-  return db;
-}
-
-const names = (db: DatabaseUnderTest, after: number) =>
-  env.fakes
-    .in(db.namespace)
-    .slice(after)
-    .map((c) => c.name);
-
 test.concurrent(
   'a primary failed for longer than the delay: fenced, then promoted, then recorded',
   async () => {
-    const db = await readyAtRest('db', three);
+    const db = await readyAtRest(env, 'db', three);
     let moved = false;
     env.fakes.script(db.namespace, {
       // Failed until the record names db-1, healthy from then on.
@@ -49,7 +35,7 @@ test.concurrent(
     await db.handle.signal(driftSignal, { kind: 'StatefulSet', name: 'db', change: 'readiness' });
     await env.fakes.waitFor(db.namespace, (c) => c.name === 'completeFailover', 'the failover', 30_000);
     await db.idle();
-    const calls = names(db, before);
+    const calls = callsSince(env, db, before);
     const steps = calls.filter((n) =>
       ['chooseFailoverTarget', 'fencePrimary', 'promoteMember', 'completeFailover'].includes(n),
     );
@@ -71,7 +57,7 @@ test.concurrent(
 );
 
 test.concurrent('a primary failing for less than the delay: no failover', async () => {
-  const db = await readyAtRest('blip', three);
+  const db = await readyAtRest(env, 'blip', three);
   let looks = 0;
   env.fakes.script(db.namespace, {
     assessPrimary: async () =>
@@ -81,7 +67,7 @@ test.concurrent('a primary failing for less than the delay: no failover', async 
   await db.handle.signal(driftSignal, { kind: 'StatefulSet', name: 'blip', change: 'readiness' });
   await env.fakes.waitFor(db.namespace, (c) => c.name === 'assessPrimary' && looks >= 2, 'the second look');
   await db.idle();
-  const calls = names(db, before);
+  const calls = callsSince(env, db, before);
   expect(calls.filter((n) => n === 'assessPrimary')).toHaveLength(2);
   expect(calls).not.toContain('chooseFailoverTarget');
   expect(calls).not.toContain('fencePrimary');
@@ -92,7 +78,7 @@ test.concurrent('one member, or failover disabled: the primary is not even looke
     { ...three, replicas: 1 },
     { ...three, failover: { enabled: false } },
   ]) {
-    const db = await readyAtRest('alone', spec);
+    const db = await readyAtRest(env, 'alone', spec);
     env.fakes.script(db.namespace, { assessPrimary: async () => failed(0) });
     const before = env.fakes.in(db.namespace).length;
     await db.handle.signal(driftSignal, { kind: 'StatefulSet', name: 'alone', change: 'readiness' });
@@ -102,12 +88,12 @@ test.concurrent('one member, or failover disabled: the primary is not even looke
       'the look',
     );
     await db.idle();
-    expect(names(db, before)).not.toContain('assessPrimary');
+    expect(callsSince(env, db, before)).not.toContain('assessPrimary');
   }
 });
 
 test.concurrent('a failover the record shows half done is finished without choosing again', async () => {
-  const db = await readyAtRest('half', three);
+  const db = await readyAtRest(env, 'half', three);
   // A fence that ran (target db-2) in a run that stopped before the promotion.
   let finished = false;
   env.fakes.script(db.namespace, {
@@ -124,7 +110,7 @@ test.concurrent('a failover the record shows half done is finished without choos
   await db.handle.signal(driftSignal, { kind: 'StatefulSet', name: 'half', change: 'readiness' });
   await env.fakes.waitFor(db.namespace, (c) => c.name === 'completeFailover', 'the failover', 30_000);
   await db.idle();
-  const calls = names(db, before);
+  const calls = callsSince(env, db, before);
   expect(calls).not.toContain('chooseFailoverTarget');
   const fence = env.fakes.in(db.namespace).find((c) => c.name === 'fencePrimary')!;
   expect(fence.args.slice(1)).toEqual([0, 2]);

@@ -4,25 +4,12 @@
  * requests back to back. The real steps run on real nodes in test/integration/switchover.test.ts.
  */
 import { switchoverSignal } from '../../workflows/switchover-names';
-import { DatabaseUnderTest, useWorkflowTestEnv } from './env';
+import { callsSince, readyAtRest, useWorkflowTestEnv, type DatabaseUnderTest } from './env';
 
 const env = useWorkflowTestEnv();
 
 const three = { engine: 'postgres', version: '17', replicas: 3 };
 
-async function readyAtRest(name: string, spec: Record<string, unknown>) {
-  const db = new DatabaseUnderTest(env, name, spec, { resyncSeconds: 3600 });
-  await db.apply();
-  await db.ready(1);
-  await db.idle();
-  return db;
-}
-
-const calls = (db: DatabaseUnderTest, after: number) =>
-  env.fakes
-    .in(db.namespace)
-    .slice(after)
-    .map((c) => c.name);
 const eventsSince = (db: DatabaseUnderTest, after: number) =>
   env.fakes
     .reports(db.namespace)
@@ -41,7 +28,7 @@ const SWITCHOVER_STEPS = [
 test.concurrent(
   'a switchover: caught up, fenced, handed over, promoted, recorded; the annotation removed',
   async () => {
-    const db = await readyAtRest('db', three);
+    const db = await readyAtRest(env, 'db', three);
     const before = env.fakes.in(db.namespace).length;
     const reportsBefore = env.fakes.reports(db.namespace).length;
     await db.handle.signal(switchoverSignal, { uid: db.uid, to: 'db-1' });
@@ -52,7 +39,7 @@ test.concurrent(
       30_000,
     );
     await db.idle();
-    const seen = calls(db, before);
+    const seen = callsSince(env, db, before);
     expect(seen.filter((n) => SWITCHOVER_STEPS.includes(n))).toEqual(SWITCHOVER_STEPS);
     const clear = env.fakes.in(db.namespace).find((c) => c.name === 'clearSwitchoverRequest')!;
     expect(clear.args[1]).toBe('db-1');
@@ -65,7 +52,7 @@ test.concurrent(
 );
 
 test.concurrent('a target that does not catch up in time: aborted, nothing fenced', async () => {
-  const db = await readyAtRest('lag', { ...three, failover: { switchoverTimeoutSeconds: 5 } });
+  const db = await readyAtRest(env, 'lag', { ...three, failover: { switchoverTimeoutSeconds: 5 } });
   env.fakes.script(db.namespace, {
     waitForCatchUp: async () => ({
       caughtUp: false,
@@ -79,7 +66,7 @@ test.concurrent('a target that does not catch up in time: aborted, nothing fence
   await db.handle.signal(switchoverSignal, { uid: db.uid, to: 'lag-2' });
   await env.fakes.waitFor(db.namespace, (c) => c.name === 'clearSwitchoverRequest', 'the switchover', 30_000);
   await db.idle();
-  const seen = calls(db, before);
+  const seen = callsSince(env, db, before);
   expect(seen).toContain('waitForCatchUp');
   const wait = env.fakes.in(db.namespace).find((c) => c.name === 'waitForCatchUp')!;
   expect(wait.args.slice(1)).toEqual([0, 2, 5]);
@@ -99,20 +86,20 @@ test.concurrent('requests that cannot be met are refused before any step runs', 
     [{ ...three, replicas: 1 }, 'bad-0', /one member/],
     [{ engine: 'mariadb', version: '11.8', replicas: 3 }, 'bad-1', /not available for mariadb/],
   ] as const) {
-    const db = await readyAtRest('bad', spec);
+    const db = await readyAtRest(env, 'bad', spec);
     const before = env.fakes.in(db.namespace).length;
     const reportsBefore = env.fakes.reports(db.namespace).length;
     await db.handle.signal(switchoverSignal, { uid: db.uid, to });
     await env.fakes.waitFor(db.namespace, (c) => c.name === 'clearSwitchoverRequest', 'the refusal');
     await db.idle();
-    expect(calls(db, before)).not.toContain('checkSwitchover');
+    expect(callsSince(env, db, before)).not.toContain('checkSwitchover');
     expect(eventsSince(db, reportsBefore)).toEqual(['SwitchoverRejected']);
     expect(env.fakes.reports(db.namespace).at(-1)!.status.switchover?.reason).toMatch(why);
   }
 });
 
 test.concurrent('two requests back to back: one primary at the end, the last requested', async () => {
-  const db = await readyAtRest('twice', three);
+  const db = await readyAtRest(env, 'twice', three);
   let release!: () => void;
   const held = new Promise<void>((resolve) => (release = resolve));
   let first = true;
