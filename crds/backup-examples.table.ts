@@ -3,7 +3,8 @@ import type { InvalidExample, ValidExample } from './examples.table';
 
 /**
  * DatabaseBackup specs the API accepts and specs it rejects, with the message the API server
- * gives: the same table form, and the same two validators, as examples.table.ts.
+ * gives: the same table form, and the same two validators, as examples.table.ts and
+ * invalid-examples.table.ts.
  */
 
 export const validDatabaseBackupExamples: ValidExample<DatabaseBackupSpecInput>[] = [

@@ -5,7 +5,7 @@ import type { z } from 'zod';
  *
  * The operator re-validates specs it reads (a CRD can be older than the operator, or be edited by
  * hand), and its users already know the API server's wording from kubectl. Using the same phrases
- * also lets one table of examples test both validators (see examples.table.ts).
+ * also lets one table of examples test both validators (see examples.table.ts and invalid-examples.table.ts).
  */
 
 type RawIssue = z.core.$ZodRawIssue;

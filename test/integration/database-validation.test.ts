@@ -1,5 +1,6 @@
 import { databaseManifest } from '../../crds/example-manifests';
-import { invalidDatabaseExamples, validDatabaseExamples } from '../../crds/examples.table';
+import { validDatabaseExamples } from '../../crds/examples.table';
+import { invalidDatabaseExamples } from '../../crds/invalid-examples.table';
 import {
   applyDatabase,
   installCrds,

@@ -9,7 +9,8 @@ import {
   VERSION,
   type Engine,
 } from '../../crds';
-import { invalidDatabaseExamples, validDatabaseExamples } from '../../crds/examples.table';
+import { validDatabaseExamples } from '../../crds/examples.table';
+import { invalidDatabaseExamples } from '../../crds/invalid-examples.table';
 import { databaseCrd } from '../../crds/generate';
 import { allSamples } from '../../crds/parameter-samples';
 import { createNamespace, deleteNamespace, kubectl, kubectlOk, type KubectlResult } from '../support/stack';
