@@ -6,7 +6,9 @@
 #   CoreDNS (cluster DNS for the real nodes), kwok (simulated nodes for scale tests),
 #   helm (renders and lints the chart in deploy/helm),
 #   durable-peer (tools/k8s/peer: the plain controller of the cost benchmark),
-#   versitygw (the S3-compatible object store S3 backups go to, posix backend).
+#   versitygw (the S3-compatible object store S3 backups go to, posix backend),
+#   buildkitd, buildctl, dockerfile-frontend, registry (the operator image, built from the
+#   Dockerfile: tools/build-operator-image.sh).
 # Each binary is rebuilt only when its pinned version changes: .bin/<name>.version records the
 # version it was built from. Progress goes to stderr; a cold build takes a while on 2 cores.
 set -euo pipefail
@@ -22,6 +24,10 @@ HELM_VERSION=v3.22.0
 COREDNS_VERSION=v1.14.7
 # github.com/versity/versitygw v1.8.0 builds with a plain `go build` (no cgo, no replace directive).
 VERSITYGW_VERSION=v1.8.0
+# github.com/moby/buildkit: buildkitd, buildctl and the Dockerfile frontend, from one module.
+BUILDKIT_VERSION=v0.34.2
+# github.com/distribution/distribution/v3: the registry the image build pulls its base image from.
+DISTRIBUTION_VERSION=v3.1.2
 # The Kubernetes and etcd versions are those pinned in tools/k8s/go.mod.
 k8s_version=$(awk '$1 == "k8s.io/kubernetes" { print $2 }' "$root/tools/k8s/go.mod")
 etcd_version=$(awk '$1 == "go.etcd.io/etcd/server/v3" { print $2 }' "$root/tools/k8s/go.mod")
@@ -61,14 +67,17 @@ build() {
 
 # Modules outside tools/k8s are built in a throw-away module that requires them at the pinned
 # version (same as `go install pkg@version`, which we avoid so that GOBIN stays untouched).
+# pinned_module NAME MODULE VERSION PACKAGE...: every PACKAGE is got, so that one module directory
+# can build several binaries of the same module.
 pinned_module() {
-  local dir=$bin/.mod-$1 module=$2 version=$3 pkg=$4
+  local dir=$bin/.mod-$1 module=$2 version=$3
+  shift 3
   mkdir -p "$dir"
   if [ ! -f "$dir/go.mod" ] || ! grep -q "$module $version" "$dir/go.mod"; then
     rm -f "$dir/go.mod" "$dir/go.sum"
-    (cd "$dir" && go mod init "durable-db-operator/tools/$1" >/dev/null 2>&1 &&
+    (cd "$dir" && go mod init "durable-db-operator/tools/$(basename "$dir")" >/dev/null 2>&1 &&
       printf '//go:build tools\npackage tools\n' > tools.go &&
-      go get "$pkg@$version" 2>&1 | tail -n 3 >&2)
+      go get "${@/%/@$version}" 2>&1 | tail -n 3 >&2)
   fi
   echo "$dir"
 }
@@ -118,6 +127,33 @@ if ! up_to_date versitygw "$VERSITYGW_VERSION"; then
   build versitygw "$VERSITYGW_VERSION" "$dir" github.com/versity/versitygw/cmd/versitygw
 else
   log "versitygw $VERSITYGW_VERSION: up to date"
+fi
+
+# The operator's own image (tools/build-operator-image.sh) is built from the Dockerfile by BuildKit
+# (buildkitd with its OCI worker on runc, driven by buildctl), which takes the base image
+# node:20-bookworm-slim and the Dockerfile's syntax image docker/dockerfile:1 from a local
+# registry (distribution) that mirrors docker.io. dockerfile-frontend is the syntax image's
+# program. All three are static (no cgo).
+for name in buildkitd buildctl dockerfile-frontend; do
+  if up_to_date "$name" "$BUILDKIT_VERSION"; then
+    log "$name $BUILDKIT_VERSION: up to date"
+    continue
+  fi
+  dir=$(pinned_module buildkit github.com/moby/buildkit "$BUILDKIT_VERSION" \
+    github.com/moby/buildkit/cmd/buildkitd github.com/moby/buildkit/cmd/buildctl \
+    github.com/moby/buildkit/frontend/dockerfile/cmd/dockerfile-frontend)
+  case $name in
+    dockerfile-frontend) pkg=github.com/moby/buildkit/frontend/dockerfile/cmd/dockerfile-frontend ;;
+    *) pkg=github.com/moby/buildkit/cmd/$name ;;
+  esac
+  CGO_ENABLED=0 build "$name" "$BUILDKIT_VERSION" "$dir" "$pkg" "-X github.com/moby/buildkit/version.Version=$BUILDKIT_VERSION"
+done
+
+if ! up_to_date registry "$DISTRIBUTION_VERSION"; then
+  dir=$(pinned_module registry github.com/distribution/distribution/v3 "$DISTRIBUTION_VERSION" github.com/distribution/distribution/v3/cmd/registry)
+  CGO_ENABLED=0 build registry "$DISTRIBUTION_VERSION" "$dir" github.com/distribution/distribution/v3/cmd/registry
+else
+  log "registry $DISTRIBUTION_VERSION: up to date"
 fi
 
 k8s=$root/tools/k8s

@@ -12,6 +12,8 @@
 #   mariadb-11.8.tar   mariadb:11.8 + :11.8.x (trixie)
 #   aws-cli.tar        amazon/aws-cli:<Debian's awscli version> (bookworm awscli)
 #   pause.tar          registry.k8s.io/pause:3.10 (tools/images/pause/pause.c, gcc -static)
+#   operator*.tar      the operator's own image: tools/build-operator-image.sh builds them and
+#                      runs `--index-only` (rewrites index.json, builds nothing)
 #
 # Content-hashed cache: an archive's key is the sha256 of BUILDER_VERSION, its suite, its package
 # list, the text of its recipe functions below and of every file it copies from tools/images/,
@@ -38,6 +40,8 @@ BUILDER_VERSION=1
 MIRROR=http://deb.debian.org/debian
 SECURITY_MIRROR=http://deb.debian.org/debian-security
 ARCHIVES=(pause postgres-15 mariadb-10.11 aws-cli postgres-17 mariadb-11.8)
+# Built by tools/build-operator-image.sh from the Dockerfile (with BuildKit), listed here too.
+OPERATOR_ARCHIVES=(operator operator-next)
 
 log() { printf '[images] %s\n' "$*" >&2; }
 die() {
@@ -45,12 +49,13 @@ die() {
   exit 1
 }
 
-only=() force=
+only=() force= index_only=
 while [ $# -gt 0 ]; do
   case $1 in
     --only) IFS=, read -ra only <<<"$2" && shift 2 ;;
     --force) force=1 && shift ;;
-    *) die "unknown option $1 (use --only NAME[,NAME] or --force)" ;;
+    --index-only) index_only=1 && shift ;;
+    *) die "unknown option $1 (use --only NAME[,NAME], --force or --index-only)" ;;
   esac
 done
 
@@ -505,7 +510,7 @@ build_archive() {
 # archive so that a failed run leaves the finished ones usable.
 write_index() {
   local metas=() n i
-  for n in "${ARCHIVES[@]}"; do
+  for n in "${ARCHIVES[@]}" "${OPERATOR_ARCHIVES[@]}"; do
     [ -f "$out/$n.json" ] && [ -f "$out/$n.tar" ] && metas+=("$(cat "$out/$n.json")")
   done
   {
@@ -520,6 +525,11 @@ write_index() {
 }
 
 mkdir -p "$out"
+if [ -n "$index_only" ]; then
+  write_index
+  log "$out/index.json lists $indexed archives"
+  exit 0
+fi
 # Builds share 2 cores with everything else: the whole build runs niced.
 renice -n 10 $$ >/dev/null
 started_all=$SECONDS

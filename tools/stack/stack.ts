@@ -96,7 +96,12 @@ export class Stack {
         nodePki = createNodePki(path.join(dir, 'pki', 'nodes'), [NETWORK.controlPlaneIp, '10.96.0.1']);
       }
       const [temporal, cp, objectStore] = await Promise.all([
-        startTemporal(procs, { dir, persist: opts.persist ?? false, log }),
+        startTemporal(procs, {
+          dir,
+          persist: opts.persist ?? false,
+          ip: nodePki ? NETWORK.controlPlaneIp : undefined,
+          log,
+        }),
         startKubernetes(procs, {
           dir,
           nodes: opts.nodes ?? 3,

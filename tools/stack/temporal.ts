@@ -20,6 +20,12 @@ export interface TemporalOptions {
   log: (msg: string) => void;
   /** Without the Web UI (tests that only need the frontend). */
   headless?: boolean;
+  /**
+   * Address the frontend binds (default 127.0.0.1). With real nodes, the control plane's address:
+   * pods, the operator's own pods among them (installed with the chart), reach Temporal there.
+   * The Web UI stays on loopback.
+   */
+  ip?: string;
 }
 
 const KEYWORD = 'Keyword';
@@ -28,10 +34,12 @@ const KEYWORD = 'Keyword';
 export async function startTemporal(procs: ProcessGroup, opts: TemporalOptions): Promise<TemporalInfo> {
   const [port, uiPort, httpPort, metricsPort] = await freePorts(4);
   const namespace = 'default';
+  const ip = opts.ip ?? '127.0.0.1';
   const args = [
     'server',
     'start-dev',
-    '--ip=127.0.0.1',
+    `--ip=${ip}`,
+    '--ui-ip=127.0.0.1',
     `--port=${port}`,
     `--ui-port=${uiPort}`,
     `--http-port=${httpPort}`,
@@ -42,7 +50,7 @@ export async function startTemporal(procs: ProcessGroup, opts: TemporalOptions):
   ];
   if (opts.persist) args.push(`--db-filename=${path.join(opts.dir, 'temporal.db')}`);
   if (opts.headless) args.push('--headless');
-  const address = `127.0.0.1:${port}`;
+  const address = `${ip}:${port}`;
   opts.log(`Temporal dev server on ${address}${opts.headless ? '' : `, UI on http://127.0.0.1:${uiPort}`}`);
   procs.start('temporal', binary('temporal'), args);
 
