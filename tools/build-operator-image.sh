@@ -230,6 +230,7 @@ operator_image() {
     --output "type=docker,name=$ref,dest=$file.tmp,rewrite-timestamp=true"
   digest=$(node -p 'require(process.argv[1])["containerimage.digest"]' "$meta")
   [[ $digest == sha256:* ]] || die "no image digest in $meta"
+  digest=${digest#sha256:}
   if [ -f "$file" ] && [ -f "${file%.tar}.json" ] && grep -q "\"key\":\"$digest\"" "${file%.tar}.json"; then
     rm -f "$file.tmp"
     log "durable-db-operator:$tag: unchanged ($digest)"

@@ -64,6 +64,41 @@ describeImages('images built from Debian packages', () => {
     expect(fault.Layers).toEqual([...base.Layers, expect.any(String)]);
   });
 
+  test("the operator's image is the Dockerfile's runtime stage (tools/build-operator-image.sh)", () => {
+    for (const tag of ['0.1.0', '0.1.0-next']) {
+      const archive = archives.find((a) => a.refs.includes(`docker.io/library/durable-db-operator:${tag}`));
+      expect(archive).toBeDefined();
+      const tar = (member: string) =>
+        execFileSync('tar', ['-xOf', archive!.file, member], { encoding: 'utf8' });
+      const [manifest] = JSON.parse(tar('manifest.json')) as { Config: string; Layers: string[] }[];
+      const config = (
+        JSON.parse(tar(manifest!.Config)) as {
+          config: {
+            User: string;
+            Entrypoint: string[];
+            Cmd: string[];
+            Env: string[];
+            Labels: Record<string, string>;
+          };
+        }
+      ).config;
+      expect(config).toMatchObject({
+        User: '10001:10001',
+        Entrypoint: ['node', '--max-semi-space-size=2', 'dist/cmd/cli.js'],
+        Cmd: ['worker'],
+      });
+      expect(config.Env).toEqual(
+        expect.arrayContaining(['NODE_ENV=production', 'WORKFLOW_BUNDLE_PATH=/app/dist/workflow-bundle.js']),
+      );
+      expect(config.Labels).toMatchObject({
+        'org.opencontainers.image.version': tag,
+        'org.opencontainers.image.base.name': 'docker.io/library/node:20-bookworm-slim',
+      });
+      // The base's layer (bookworm and Node) and the runtime stage's COPY layers.
+      expect(manifest!.Layers.length).toBeGreaterThan(1);
+    }
+  });
+
   const awsRef = () =>
     archives.flatMap((a) => a.refs).find((r) => r.startsWith('docker.io/amazon/aws-cli:'))!;
   test.each([...REFS, 'aws-cli'])(
