@@ -144,9 +144,14 @@ async function getCustom<T>(
   }
 }
 
-export async function getDatabase(t: KubeTarget, name: string): Promise<Database> {
+/** The Database, or undefined when there is none of that name. */
+export function findDatabase(t: KubeTarget, name: string): Promise<Database | undefined> {
   checkName(name, 'Database');
-  const db = await getCustom<Database>(t, DATABASE.plural, DATABASE.kind, name);
+  return getCustom<Database>(t, DATABASE.plural, DATABASE.kind, name);
+}
+
+export async function getDatabase(t: KubeTarget, name: string): Promise<Database> {
+  const db = await findDatabase(t, name);
   if (!db) {
     throw new UserError(
       `Database ${name} not found in namespace ${t.namespace}`,
@@ -185,20 +190,28 @@ export function getBackup(t: KubeTarget, name: string): Promise<DatabaseBackup |
   return getCustom<DatabaseBackup>(t, DATABASE_BACKUP.plural, DATABASE_BACKUP.kind, name);
 }
 
-export async function createBackup(t: KubeTarget, body: object): Promise<DatabaseBackup> {
+export function createBackup(t: KubeTarget, body: object): Promise<DatabaseBackup> {
+  return createCustom<DatabaseBackup>(t, DATABASE_BACKUP.plural, DATABASE_BACKUP.kind, body);
+}
+
+export function createDatabase(t: KubeTarget, body: object): Promise<Database> {
+  return createCustom<Database>(t, DATABASE.plural, DATABASE.kind, body);
+}
+
+async function createCustom<T>(t: KubeTarget, plural: string, kind: string, body: object): Promise<T> {
   const custom = t.kc.makeApiClient(k8s.CustomObjectsApi);
   return (await api(
-    `create a DatabaseBackup in ${t.namespace}`,
+    `create a ${kind} in ${t.namespace}`,
     () =>
       custom.createNamespacedCustomObject({
         group: GROUP,
         version: VERSION,
-        plural: DATABASE_BACKUP.plural,
+        plural,
         namespace: t.namespace,
         body,
       }),
     t,
-  )) as DatabaseBackup;
+  )) as T;
 }
 
 export async function getPods(t: KubeTarget, names: string[]): Promise<Map<string, k8s.V1Pod>> {
@@ -274,21 +287,31 @@ export function kubectlCapture(
 }
 
 /** Sets one annotation on a Database (a merge patch: nothing else is touched). */
-export async function annotateDatabase(
+export function annotateDatabase(t: KubeTarget, name: string, key: string, value: string): Promise<void> {
+  return annotate(t, DATABASE, name, key, value);
+}
+
+/** Sets one annotation on a DatabaseBackup (a merge patch). */
+export function annotateBackup(t: KubeTarget, name: string, key: string, value: string): Promise<void> {
+  return annotate(t, DATABASE_BACKUP, name, key, value);
+}
+
+async function annotate(
   t: KubeTarget,
+  resource: { plural: string; kind: string },
   name: string,
   key: string,
   value: string,
 ): Promise<void> {
   const custom = t.kc.makeApiClient(k8s.CustomObjectsApi);
   await api(
-    `annotate Database ${t.namespace}/${name}`,
+    `annotate ${resource.kind} ${t.namespace}/${name}`,
     () =>
       custom.patchNamespacedCustomObject(
         {
           group: GROUP,
           version: VERSION,
-          plural: DATABASE.plural,
+          plural: resource.plural,
           namespace: t.namespace,
           name,
           body: { metadata: { annotations: { [key]: value } } },

@@ -41,6 +41,8 @@ const TEMPORAL_OPTIONS = {
   'temporal-ui': { type: 'string' },
 } as const;
 const OUTPUT_OPTION = { output: { type: 'string', short: 'o' } } as const;
+/** --wait and how long it waits. */
+const WAIT_OPTIONS = { wait: { type: 'boolean', short: 'w' }, timeout: { type: 'string' } } as const;
 
 // require, not import(): the code is CommonJS, and Jest's sandbox runs no dynamic import.
 /* eslint-disable @typescript-eslint/no-require-imports */
@@ -69,8 +71,7 @@ export const COMMANDS: Record<string, Command> = {
     options: {
       ...KUBE_OPTIONS,
       name: { type: 'string' },
-      wait: { type: 'boolean', short: 'w' },
-      timeout: { type: 'string' },
+      ...WAIT_OPTIONS,
     },
     details: [
       '--name     the DatabaseBackup name (default <db>-manual-<yyyymmddhhmmss>)',
@@ -100,7 +101,7 @@ export const COMMANDS: Record<string, Command> = {
     summary:
       'Move the primary role to <member> (<db>-<n>, or n) once it has every write of the primary; --wait prints the outcome, exit 1 unless it switched.',
     args: 2,
-    options: { ...KUBE_OPTIONS, wait: { type: 'boolean', short: 'w' }, timeout: { type: 'string' } },
+    options: { ...KUBE_OPTIONS, ...WAIT_OPTIONS },
     details: [
       'The annotation durable.dev/switchover-to=<member> on the Database, which the operator removes once handled.',
       'Aborted, with the primary left as it was, if <member> does not catch up within spec.failover.switchoverTimeoutSeconds.',
@@ -108,6 +109,64 @@ export const COMMANDS: Record<string, Command> = {
     ],
     run: (inv) =>
       (require('./commands/switchover') as typeof import('./commands/switchover')).switchover(inv),
+  },
+  'retry-backup': {
+    usage: 'retry-backup <backup> [--wait [--timeout SECONDS]]',
+    summary:
+      'Retry a Failed DatabaseBackup (a new run, attempts numbered on); --wait prints the outcome, exit 1 if it failed again.',
+    args: 1,
+    options: { ...KUBE_OPTIONS, ...WAIT_OPTIONS },
+    details: [
+      'A new value of the annotation durable.dev/retry on the DatabaseBackup (README "Backups").',
+      'Refused for a backup that Succeeded or is still running, and when its Database is gone.',
+      '--timeout  seconds --wait waits (default 900)',
+    ],
+    run: (inv) =>
+      (require('./commands/retry-backup') as typeof import('./commands/retry-backup')).retryBackup(inv),
+  },
+  'cancel-upgrade': {
+    usage: 'cancel-upgrade <db> [--wait [--timeout SECONDS]]',
+    summary:
+      "Cancel the running upgrade (it rolls back): the Database's workflow answers accepted or rejected at once; exit 1 if rejected.",
+    args: 1,
+    options: {
+      ...KUBE_OPTIONS,
+      ...TEMPORAL_OPTIONS,
+      ...WAIT_OPTIONS,
+    },
+    details: [
+      'A Temporal Workflow Update (cancelUpgrade) to database/<ns>/<db>; rejected when no upgrade runs or it rolls back already.',
+      'Where the Update is not available, the annotation durable.dev/cancel-upgrade=true asks instead.',
+      '--wait     follow status.upgrade until the upgrade ended; exit 0 if it rolled back',
+      '--timeout  seconds --wait waits (default 900)',
+    ],
+    run: (inv) =>
+      (require('./commands/cancel-upgrade') as typeof import('./commands/cancel-upgrade')).cancelUpgrade(inv),
+  },
+  restore: {
+    usage:
+      'restore <backup> --to <new-db> [--version V] [--dry-run] [-o json|yaml] [--wait [--timeout SECONDS]]',
+    summary:
+      "A new Database restored from a Succeeded backup (spec.bootstrap.fromBackup), shaped like the backup's Database.",
+    args: 1,
+    options: {
+      ...KUBE_OPTIONS,
+      ...OUTPUT_OPTION,
+      to: { type: 'string' },
+      time: { type: 'string' },
+      version: { type: 'string' },
+      'dry-run': { type: 'boolean' },
+      ...WAIT_OPTIONS,
+    },
+    details: [
+      '--to       the new Database (must not exist)',
+      '--version  the engine version (default: what the source Database runs; needed when it is gone)',
+      '--dry-run  print the manifest (-o yaml, the default, or -o json) and create nothing',
+      '--time     point-in-time restore: not available yet (a restore takes a whole backup)',
+      '--wait     follow the new Database to Ready, or to a failed restore; exit 1 if it failed',
+      '--timeout  seconds --wait waits (default 900)',
+    ],
+    run: (inv) => (require('./commands/restore') as typeof import('./commands/restore')).restore(inv),
   },
   history: {
     usage: 'history <db> [--limit N] [-o json|yaml]',
@@ -126,13 +185,13 @@ const COMMON_HELP = [
   '      --kubeconfig FILE   the kubeconfig (default: KUBECONFIG, else ~/.kube/config)',
   '      --context NAME      a kubeconfig context other than the current one',
   '  -h, --help              this help',
-  'Temporal (status, history): TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_UI_URL and the TLS',
+  'Temporal (status, history, cancel-upgrade): TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_UI_URL and the TLS',
   'settings the operator reads; --temporal-address, --temporal-namespace, --temporal-ui override them.',
 ];
 
 export function usage(): string {
   return [
-    `Usage: ${PLUGIN} <command> <db> [options]`,
+    `Usage: ${PLUGIN} <command> <db|backup> [options]`,
     '',
     'Look at and operate durable-db-operator Databases.',
     '',
@@ -187,7 +246,7 @@ export async function runPlugin(argv: string[], io: Io = processIo()): Promise<n
       throw new Error(
         args.length < command.args
           ? args.length === 0
-            ? 'the Database name is missing'
+            ? `the ${command.usage.startsWith('<backup>', command.usage.indexOf(' ') + 1) ? 'DatabaseBackup' : 'Database'} name is missing`
             : 'an argument is missing'
           : `unexpected argument '${args[command.args]}'`,
       );

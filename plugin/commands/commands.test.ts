@@ -150,9 +150,19 @@ describe('runPlugin', () => {
       expect(await runPlugin([command, '--help'], sink)).toBe(0);
       expect(out.join('')).toContain(`Usage: kubectl durable ${command} <db>`);
     }
+    for (const command of ['retry-backup', 'restore']) {
+      const { sink, out } = io();
+      expect(await runPlugin([command, '--help'], sink)).toBe(0);
+      expect(out.join('')).toContain(`Usage: kubectl durable ${command} <backup>`);
+    }
+    const help = io();
+    expect(await runPlugin(['cancel-upgrade', '-h'], help.sink)).toBe(0);
+    expect(help.out.join('')).toContain('Usage: kubectl durable cancel-upgrade <db>');
     const { sink, err } = io();
     expect(await runPlugin(['status'], sink)).toBe(2);
     expect(err.join('')).toContain('the Database name is missing');
+    expect(await runPlugin(['retry-backup'], sink)).toBe(2);
+    expect(err.join('')).toContain('the DatabaseBackup name is missing');
     expect(await runPlugin(['frobnicate'], sink)).toBe(2);
     expect(await runPlugin(['status', 'a', '--bogus'], sink)).toBe(2);
   });

@@ -3,6 +3,7 @@ import { SWITCHOVER_ANNOTATION, type Database } from '../../crds';
 import { annotateDatabase, getDatabase, kubeTarget } from '../kube';
 import type { Invocation } from '../main';
 import { UserError, paint } from '../output';
+import { timeoutOption } from '../follow';
 
 /**
  * `switchover <db> <member>`: the planned switchover the README describes, as the annotation
@@ -23,10 +24,7 @@ export async function switchover(inv: Invocation): Promise<number> {
     );
   }
   const to = `${name}-${ordinal}`;
-  const timeoutSeconds = values.timeout === undefined ? 120 : Number(values.timeout);
-  if (!Number.isInteger(timeoutSeconds) || timeoutSeconds < 1) {
-    throw new UserError(`--timeout must be a whole number of seconds, not '${String(values.timeout)}'`);
-  }
+  const timeoutSeconds = timeoutOption(values.timeout, 120);
   const asked = Date.now();
   await annotateDatabase(t, name, SWITCHOVER_ANNOTATION, to);
   io.err(`database.durable.dev/${name} annotated ${SWITCHOVER_ANNOTATION}=${to}\n`);

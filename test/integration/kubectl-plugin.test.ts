@@ -5,7 +5,19 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { kubectlPath, repoRoot } from '../../tools/stack/binaries';
 import { waitFor } from '../../tools/stack/wait';
-import { getBackup, withReadyDatabase } from '../support/backups';
+import {
+  FIRST_ROWS,
+  breakCredentials,
+  getBackup,
+  readRows,
+  restoreCredentials,
+  withReadyDatabase,
+  writeFirstRows,
+} from '../support/backups';
+import { databaseEventReasons, getDatabase, waitForPhase } from '../support/operator';
+import { recordHistories } from '../support/record-histories';
+import { workflowCodeHash } from '../replay/coverage';
+import { databaseWorkflowId } from '../../workflows/signals';
 import { kubectlOk, stackInfo } from '../support/stack';
 import type { StatusView } from '../../plugin/status-model';
 import type { BackupRow } from '../../plugin/commands/backups';
@@ -26,6 +38,8 @@ interface Run {
   code: number;
   stdout: string;
   stderr: string;
+  /** From the spawn to the first output on stdout (an answer printed before --wait follows). */
+  firstOutMs?: number;
 }
 
 /** A directory of this test's own holding `kubectl-durable` (a shell wrapper of the entry through tsx), for PATH. */
@@ -46,13 +60,18 @@ function userEnv(): NodeJS.ProcessEnv {
 /** `kubectl durable <args>` with stdin closed (or given), as from a script. */
 function durable(args: string[], input?: string): Promise<Run> {
   return new Promise((resolve, reject) => {
+    const t0 = Date.now();
     const child = spawn(kubectlPath(), ['durable', ...args], { env: userEnv(), cwd: repoRoot });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    let firstOutMs: number | undefined;
+    child.stdout.on('data', (d: Buffer) => {
+      firstOutMs ??= Date.now() - t0;
+      stdout += d.toString();
+    });
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr, firstOutMs }));
     child.stdin.end(input ?? '');
   });
 }
@@ -65,12 +84,16 @@ beforeAll(() => {
 });
 afterAll(() => fs.rmSync(pluginDir, { recursive: true, force: true }));
 
-/** Two members (a primary and a replica to measure lag on and connect to), as small as they run. */
+/**
+ * Two members (a primary and a replica to measure lag on and connect to), as small as they run;
+ * a backup makes one attempt (retry-backup is tested on a backup that failed for real).
+ */
 const twoSmallMembers = (engine: 'postgres' | 'mariadb', version: string) => ({
   engine,
   version,
   replicas: 2,
   resources: { requests: { cpu: '10m', memory: '64Mi' } },
+  backup: { enabled: false, maxAttempts: 1 },
 });
 
 describe('kubectl durable', () => {
@@ -116,9 +139,13 @@ describe('kubectl durable', () => {
       ]);
       return out.trim() === '1' || undefined;
     });
+    // Rows for the backup to hold and the restore to read back.
+    await writeFirstRows(ns, db, 'postgres');
   });
 
+  const figures: Record<string, number> = {};
   afterAll(() => {
+    process.stderr.write(`[kubectl durable figures] ${JSON.stringify(figures)}\n`);
     for (const text of outputs) expect(text).not.toContain(password);
     process.stderr.write(`[kubectl durable outputs]\n${outputs.filter(Boolean).join('\n---\n')}\n`);
   });
@@ -301,6 +328,169 @@ describe('kubectl durable', () => {
     expect(s.stdout).toContain(
       '(Temporal unreachable at 127.0.0.1:1: set TEMPORAL_ADDRESS or --temporal-address)',
     );
+  });
+
+  it('retry-backup: refused unless Failed; a backup that failed for real is retried, --wait prints each outcome', async () => {
+    const ok = await run(['retry-backup', backupName, '-n', ns]);
+    expect(ok.code).toBe(1);
+    expect(ok.stderr).toBe(
+      `error: backup ${backupName} Succeeded: only a Failed backup is retried\n  fix: for a newer one, take a new backup: kubectl durable backup ${db} -n ${ns}\n`,
+    );
+    const missing = await run(['retry-backup', 'nope', '-n', ns]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain(
+      `error: DatabaseBackup nope not found in namespace ${ns}\n  fix: kubectl get databasebackups -n ${ns}`,
+    );
+
+    const bad = `${db}-refused`;
+    await breakCredentials(ns, db, 'postgres');
+    try {
+      const failed = await run(['backup', db, '-n', ns, '--name', bad, '--wait']);
+      expect(failed.code).toBe(1);
+      expect(failed.stdout).toMatch(
+        new RegExp(`^backup ${bad} Failed in \\d+s, 1 attempt: attempt 1: dump failed`),
+      );
+      // Retried while the engine still refuses the password: it fails again, exit 1.
+      const t0 = Date.now();
+      const again = await run(['retry-backup', bad, '-n', ns, '--wait']);
+      figures.retryFailedAgainMs = Date.now() - t0;
+      expect(again.code).toBe(1);
+      expect(again.stderr).toMatch(
+        new RegExp(
+          `databasebackup.durable.dev/${bad} annotated durable.dev/retry=\\d+ \\(it failed after 1 attempt\\(s\\)\\)`,
+        ),
+      );
+      expect(again.stdout).toMatch(
+        new RegExp(`^backup ${bad} Failed in \\d+s, 2 attempts: attempt 2: dump failed`),
+      );
+    } finally {
+      await restoreCredentials(ns, db, 'postgres');
+    }
+    const t1 = Date.now();
+    const retried = await run(['retry-backup', bad, '-n', ns, '--wait']);
+    figures.retrySucceededMs = Date.now() - t1;
+    expect(retried.code).toBe(0);
+    expect(retried.stdout).toMatch(
+      new RegExp(
+        `^backup ${bad} Succeeded in \\d+s, 3 attempts: \\d[\\d.]* [kM]?B at pvc://${db}-backups/${db}/${bad}.sql.gz\n$`,
+      ),
+    );
+    expect((await getBackup(ns, bad))?.status).toMatchObject({
+      phase: 'Succeeded',
+      attempts: 3,
+      jobName: `${bad}-3`,
+    });
+  });
+
+  it('restore: refusals name the fix; --dry-run prints the manifest; a Succeeded backup into a new Database holds its rows', async () => {
+    const copy = `${db}-copy`;
+    const exists = await run(['restore', backupName, '--to', db, '-n', ns]);
+    expect(exists.code).toBe(1);
+    expect(exists.stderr).toContain(
+      `error: Database ${db} exists already in ${ns}: a restore makes a new Database`,
+    );
+    const pitr = await run([
+      'restore',
+      backupName,
+      '--to',
+      copy,
+      '-n',
+      ns,
+      '--time',
+      new Date().toISOString(),
+    ]);
+    expect(pitr.code).toBe(1);
+    expect(pitr.stderr).toContain('error: point-in-time restore (--time) is not available yet');
+    expect(pitr.stderr).toContain(`fix: restore the newest backup finished by`);
+    const dry = await run(['restore', backupName, '--to', copy, '-n', ns, '--dry-run']);
+    expect(dry.code).toBe(0);
+    expect(dry.stderr).toBe(
+      `from the Database ${db}: postgres 15, 2 member(s), storage 10Gi, its resources\n`,
+    );
+    // The source's spec as applied (its storage defaulted by the CRD), without its backup settings.
+    const { backup: _backupSettings, ...shape } = twoSmallMembers('postgres', '15');
+    expect(YAML.parse(dry.stdout)).toEqual({
+      apiVersion: 'durable.dev/v1alpha1',
+      kind: 'Database',
+      metadata: { name: copy, namespace: ns },
+      spec: { ...shape, storage: { size: '10Gi' }, bootstrap: { fromBackup: { name: backupName } } },
+    });
+    expect(await getDatabase(ns, copy)).toBeUndefined();
+
+    const t0 = Date.now();
+    const r = await run(['restore', backupName, '--to', copy, '-n', ns, '--wait']);
+    figures.restoreWaitMs = Date.now() - t0;
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain(`database.durable.dev/${copy} created, restoring backup ${backupName}\n`);
+    expect(r.stdout).toMatch(
+      new RegExp(`^restore of ${backupName} into ${copy} Ready in \\d+s: restored backup ${backupName}\n$`),
+    );
+    expect(await readRows(ns, copy, 'postgres')).toEqual(FIRST_ROWS);
+    // Done with it: its pods would only slow the upgrade that follows.
+    await kubectlOk(['delete', 'database', copy, '-n', ns, '--wait=false']);
+  });
+
+  it('cancel-upgrade: rejected at once with no upgrade running; accepted during a real upgrade, which rolls back', async () => {
+    const none = await run(['cancel-upgrade', db, '-n', ns]);
+    expect(none).toMatchObject({ code: 1, stdout: 'rejected: no upgrade is running\n', stderr: '' });
+    figures.rejectedAnswerMs = none.firstOutMs!;
+
+    await kubectlOk([
+      'patch',
+      'database',
+      db,
+      '-n',
+      ns,
+      '--type',
+      'merge',
+      '-p',
+      '{"spec":{"version":"15.20"}}',
+    ]);
+    const generation = Number(
+      await kubectlOk(['get', 'database', db, '-n', ns, '-o', 'jsonpath={.metadata.generation}']),
+    );
+    await waitFor(
+      'the upgrade to start',
+      async () => (await getDatabase(ns, db))?.status?.upgrade?.state === 'Upgrading' || undefined,
+      { timeoutMs: 60_000, intervalMs: 300 },
+    );
+    const t0 = Date.now();
+    const r = await run(['cancel-upgrade', db, '-n', ns, '--wait']);
+    figures.acceptedAnswerMs = r.firstOutMs!;
+    figures.cancelToRolledBackMs = Date.now() - t0;
+    expect(r.code).toBe(0);
+    const upgradeId = `upgrade/${ns}/${db}/g${generation}`;
+    const [accepted, outcome] = r.stdout.split('\n');
+    expect(accepted).toBe(
+      `accepted: cancelling the upgrade postgres 15 → postgres 15.20 (generation ${generation}, workflow ${upgradeId}): it rolls back`,
+    );
+    expect(outcome).toMatch(
+      /^upgrade 15 → 15\.20 RolledBack: upgrade to postgres 15\.20 cancelled: cancelled while .+; rolled back to postgres 15$/,
+    );
+    const after = await waitForPhase(ns, db, 'Ready', { timeoutMs: 120_000 });
+    expect(after.status?.currentVersion).toBe('15');
+    expect(after.status?.conditions?.find((c) => c.type === 'Upgraded')).toMatchObject({
+      reason: 'UpgradeCancelled',
+    });
+    expect(await databaseEventReasons(ns, db)).toEqual(
+      expect.arrayContaining(['UpgradeCancelled', 'CancelUpgradeHandled', 'RolledBack']),
+    );
+    const over = await run(['cancel-upgrade', db, '-n', ns]);
+    expect(over).toMatchObject({ code: 1, stdout: 'rejected: no upgrade is running\n' });
+
+    // The Database's run, with its accepted Update, as a replay fixture.
+    const workflowId = databaseWorkflowId(ns, db);
+    const { runId } = await bed.client.workflow.getHandle(workflowId).describe();
+    await recordHistories([
+      {
+        name: `kubectl-plugin-databaseWorkflow-${workflowCodeHash('databaseWorkflow')}-1`,
+        workflowId,
+        runId,
+        workflowType: 'databaseWorkflow',
+        covers:
+          'PostgreSQL, 2 members: backups (one failed, retried twice), an upgrade cancelled by the cancelUpgrade Update (rejected Updates before and after)',
+      },
+    ]);
   });
 });
 

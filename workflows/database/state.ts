@@ -73,6 +73,24 @@ export interface Entity {
   /** Progress of the running upgrade child, reported in status and Events by the upgrade step. */
   readonly upgradeProgress: UpgradeProgress[];
   readonly limits: Required<WorkflowLimits>;
+  /** The upgrade child this run waits for, while a cancel request can still change it. */
+  upgrading?: UpgradeInFlight;
+}
+
+/** An upgrade in flight, as the cancelUpgrade Update's validator judges a request against it. */
+export interface UpgradeInFlight {
+  uid: string;
+  generation: number;
+  fromVersion: string;
+  toVersion: string;
+  /** `postgres 15 → postgres 15.20`. */
+  text: string;
+  workflowId: string;
+  /**
+   * Why it rolls back, once it does (a failed gate, the deadline, a cancellation): the rollback
+   * runs to its end in a non-cancellable scope, so there is nothing left to cancel.
+   */
+  rollingBack?: string;
 }
 
 /** Continue as new well before Temporal's limits (51,200 events / 50 MB). */

@@ -1,4 +1,5 @@
 import {
+  ApplicationFailure,
   allHandlersFinished,
   condition,
   continueAsNew,
@@ -32,7 +33,8 @@ import {
 import { noteBackup } from './status-book';
 import { deleteDatabase } from './steps/delete';
 import { switchOver } from './steps/switchover';
-import { clearCancelRequest } from './steps/upgrade';
+import { acceptedCancel, cancelUpgradeRefusal, clearCancelRequest } from './steps/upgrade';
+import { CANCEL_UPGRADE_REJECTED, cancelUpgradeUpdate } from '../cancel-upgrade-update';
 import { switchoverSignal } from '../switchover-names';
 
 /** Runs from before quiet-resync-v1 re-ensured everything this often. */
@@ -202,7 +204,7 @@ function startIncarnation(state: State, uid: string): void {
   Object.assign(state, freshState(), { uid, latest, goneUid, eventSeq });
 }
 
-/** The signal and query handlers: they only record what arrived; the loop acts on it. */
+/** The signal, update and query handlers: they only record what arrived; the loop acts on it. */
 function listen(entity: Entity): void {
   const { state, upgradeProgress } = entity;
   setHandler(specSignal, (update) => {
@@ -226,6 +228,20 @@ function listen(entity: Entity): void {
   setHandler(cancelUpgradeSignal, (request) => {
     if (request.uid === (state.latest?.uid ?? state.uid)) state.cancelUpgrade = true;
   });
+  // The same request as an Update: answered at once, accepted only while it can still cancel.
+  setHandler(
+    cancelUpgradeUpdate,
+    () => {
+      state.cancelUpgrade = true;
+      return acceptedCancel(entity);
+    },
+    {
+      validator: (request) => {
+        const refusal = cancelUpgradeRefusal(entity, request);
+        if (refusal) throw ApplicationFailure.nonRetryable(refusal, CANCEL_UPGRADE_REJECTED);
+      },
+    },
+  );
   setHandler(switchoverSignal, (request) => {
     // The newest request wins: asked again while one runs, the next turn takes that one.
     if (request.uid === (state.latest?.uid ?? state.uid)) state.switchoverTo = request.to;

@@ -19,9 +19,10 @@ import {
   type UpgradeProgress,
 } from '../../signals';
 import type { UpgradeInput, UpgradeOutcome, upgradeWorkflow } from '../../upgrade';
+import type { CancelUpgradeAccepted } from '../../cancel-upgrade-update';
 import { buildText, lean, sameBuild, withBuild } from '../builds';
 import { SUPERSEDED, type Generation, type Superseded } from '../generation';
-import { isGone, type Entity, type State } from '../state';
+import { isGone, type Entity, type State, type UpgradeInFlight } from '../state';
 import { keyed } from '../status-book';
 
 /**
@@ -37,12 +38,35 @@ export async function upgrade(
   from: EngineBuild,
   configHash: string,
 ): Promise<DatabaseTarget | Superseded> {
+  try {
+    return await runUpgrade(g, requested, from, configHash);
+  } finally {
+    g.entity.upgrading = undefined;
+  }
+}
+
+async function runUpgrade(
+  g: Generation,
+  requested: DatabaseTarget,
+  from: EngineBuild,
+  configHash: string,
+): Promise<DatabaseTarget | Superseded> {
   const { entity, update, book, id } = g;
   const { namespace, name, state, upgradeProgress } = entity;
   const to = requested.spec;
   const fromText = buildText(to.engine, from);
   const toText = buildText(to.engine, to);
   const childId = upgradeWorkflowId(namespace, name, update.generation);
+  // From here a cancel request is taken (the loop below cancels the child once it has started).
+  const inFlight: UpgradeInFlight = {
+    uid: update.uid,
+    generation: update.generation,
+    fromVersion: from.version,
+    toVersion: to.version,
+    text: `${fromText} → ${toText}`,
+    workflowId: childId,
+  };
+  entity.upgrading = inFlight;
   entity.step = `upgrade ${fromText} → ${toText}`;
   setCurrentDetails(
     `**upgrading** ${fromText} → ${toText} (generation ${update.generation}, workflow ${childId})`,
@@ -115,10 +139,16 @@ export async function upgrade(
     }
     if (!cancelledBy && (state.cancelUpgrade || rebuilt())) {
       cancelledBy = state.cancelUpgrade ? 'request' : 'newer';
+      inFlight.rollingBack ??=
+        cancelledBy === 'request'
+          ? 'cancelled on request'
+          : `cancelled by generation ${state.latest?.generation}`;
       state.cancelUpgrade = false;
       scope.cancel();
     }
   }
+  // The child has ended: a cancel request arriving now has nothing to cancel.
+  entity.upgrading = undefined;
   for (const p of upgradeProgress.splice(0)) await reportProgress(p);
   if (cancelledBy === 'request') await clearCancelRequest(entity, update, 'the upgrade was cancelled');
 
@@ -177,6 +207,7 @@ export async function upgrade(
 
   async function reportProgress(p: UpgradeProgress) {
     if (p.stage === 'rolling-back') {
+      inFlight.rollingBack ??= p.message;
       state.status.upgrade = { ...state.status.upgrade, state: 'RollingBack', reason: p.message };
       const reason =
         p.cause === 'UpgradeCancelled' ? UpgradeReasons.UpgradeCancelled : UpgradeReasons.UpgradeFailed;
@@ -253,4 +284,38 @@ export async function clearCancelRequest(entity: Entity, update: SpecUpdate, out
     if (isCancellation(err)) throw err;
     // The annotation stays; the watcher sends the request again only if it is set anew.
   }
+}
+
+/**
+ * Why a cancel request (the cancelUpgrade Update) is refused, or undefined when it is taken: it
+ * must be about this incarnation, an upgrade must be in flight, and that upgrade must not be
+ * rolling back already (the rollback runs to its end; a second cancel cannot change it).
+ */
+export function cancelUpgradeRefusal(entity: Entity, request: { uid: string }): string | undefined {
+  const { state, upgrading, name } = entity;
+  const uid = state.latest?.uid ?? state.uid;
+  if (request.uid !== uid) {
+    return `the request is for uid ${request.uid || '(none)'}, not the Database ${name} this workflow runs (uid ${uid ?? 'not known yet'})`;
+  }
+  if (!upgrading) return 'no upgrade is running';
+  const rollingBack =
+    upgrading.rollingBack ??
+    (state.cancelUpgrade ? 'a cancellation was accepted already' : undefined) ??
+    entity.upgradeProgress.find((p) => p.stage === 'rolling-back')?.message;
+  if (rollingBack) {
+    return `the upgrade ${upgrading.text} is past the point of no return: it rolls back (${rollingBack}), and a rollback runs to its end`;
+  }
+  return undefined;
+}
+
+/** What an accepted cancel request is about (the Update's result). */
+export function acceptedCancel(entity: Entity): CancelUpgradeAccepted {
+  const u = entity.upgrading!;
+  return {
+    generation: u.generation,
+    fromVersion: u.fromVersion,
+    toVersion: u.toVersion,
+    upgradeWorkflowId: u.workflowId,
+    message: `cancelling the upgrade ${u.text} (generation ${u.generation}, workflow ${u.workflowId}): it rolls back`,
+  };
 }
