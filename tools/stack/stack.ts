@@ -99,7 +99,7 @@ export class Stack {
         startTemporal(procs, {
           dir,
           persist: opts.persist ?? false,
-          ip: nodePki ? NETWORK.controlPlaneIp : undefined,
+          podIp: nodePki ? NETWORK.controlPlaneIp : undefined,
           log,
         }),
         startKubernetes(procs, {

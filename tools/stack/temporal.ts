@@ -11,6 +11,11 @@ export interface TemporalInfo {
   address: string;
   namespace: string;
   uiUrl: string;
+  /**
+   * With real nodes: where pods reach the frontend (the control plane's address, forwarded to
+   * loopback by tcp-forward.js), e.g. the operator installed with the chart.
+   */
+  podAddress?: string;
 }
 
 export interface TemporalOptions {
@@ -20,12 +25,8 @@ export interface TemporalOptions {
   log: (msg: string) => void;
   /** Without the Web UI (tests that only need the frontend). */
   headless?: boolean;
-  /**
-   * Address the frontend binds (default 127.0.0.1). With real nodes, the control plane's address:
-   * pods, the operator's own pods among them (installed with the chart), reach Temporal there.
-   * The Web UI stays on loopback.
-   */
-  ip?: string;
+  /** An address of the machine the pods reach (the control plane's): the frontend is forwarded there. */
+  podIp?: string;
 }
 
 const KEYWORD = 'Keyword';
@@ -34,12 +35,10 @@ const KEYWORD = 'Keyword';
 export async function startTemporal(procs: ProcessGroup, opts: TemporalOptions): Promise<TemporalInfo> {
   const [port, uiPort, httpPort, metricsPort] = await freePorts(4);
   const namespace = 'default';
-  const ip = opts.ip ?? '127.0.0.1';
   const args = [
     'server',
     'start-dev',
-    `--ip=${ip}`,
-    '--ui-ip=127.0.0.1',
+    '--ip=127.0.0.1',
     `--port=${port}`,
     `--ui-port=${uiPort}`,
     `--http-port=${httpPort}`,
@@ -50,7 +49,7 @@ export async function startTemporal(procs: ProcessGroup, opts: TemporalOptions):
   ];
   if (opts.persist) args.push(`--db-filename=${path.join(opts.dir, 'temporal.db')}`);
   if (opts.headless) args.push('--headless');
-  const address = `${ip}:${port}`;
+  const address = `127.0.0.1:${port}`;
   opts.log(`Temporal dev server on ${address}${opts.headless ? '' : `, UI on http://127.0.0.1:${uiPort}`}`);
   procs.start('temporal', binary('temporal'), args);
 
@@ -68,5 +67,25 @@ export async function startTemporal(procs: ProcessGroup, opts: TemporalOptions):
     },
     { timeoutMs: 90_000, intervalMs: 500 },
   );
-  return { address, namespace, uiUrl: `http://127.0.0.1:${uiPort}` };
+  const info: TemporalInfo = { address, namespace, uiUrl: `http://127.0.0.1:${uiPort}` };
+  if (opts.podIp) {
+    info.podAddress = `${opts.podIp}:${port}`;
+    procs.start('temporal-pods', process.execPath, [
+      path.join(__dirname, 'tcp-forward.js'),
+      info.podAddress,
+      address,
+    ]);
+    opts.log(`Temporal for pods on ${info.podAddress}`);
+    await waitFor(
+      'Temporal forwarded for pods',
+      async () => {
+        procs.assertRunning('temporal-pods');
+        const connection = await Connection.connect({ address: info.podAddress, connectTimeout: 2_000 });
+        await connection.close();
+        return true;
+      },
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
+  }
+  return info;
 }
