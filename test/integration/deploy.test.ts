@@ -11,6 +11,7 @@ import { waitFor } from '../../tools/stack/wait';
 import {
   applyServerSide,
   canI,
+  createRestrictedNamespace,
   containerEnv,
   deleteClusterScoped,
   describeAccess,
@@ -194,17 +195,10 @@ describe.each(variants)('install with $title', (variant) => {
   const cleanups: (() => Promise<void>)[] = [];
 
   beforeAll(async () => {
-    opNs = await createNamespace('dep-op');
+    // The operator's pods must pass the restricted Pod Security Standard, as in deploy/manifests.
+    opNs = await createRestrictedNamespace('dep-op');
     dbNs = await createNamespace('dep-db');
     watched = variant.scoped ? [dbNs, await createNamespace('dep-db2')] : [];
-    // The operator's pods must pass the restricted Pod Security Standard, as in deploy/manifests.
-    await kubectlOk([
-      'label',
-      'namespace',
-      opNs,
-      'pod-security.kubernetes.io/enforce=restricted',
-      'pod-security.kubernetes.io/warn=restricted',
-    ]);
     rendered = await renderChart({
       release,
       namespace: opNs,

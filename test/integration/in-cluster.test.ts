@@ -8,7 +8,7 @@ import type { DatabaseSpecInput } from '../../crds';
 import { builtImages, archiveOf } from '../../tools/images';
 import { waitFor } from '../../tools/stack/wait';
 import { createBackup, waitForBackupDone } from '../support/backups';
-import { chartDir, helm } from '../support/deploy-helm';
+import { chartDir, createRestrictedNamespace, helm } from '../support/deploy-helm';
 import { applyDatabase, getDatabase, waitForPhase } from '../support/operator';
 import {
   createNamespace,
@@ -146,15 +146,9 @@ describe('the operator installed with Helm from its own image, on the real nodes
     const archives = builtImages();
     for (const tag of [appVersion, NEXT_TAG]) archiveOf(imageRef(tag), archives);
 
-    opNs = await createNamespace('incl-op');
+    // The operator's pods must pass the restricted Pod Security Standard, as in deploy/manifests.
+    opNs = await createRestrictedNamespace('incl-op');
     dbNs = await createNamespace('incl-db');
-    await kubectlOk([
-      'label',
-      'namespace',
-      opNs,
-      'pod-security.kubernetes.io/enforce=restricted',
-      'pod-security.kubernetes.io/warn=restricted',
-    ]);
     valuesFile = path.join(os.tmpdir(), `${release}-values.yaml`);
     fs.writeFileSync(
       valuesFile,

@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { parseAllDocuments, parse as parseYaml, stringify } from 'yaml';
 import { binary, repoRoot } from '../../tools/stack/binaries';
 import { writeKubeconfig } from '../../tools/stack/kubeconfig';
-import { kubectl, kubectlOk, stackInfo } from './stack';
+import { createNamespace, kubectl, kubectlOk, stackInfo } from './stack';
 
 /**
  * Helpers of the deploy tests: Helm (the binary tools/build-binaries.sh builds), the chart's
@@ -225,4 +225,20 @@ export async function serviceAccountKubeconfig(namespace: string, name: string):
   const file = path.join(stackInfo().dir, `${namespace}-${name}.kubeconfig`);
   writeKubeconfig(file, cluster.server, cluster['certificate-authority'], `${namespace}:${name}`, token);
   return file;
+}
+
+/**
+ * A namespace for the operator's own pods, enforcing the restricted Pod Security Standard (as
+ * deploy/manifests/00-namespace.yaml does): the chart's pods must pass it.
+ */
+export async function createRestrictedNamespace(prefix: string): Promise<string> {
+  const name = await createNamespace(prefix);
+  await kubectlOk([
+    'label',
+    'namespace',
+    name,
+    'pod-security.kubernetes.io/enforce=restricted',
+    'pod-security.kubernetes.io/warn=restricted',
+  ]);
+  return name;
 }
