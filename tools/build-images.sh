@@ -64,22 +64,9 @@ for tool in debootstrap gcc unshare chroot tar sha256sum; do
   command -v "$tool" >/dev/null || die "$tool is missing (apt-get install debootstrap gcc libc6-dev)"
 done
 
-# long NAME CMD...: runs CMD (a command or a function), its output into the archive's log, printing a dot every 15 s.
-long() {
-  local what=$1 started=$SECONDS
-  shift
-  log "$what"
-  (while sleep 15; do printf '.' >&2; done) &
-  local ticker=$! rc=0
-  "$@" >>"$logfile" 2>&1 || rc=$?
-  kill "$ticker" 2>/dev/null
-  wait "$ticker" 2>/dev/null || :
-  [ $((SECONDS - started)) -lt 15 ] || printf '\n' >&2
-  if [ $rc -ne 0 ]; then
-    tail -n 30 "$logfile" >&2
-    die "$what: FAILED (exit $rc; full log: $logfile)"
-  fi
-}
+# long WHAT CMD...: see tools/lib/long.sh.
+# shellcheck source=lib/long.sh
+source "$root/tools/lib/long.sh"
 
 sha_text() { sha256sum | cut -d' ' -f1; }
 sha_file() { sha256sum "$1" | cut -d' ' -f1; }

@@ -112,21 +112,16 @@ pids+=($!)
 buildctl() { "$bin/buildctl" --addr "unix://$sock" "$@"; }
 wait_until "buildkitd" 60 buildctl debug workers
 
-# build WHAT LOGFILE buildctl-build-args...: one build, its progress in LOGFILE, a dot every 15 s.
+# build WHAT LOGFILE buildctl-build-args...: one build, its progress in LOGFILE (long: a dot every
+# 15 s, the log's tail on failure).
+# shellcheck source=lib/long.sh
+source "$root/tools/lib/long.sh"
 build() {
-  local what=$1 logfile=$2 started=$SECONDS rc=0
+  local what=$1 started=$SECONDS
+  logfile=$2
   shift 2
-  log "$what"
-  (while sleep 15; do printf '.' >&2; done) &
-  local ticker=$!
-  buildctl build --progress=plain "$@" >"$logfile" 2>&1 || rc=$?
-  kill "$ticker" 2>/dev/null
-  wait "$ticker" 2>/dev/null || :
-  [ $((SECONDS - started)) -lt 15 ] || printf '\n' >&2
-  if [ $rc -ne 0 ]; then
-    tail -n 40 "$logfile" >&2
-    die "$what: FAILED (exit $rc; full log: $logfile)"
-  fi
+  : >"$logfile"
+  long "$what" buildctl build --progress=plain "$@"
   log "$what: done in $((SECONDS - started)) s"
 }
 
