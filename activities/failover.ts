@@ -2,6 +2,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import {
   postgresHealth,
   postgresPosition,
+  postgresFollow,
   postgresPromote,
   reservePostgresSlots,
   type WalPosition,
@@ -13,7 +14,7 @@ import type { KubeClients } from './kube-clients';
 import { renderServices } from './manifests/services';
 import { labelMemberRoles, readMemberPod, setRoleLabel } from './member-pods';
 import { isPodReady, podTrouble } from './pod-trouble';
-import { podName } from '../contracts/names';
+import { memberHost, objectNames, podName, serviceHost } from '../contracts/names';
 import { memberAddress, replicaOrdinals, type EngineDependencies } from './replication';
 import { ensureRoles, writeRoles } from './roles';
 import type { DatabaseTarget } from './types';
@@ -195,6 +196,56 @@ export async function reserveSlots(
   return {
     created: await reservePostgresSlots(endpoint, credentials, replicaOrdinals(target.spec.replicas, to)),
   };
+}
+
+export interface RepointReport {
+  /** Members whose WAL receiver now streams from the new upstream (or will, on connecting). */
+  repointed: string[];
+  /** Members left as they were, each with why (not answering, not a standby). */
+  skipped: string[];
+}
+
+/**
+ * Points the WAL receivers of the members that stay replicas (all wanted members but `from` and
+ * `to`) at a new upstream: `to`'s own address before its promotion (a standby serves WAL to
+ * cascading standbys, through the slots reserveSlots made, and they follow its timeline switch),
+ * the primary Service again once the failover is complete (the Service follows the next
+ * failover by itself). The first is what detaches them from the fenced primary, which may still
+ * be alive behind a partition with their old connections open (postgresFollow); it dials the
+ * member, never the Service, which kube-proxy may not have moved yet. A member that does not
+ * answer is reported and left: it cannot hold a live connection that matters more than the
+ * failover, and the replication pass reports it. Idempotent.
+ */
+export async function pointReplicasAt(
+  deps: EngineDependencies,
+  target: DatabaseTarget,
+  from: number,
+  to: number,
+  upstream: 'member' | 'service',
+): Promise<RepointReport> {
+  const credentials = await readCredentials(deps.clients, target.namespace, target.name);
+  const host =
+    upstream === 'member'
+      ? memberHost(memberAddress(target, to))
+      : serviceHost(target.namespace, objectNames(target.name).primaryService);
+  const report: RepointReport = { repointed: [], skipped: [] };
+  const members = replicaOrdinals(target.spec.replicas, to).filter((o) => o !== from);
+  await Promise.all(
+    members.map(async (ordinal) => {
+      const name = podName(target.name, ordinal);
+      try {
+        const endpoint = await deps.resolver(memberAddress(target, ordinal));
+        const outcome = await postgresFollow(endpoint, credentials, host);
+        if (outcome === 'not a standby') report.skipped.push(`${name}: not a standby`);
+        else report.repointed.push(`${name} → ${host}${outcome === 'repointed' ? '' : ' (already)'}`);
+      } catch (err) {
+        report.skipped.push(`${name}: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }),
+  );
+  report.repointed.sort();
+  report.skipped.sort();
+  return report;
 }
 
 /** Promotes `to` (idempotent: a member already promoted is left as it is). */

@@ -26,6 +26,7 @@ import {
   chooseFailoverTarget,
   completeFailover,
   fencePrimary,
+  pointReplicasAt,
   promoteMember,
   reserveSlots,
 } from './failover';
@@ -141,6 +142,8 @@ export function createActivities({ clients, report, temporal, metrics, engines }
     fencePrimary: (target: DatabaseTarget, from: number, to: number) =>
       fencePrimary(clients, target, from, to),
     reserveSlots: (target: DatabaseTarget, to: number) => reserveSlots(engineDeps, target, to),
+    pointReplicasAt: (target: DatabaseTarget, from: number, to: number, upstream: 'member' | 'service') =>
+      pointReplicasAt(engineDeps, target, from, to, upstream),
     promoteMember: (target: DatabaseTarget, to: number) => promoteMember(engineDeps, target, to),
     completeFailover: (target: DatabaseTarget, to: number) => completeFailover(clients, target, to),
 
@@ -204,6 +207,7 @@ export type FailoverWorkflowActivities = Pick<
   | 'chooseFailoverTarget'
   | 'fencePrimary'
   | 'reserveSlots'
+  | 'pointReplicasAt'
   | 'promoteMember'
   | 'completeFailover'
   | 'configureReplication'
@@ -244,7 +248,7 @@ export { FailureTypes } from './errors';
 export type { SpecAssessment } from './spec-check';
 export type { AtRestReport } from './at-rest';
 export type { CatchUp, Handover, SwitchoverCheck } from './switchover';
-export type { Candidate, FailoverChoice, PrimaryAssessment } from './failover';
+export type { Candidate, FailoverChoice, PrimaryAssessment, RepointReport } from './failover';
 export { failoverSupported } from './failover';
 export type { EnsuredObjects } from './ensure-objects';
 export type { MemberState, RolloutState } from './rollout';

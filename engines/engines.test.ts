@@ -4,7 +4,13 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { EngineCredentials, redact } from './credentials';
 import { classifyEngineError, EngineFailureTypes } from './errors';
 import { checkedDialect, dialectFor, nativePasswordHash, replicaState } from './mysql';
-import { scramVerifier, scramVerifierMatches, slotName, synchronousStandbyNames } from './postgres';
+import {
+  conninfoWithHost,
+  scramVerifier,
+  scramVerifierMatches,
+  slotName,
+  synchronousStandbyNames,
+} from './postgres';
 import { clusterDnsResolver, clusterResolver, memberHost } from './resolver';
 
 const member = (ordinal: number, engine: 'postgres' | 'mysql' = 'postgres') => ({
@@ -270,5 +276,30 @@ describe('synchronousStandbyNames', () => {
         new Set(),
       ),
     ).toThrow(/not a member name/);
+  });
+});
+
+describe('conninfoWithHost', () => {
+  const written =
+    "user=replicator password='pa ss\\'w\\\\d' channel_binding=prefer connect_timeout=5 " +
+    "host='pg-primary.ns.svc' port=5432 sslmode=prefer target_session_attrs=any";
+
+  it('sets the host and keeps every other keyword, the password with its quotes and escapes', () => {
+    const next = conninfoWithHost(written, 'pg-0.pg-headless.ns.svc');
+    expect(next).toBe(
+      "host='pg-0.pg-headless.ns.svc' user='replicator' password='pa ss\\'w\\\\d' channel_binding='prefer' " +
+        "connect_timeout='5' port='5432' sslmode='prefer' target_session_attrs='any'",
+    );
+    // Rewriting again (back to the Service) gives back the same keywords.
+    expect(conninfoWithHost(next, 'pg-primary.ns.svc')).toBe(conninfoWithHost(written, 'pg-primary.ns.svc'));
+  });
+
+  it('drops hostaddr, which libpq would dial instead of the name', () => {
+    expect(conninfoWithHost('hostaddr=10.0.0.1 host=a port=5432', 'b')).toBe("host='b' port='5432'");
+  });
+
+  it('refuses what is not keyword=value pairs rather than guess', () => {
+    expect(() => conninfoWithHost("host='unterminated", 'b')).toThrow(/not keyword=value/);
+    expect(() => conninfoWithHost('postgresql://u@h/db', 'b')).toThrow(/not keyword=value/);
   });
 });

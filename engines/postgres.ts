@@ -331,3 +331,92 @@ export async function postgresPromote(
     return 'promoted';
   });
 }
+
+/**
+ * `conninfo` (libpq's keyword=value form, as pg_basebackup -R writes it and SHOW
+ * primary_conninfo prints it) with its host set to `host`: hostaddr dropped (it would win over
+ * the name), every other keyword kept as it was, values quoted again. Throws on a string that is
+ * not keyword=value pairs, rather than guess.
+ */
+export function conninfoWithHost(conninfo: string, host: string): string {
+  const pairs: [string, string][] = [];
+  const re = /\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(?:'((?:[^'\\]|\\.)*)'|([^\s']*))/y;
+  let at = 0;
+  while (at < conninfo.length && conninfo.slice(at).trim() !== '') {
+    re.lastIndex = at;
+    const m = re.exec(conninfo);
+    if (!m) throw new Error(`primary_conninfo is not keyword=value pairs near offset ${at}`);
+    const value = m[2] !== undefined ? m[2].replace(/\\(.)/g, '$1') : m[3]!;
+    pairs.push([m[1]!, value]);
+    at = re.lastIndex;
+  }
+  const kept = pairs.filter(([k]) => k !== 'host' && k !== 'hostaddr');
+  const quote = (v: string) => `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+  return [['host', host] as [string, string], ...kept].map(([k, v]) => `${k}=${quote(v)}`).join(' ');
+}
+
+/** The host a conninfo names (the last host= wins, as in libpq), or undefined. */
+function conninfoHost(conninfo: string): string | undefined {
+  const m = [...conninfo.matchAll(/(?:^|\s)host\s*=\s*(?:'((?:[^'\\]|\\.)*)'|([^\s']*))/g)].pop();
+  return m ? (m[1] ?? m[2]) : undefined;
+}
+
+/** How long pointAt waits for the WAL receiver to let go of its former upstream. */
+const RECEIVER_RESTART_WAIT_MS = 8_000;
+
+export type FollowOutcome = 'repointed' | 'already pointed there' | 'not a standby';
+
+/**
+ * Points a standby's WAL receiver at `host`: primary_conninfo rewritten (ALTER SYSTEM, then a
+ * reload: since PostgreSQL 13 a changed primary_conninfo restarts the WAL receiver), then waits
+ * until no receiver streams from anything but `host`. This is what cuts a replica's connection
+ * to a fenced primary that is still alive somewhere (its pod deleted behind a stopped kubelet, a
+ * partition): that connection otherwise survives the failover, and when the partition heals the
+ * old primary ships its last WAL (its shutdown checkpoint at least) down it, so the replica ends
+ * ahead of the new timeline's fork and can never follow the new primary. The password stays
+ * where it was: read from the standby's own setting and written back to it, never returned.
+ */
+export async function postgresFollow(
+  endpoint: EngineEndpoint,
+  credentials: EngineCredentials,
+  host: string,
+): Promise<FollowOutcome> {
+  return withPostgres(endpoint, credentials, `point the WAL receiver at ${host}`, async (c) => {
+    const recovery = await c.query<{ recovery: boolean }>('SELECT pg_is_in_recovery() AS recovery');
+    if (!recovery.rows[0]?.recovery) return 'not a standby';
+    const shown = await c.query<{ primary_conninfo: string }>('SHOW primary_conninfo');
+    const current = shown.rows[0]?.primary_conninfo ?? '';
+    let outcome: FollowOutcome = 'already pointed there';
+    if (conninfoHost(current) !== host) {
+      let next: string;
+      try {
+        next = conninfoWithHost(current, host);
+      } catch (err) {
+        throw ApplicationFailure.nonRetryable(
+          `${err instanceof Error ? err.message : String(err)}: not rewritten`,
+          EngineFailureTypes.Rejected,
+        );
+      }
+      await c.query(`ALTER SYSTEM SET primary_conninfo = ${escapeLiteral(next)}`);
+      await c.query('SELECT pg_reload_conf()');
+      outcome = 'repointed';
+    }
+    const deadline = Date.now() + RECEIVER_RESTART_WAIT_MS;
+    for (;;) {
+      const { rows } = await c.query<{ sender_host: string | null }>(
+        // Only a streaming receiver holds a connection that can carry WAL: one that waits or
+        // connects again (to `host`, now) does not, whatever it failed on.
+        "SELECT sender_host FROM pg_stat_wal_receiver WHERE status = 'streaming' AND sender_host IS DISTINCT FROM $1",
+        [host],
+      );
+      if (rows.length === 0) return outcome;
+      if (Date.now() >= deadline) {
+        throw ApplicationFailure.retryable(
+          `the WAL receiver still streams from ${rows[0]!.sender_host ?? 'its former upstream'}`,
+          EngineFailureTypes.Unavailable,
+        );
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  });
+}

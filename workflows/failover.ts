@@ -1,5 +1,5 @@
 import { patched, setCurrentDetails, workflowInfo, type ActivityOptions } from '@temporalio/workflow';
-import type { Candidate, DatabaseTarget, FailoverWorkflowActivities } from '../activities';
+import type { Candidate, DatabaseTarget, FailoverWorkflowActivities, RepointReport } from '../activities';
 import { activitiesOf, quick } from './activity-options';
 import { describeFailure } from './failure';
 
@@ -60,9 +60,11 @@ export interface FailoverOutcome {
  *    pod loses its role label and is deleted — before anything is promoted, so no Service can
  *    route a write to two primaries;
  * 4. reserve, on the target, the slots of the members that will stream from it (before the
- *    promotion, so the WAL of the timeline switch is kept for them), then promote it;
+ *    promotion, so the WAL of the timeline switch is kept for them), point those members at the
+ *    target itself (cutting what still ties them to the old primary), then promote it;
  * 5. make the record final (the target is the primary), Services and role labels with it;
- * 6. a replication pass: the new primary gets the other members' slots, and reports them.
+ * 6. the replicas back on the primary Service; a replication pass: the new primary gets the
+ *    other members' slots, and reports them.
  */
 export async function failoverWorkflow(input: FailoverInput): Promise<FailoverOutcome> {
   const { target, from } = input;
@@ -114,6 +116,21 @@ export async function failoverWorkflow(input: FailoverInput): Promise<FailoverOu
       steps.push(`reserved ${reserved.created.join(', ')} on ${target.name}-${to}`);
   }
 
+  // Detach the replicas from the fenced primary before anything is promoted: one still alive
+  // behind a partition keeps their old connections, and ships its last WAL down them when the
+  // partition heals, past the point where the new timeline forks (activities/failover.ts).
+  const repoint = patched('repoint-replicas-v1');
+  if (repoint) {
+    say(`pointing the other replicas at ${target.name}-${to}`);
+    const detached = await act(`point the replicas at ${target.name}-${to}`, untilDone).pointReplicasAt(
+      target,
+      from,
+      to,
+      'member',
+    );
+    steps.push(...describeRepoint(detached));
+  }
+
   say(`promoting ${target.name}-${to}`);
   const promoted = await act(`promote ${target.name}-${to}`, untilDone).promoteMember(target, to);
   const promotedAfterMs = Date.now() - started;
@@ -126,6 +143,22 @@ export async function failoverWorkflow(input: FailoverInput): Promise<FailoverOu
   ).completeFailover(target, to);
   if (completed.relabelled.length > 0) steps.push(`labelled ${completed.relabelled.join(', ')}`);
 
+  if (repoint) {
+    // Back to the primary Service, which follows the next failover by itself. Best effort: a
+    // replica left on the new primary's own address still streams from the primary.
+    try {
+      const back = await act(`point the replicas at the primary Service of ${id}`, quick).pointReplicasAt(
+        target,
+        from,
+        to,
+        'service',
+      );
+      steps.push(...describeRepoint(back));
+    } catch (err) {
+      steps.push(`replicas left on ${target.name}-${to}'s address: ${describeFailure(err).message}`);
+    }
+  }
+
   say('giving the new primary the replicas’ slots');
   try {
     const rep = await act(`configure replication of ${id}`, quick).configureReplication(target);
@@ -137,6 +170,13 @@ export async function failoverWorkflow(input: FailoverInput): Promise<FailoverOu
   }
   say(`done: ${target.name}-${to} is the primary (run ${workflowInfo().runId})`);
   return done({ state: 'FailedOver', to, candidates, promotedAfterMs });
+}
+
+function describeRepoint(r: RepointReport): string[] {
+  return [
+    ...(r.repointed.length > 0 ? [`pointed ${r.repointed.join(', ')}`] : []),
+    ...r.skipped.map((s) => `left ${s}`),
+  ];
 }
 
 function describeCandidates(candidates: Candidate[]): string {

@@ -149,7 +149,9 @@ describe('Database lifecycle', () => {
       replicas: 1,
       parameters: { work_mem: '16MB' },
     });
-    await waitForPhase(ns, name, 'Ready', { generation: 2 });
+    // A rolling restart of the member: on a busy CI machine, beside the fault suites, it has
+    // taken over 90 s (a timeout now prints the Database, its pods and Events).
+    await waitForPhase(ns, name, 'Ready', { generation: 2, timeoutMs: 180_000 });
     const cm = await core.readNamespacedConfigMap({ name: `${name}-config`, namespace: ns });
     expect(Object.values(cm.data ?? {}).join('\n')).toMatch(/work_mem = '?16MB'?/);
     const after = await apps.readNamespacedStatefulSet({ name, namespace: ns });
@@ -158,7 +160,7 @@ describe('Database lifecycle', () => {
     expect(hash(after)).toBeDefined();
     expect(hash(after)).not.toBe(hash(before));
     expect(await reasonsOfEvents()).toEqual(expect.arrayContaining(['Updating', 'ConfigMapUpdated']));
-  });
+  }, 240_000);
 
   it('scales 1 → 3 → 2', async () => {
     for (const [replicas, generation] of [

@@ -104,6 +104,7 @@ describe('failover durability', () => {
       'chooseFailoverTarget',
       'fencePrimary',
       'reserveSlots',
+      'pointReplicasAt',
       'promoteMember',
       'completeFailover',
     ]) {

@@ -46,6 +46,8 @@ import {
   temporalConnection,
 } from '../support/stack';
 import { workflowCodeHash } from '../replay/coverage';
+import { failoverWorkflowId } from '../../workflows/failover-names';
+import type { FailoverOutcome } from '../../workflows/failover';
 import { WriterLoop } from '../support/writer-loop';
 
 jest.setTimeout(900_000);
@@ -246,9 +248,27 @@ describe('failover on real nodes', () => {
       thaw();
       await heal();
       heal = undefined;
+      // Every member streams from the new primary: the third one too, whose WAL receiver the
+      // failover moved off the partitioned primary before promoting (were it still tied to it,
+      // the healed primary's last WAL would put it past the new timeline's fork for good).
       await waitForRejoined(ns, DB, before, 300_000);
       figure(
         `partition healed: ${before} streaming as a replica ${((Date.now() - healed) / 1000).toFixed(1)} s later`,
+      );
+      const third = [0, 1, 2].map((o) => `${DB}-${o}`).find((m) => m !== before && m !== after)!;
+      const connection = await temporalConnection();
+      try {
+        const outcome = (await temporalClient(connection)
+          .workflow.getHandle(failoverWorkflowId(ns, DB, 2))
+          .result()) as FailoverOutcome;
+        expect(outcome.to).toBe(Number(after.split('-').pop()));
+        expect(outcome.steps.join('\n')).toMatch(new RegExp(`pointed ${third} → ${after}\\.`));
+      } finally {
+        await connection.close();
+      }
+      const members = (await getDatabase(ns, DB))!.status!.members!;
+      expect(members.map((m) => `${m.name} ${m.state}`).sort()).toEqual(
+        [0, 1, 2].map((o) => `${DB}-${o} ${`${DB}-${o}` === after ? 'writable' : 'streaming'}`),
       );
       await writer.stop();
       const lost = lostWrites(writer, await writtenIds(Number(after.split('-').pop())));

@@ -1,5 +1,6 @@
 import type { Database } from '../../crds';
 import { waitFor } from '../../tools/stack/wait';
+import { explainingTimeout } from './diagnose';
 import { killEngine } from './faults';
 import { getDatabase } from './operator';
 import { kubectlOk } from './stack';
@@ -25,13 +26,15 @@ export function waitForNewPrimary(
   former: string,
   timeoutMs = 120_000,
 ): Promise<Database> {
-  return waitFor(
-    `a primary other than ${former}`,
-    async () => {
-      const d = await getDatabase(namespace, db);
-      return d?.status?.currentPrimary && d.status.currentPrimary !== former ? d : undefined;
-    },
-    { timeoutMs, intervalMs: 250 },
+  return explainingTimeout(namespace, db, () =>
+    waitFor(
+      `a primary other than ${former}`,
+      async () => {
+        const d = await getDatabase(namespace, db);
+        return d?.status?.currentPrimary && d.status.currentPrimary !== former ? d : undefined;
+      },
+      { timeoutMs, intervalMs: 250 },
+    ),
   );
 }
 
@@ -42,14 +45,18 @@ export function waitForRejoined(
   member: string,
   timeoutMs = 300_000,
 ): Promise<Database> {
-  return waitFor(
-    `${member} streaming as a replica`,
-    async () => {
-      const d = await getDatabase(namespace, db);
-      const m = d?.status?.members?.find((x) => x.name === member);
-      return d?.status?.phase === 'Ready' && m?.role === 'replica' && m.state === 'streaming' ? d : undefined;
-    },
-    { timeoutMs, intervalMs: 500 },
+  return explainingTimeout(namespace, db, () =>
+    waitFor(
+      `${member} streaming as a replica`,
+      async () => {
+        const d = await getDatabase(namespace, db);
+        const m = d?.status?.members?.find((x) => x.name === member);
+        return d?.status?.phase === 'Ready' && m?.role === 'replica' && m.state === 'streaming'
+          ? d
+          : undefined;
+      },
+      { timeoutMs, intervalMs: 500 },
+    ),
   );
 }
 

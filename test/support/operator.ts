@@ -13,6 +13,7 @@ import { DATABASE, GROUP, VERSION, type Database, type DatabaseSpecInput } from 
 import { databaseManifest } from '../../crds/example-manifests';
 import { repoRoot } from '../../tools/stack/binaries';
 import { waitFor } from '../../tools/stack/wait';
+import { explainingTimeout } from './diagnose';
 import { kubeConfig, kubectlOk, stackInfo, uniqueName } from './stack';
 
 /**
@@ -235,15 +236,17 @@ export async function waitForPhase(
   phase: string,
   { generation, timeoutMs = 90_000 }: { generation?: number; timeoutMs?: number } = {},
 ): Promise<Database> {
-  return waitFor(
-    `Database ${namespace}/${name} phase ${phase}`,
-    async () => {
-      const db = await getDatabase(namespace, name);
-      if (!db) return undefined;
-      const want = generation ?? db.metadata.generation ?? 0;
-      return db.status?.phase === phase && (db.status.observedGeneration ?? 0) >= want ? db : undefined;
-    },
-    { timeoutMs, intervalMs: 300 },
+  return explainingTimeout(namespace, name, () =>
+    waitFor(
+      `Database ${namespace}/${name} phase ${phase}`,
+      async () => {
+        const db = await getDatabase(namespace, name);
+        if (!db) return undefined;
+        const want = generation ?? db.metadata.generation ?? 0;
+        return db.status?.phase === phase && (db.status.observedGeneration ?? 0) >= want ? db : undefined;
+      },
+      { timeoutMs, intervalMs: 300 },
+    ),
   );
 }
 

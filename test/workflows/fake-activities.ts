@@ -186,6 +186,7 @@ function healthyCluster(): DatabaseActivities {
       return { steps: [`recorded ${t.name}-${to} as the target`] };
     },
     reserveSlots: async () => ({ created: [] }),
+    pointReplicasAt: async () => ({ repointed: [], skipped: [] }),
     promoteMember: async () => 'promoted',
     completeFailover: async (t, to) => {
       Object.assign(roleRecord(t), { primary: to, targetPrimary: undefined });
