@@ -38,6 +38,8 @@ export const PATCHES = {
     "databaseWorkflow: when a pod's readiness changes or the Database is Degraded, the primary is assessed (assessPrimary), a failure confirmed over spec.failover.delaySeconds, and the failover child workflow run",
   'reserve-slots-v1':
     "failoverWorkflow: before the target is promoted, the other members' slots are made on it (reserveSlots), so the WAL of the timeline switch is kept for them",
+  'repoint-replicas-v1':
+    "failoverWorkflow: before the target is promoted, the other replicas' WAL receivers are pointed at it (pointReplicasAt), cutting their connections to the fenced primary; after the failover, back at the primary Service",
   'upgrade-switchover-v1':
     'upgradeWorkflow: with spec.upgrade.primaryUpdateMethod switchover, the primary hands its role to an updated member (a switchover child) before it is updated',
 } as const;
