@@ -38,6 +38,7 @@ import { waitForStatefulSetReady } from './readiness';
 import { releaseDatabase } from './release';
 import { applyRollout, clearCancelUpgrade, deletePodsOfRevision, waitForMember } from './rollout';
 import { checkMemberHealth, configureReplication, waitForReplicationReady } from './replication';
+import { recloneDivergedStandbys } from './rejoin';
 import type { EndpointResolver } from '../engines/resolver';
 import { reportStatus, type EventRecord, type ReportOptions } from './status';
 import type { DatabaseRef, DatabaseTarget } from './types';
@@ -127,6 +128,8 @@ export function createActivities({ clients, report, temporal, metrics, engines }
     checkRestoreSource: (target: DatabaseTarget) => checkRestoreSource(clients, target),
     recordRestored: (target: DatabaseTarget, backup: string) => recordRestored(clients, target, backup),
     configureReplication: (target: DatabaseTarget) => configureReplication(engineDeps, target),
+    recloneDivergedStandbys: (target: DatabaseTarget, members: string[]) =>
+      recloneDivergedStandbys(engineDeps, target, members),
     waitForReplicationReady: (target: DatabaseTarget, budgetSeconds: number) =>
       waitForReplicationReady(engineDeps, target, budgetSeconds),
     checkMemberHealth: (target: DatabaseTarget, ordinal: number) =>
@@ -171,6 +174,7 @@ export type DatabaseWorkflowActivities = Pick<
   | 'reportStatus'
   | 'waitForStatefulSetReady'
   | 'configureReplication'
+  | 'recloneDivergedStandbys'
   | 'waitForReplicationReady'
   | 'checkRestoreSource'
   | 'startRestoreJob'
@@ -247,6 +251,7 @@ export type { HealthReport, MemberReport, ReplicationReport } from './replicatio
 export { FailureTypes } from './errors';
 export type { SpecAssessment } from './spec-check';
 export type { AtRestReport } from './at-rest';
+export type { Reclone, RejoinReport } from './rejoin';
 export type { CatchUp, Handover, SwitchoverCheck } from './switchover';
 export type { Candidate, FailoverChoice, PrimaryAssessment, RepointReport } from './failover';
 export { failoverSupported } from './failover';

@@ -92,6 +92,13 @@ export const ROLES_MOUNT_PATH = '/etc/durable/roles';
 /** Keys of the role record: the primary's pod name, and the member a failover is making primary. */
 export const ROLE_KEYS = { primary: 'primary', targetPrimary: 'targetPrimary' } as const;
 /** Pod-template annotation carrying `configHash`: a new value rolls the pods onto the new config. */
+/**
+ * The word in a PostgreSQL standby's standby.signal that asks its init container for a fresh
+ * clone (activities/manifests/statefulset.ts); the operator writes it into a standby that diverged
+ * from the primary's timeline (activities/rejoin.ts). PostgreSQL only checks that the file exists.
+ */
+export const RECLONE_MARK = 'reclone';
+
 export const CONFIG_HASH_ANNOTATION = 'durable.dev/config-hash';
 
 /** Keys of the credentials Secret; the pods, the engine activities and users read these. */

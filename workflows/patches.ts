@@ -40,6 +40,8 @@ export const PATCHES = {
     "failoverWorkflow: before the target is promoted, the other members' slots are made on it (reserveSlots), so the WAL of the timeline switch is kept for them",
   'repoint-replicas-v1':
     "failoverWorkflow: before the target is promoted, the other replicas' WAL receivers are pointed at it (pointReplicasAt), cutting their connections to the fenced primary; after the failover, back at the primary Service",
+  'reclone-diverged-v1':
+    "databaseWorkflow: a PostgreSQL replica a replication pass finds not connected is checked for a divergence from the primary's timeline (recloneDivergedStandbys) and, when it diverged, cloned afresh",
   'upgrade-switchover-v1':
     'upgradeWorkflow: with spec.upgrade.primaryUpdateMethod switchover, the primary hands its role to an updated member (a switchover child) before it is updated',
 } as const;

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { REPLICA_BOOTSTRAP_SCRIPT } from '.';
+import { RECLONE_MARK } from '../../contracts/names';
 
 /**
  * The init container's decisions, run with the real sh: which member clones and which keeps its
@@ -24,7 +25,7 @@ while [ $# -gt 0 ]; do [ "$1" = -D ] && mkdir -p "$2" && echo 17 > "$2/PG_VERSIO
   });
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  const run = (pod: string, roles: Record<string, string>, pgdata?: 'primary' | 'standby') => {
+  const run = (pod: string, roles: Record<string, string>, pgdata?: 'primary' | 'standby' | 'marked') => {
     for (const [key, value] of Object.entries(roles)) fs.writeFileSync(path.join(dir, 'roles', key), value);
     const data = path.join(dir, 'pgdata');
     if (pgdata) {
@@ -32,6 +33,8 @@ while [ $# -gt 0 ]; do [ "$1" = -D ] && mkdir -p "$2" && echo 17 > "$2/PG_VERSIO
       fs.writeFileSync(path.join(data, 'PG_VERSION'), '17');
       fs.writeFileSync(path.join(data, 'postmaster.opts'), 'old');
       if (pgdata === 'standby') fs.writeFileSync(path.join(data, 'standby.signal'), '');
+      // As postgresMarkForReclone leaves it: COPY TO writes the word and a newline.
+      if (pgdata === 'marked') fs.writeFileSync(path.join(data, 'standby.signal'), `${RECLONE_MARK}\n`);
     }
     const out = execFileSync('sh', ['-c', REPLICA_BOOTSTRAP_SCRIPT], {
       env: {
@@ -75,6 +78,16 @@ while [ $# -gt 0 ]; do [ "$1" = -D ] && mkdir -p "$2" && echo 17 > "$2/PG_VERSIO
     const r = run('orders-0', { primary: 'orders-2' }, 'primary');
     expect(r).toMatchObject({ cloned: true, kept: false });
     expect(r.out).toContain('holds a former primary and orders-2 is the primary now');
+  });
+
+  it('re-clones a standby the operator marked as diverged, replacing its data only then', () => {
+    const r = run('orders-1', { primary: 'orders-0' }, 'marked');
+    expect(r).toMatchObject({ cloned: true, kept: false });
+    expect(r.out).toContain("diverged from orders-0's timeline");
+  });
+
+  it('does not re-clone the primary, marked or not', () => {
+    expect(run('orders-0', { primary: 'orders-0' }, 'marked')).toMatchObject({ cloned: false, kept: true });
   });
 
   it('does not start a former primary as one while a failover moves the role away from it', () => {

@@ -32,7 +32,7 @@ import {
 import { prune } from './prune';
 import { memberScheduling } from './scheduling';
 import { resourcesFor } from './resources';
-import { SECRET_KEYS } from '../../contracts/names';
+import { RECLONE_MARK, SECRET_KEYS } from '../../contracts/names';
 
 export const TERMINATION_GRACE_PERIOD_SECONDS = 30;
 
@@ -194,8 +194,10 @@ const CLONE_CONNECT_TIMEOUT_SECONDS = 5;
  * itself is left alone, and so is a standby (a restart, or a member scaled down and up again with
  * its volume).
  *
- * Otherwise PGDATA is empty (a new member) or holds a former primary (a failover made another
- * member primary while this one was away): either way the member is cloned from the primary
+ * Otherwise PGDATA is empty (a new member), holds a former primary (a failover made another
+ * member primary while this one was away) or a standby the operator marked as diverged from the
+ * primary's timeline (RECLONE_MARK in its standby.signal: activities/rejoin.ts): either way the
+ * member is cloned from the primary
  * through the primary Service with pg_basebackup (-R: as a standby of that Service, so that it
  * follows the next failover by itself, through its own slot), retrying until the primary, the
  * replication role and the slot exist: the workflow creates those as soon as the primary answers,
@@ -217,12 +219,16 @@ if [ "$POD_NAME" = "$primary" ]; then
   exit 0
 fi
 if [ -s "$PGDATA/PG_VERSION" ]; then
-  if [ -f "$PGDATA/standby.signal" ]; then
+  if [ -f "$PGDATA/standby.signal" ] && grep -q ${RECLONE_MARK} "$PGDATA/standby.signal"; then
+    echo "$PGDATA holds a standby that diverged from $primary's timeline (the operator marked it):" \\
+      "cloning $primary (the diverged data is kept until the clone is complete)"
+  elif [ -f "$PGDATA/standby.signal" ]; then
     echo "$PGDATA already holds a standby: nothing to clone"
     exit 0
+  else
+    echo "$PGDATA holds a former primary and $primary is the primary now: cloning $primary" \\
+      "(the former primary's data is kept until the clone is complete)"
   fi
-  echo "$PGDATA holds a former primary and $primary is the primary now: cloning $primary" \\
-    "(the former primary's data is kept until the clone is complete)"
 fi
 partial="$PGDATA.partial"
 attempt=1

@@ -106,6 +106,8 @@ const workerNeeds = (namespace: string): AccessCheck[] =>
     // The role record <db>-roles is moved with PUT; member pods get their role label by patch.
     ...verbs('configmaps', ['update']),
     ...verbs('pods', ['get', 'list', 'delete', 'patch']),
+    // A PostgreSQL replica that stays not connected: its engine's log, for a divergence.
+    ...verbs('pods', ['get'], 'log'),
   ]);
 
 const workerMustNot = (namespace: string): AccessCheck[] =>
@@ -114,7 +116,6 @@ const workerMustNot = (namespace: string): AccessCheck[] =>
     ...verbs('databases.durable.dev', ['update'], 'status'),
     ...verbs('databasebackups.durable.dev', ['update', 'watch']),
     ...verbs('jobs.batch', ['list', 'update', 'patch', 'delete']),
-    ...verbs('pods', ['get'], 'log'),
     ...verbs('secrets', ['list', 'watch', 'update']),
     ...verbs('configmaps', ['delete']),
     ...['services', 'statefulsets.apps'].flatMap((r) => verbs(r, ['update', 'delete'])),

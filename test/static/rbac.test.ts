@@ -24,6 +24,7 @@ const KINDS: Record<string, string> = {
   Service: '/services',
   PersistentVolumeClaim: '/persistentvolumeclaims',
   Pod: '/pods',
+  PodLog: '/pods/log',
   Event: '/events',
   StatefulSet: 'apps/statefulsets',
   Job: 'batch/jobs',

@@ -187,6 +187,7 @@ function healthyCluster(): DatabaseActivities {
     },
     reserveSlots: async () => ({ created: [] }),
     pointReplicasAt: async () => ({ repointed: [], skipped: [] }),
+    recloneDivergedStandbys: async () => ({ recloned: [], left: [] }),
     promoteMember: async () => 'promoted',
     completeFailover: async (t, to) => {
       Object.assign(roleRecord(t), { primary: to, targetPrimary: undefined });

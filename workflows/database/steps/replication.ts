@@ -30,6 +30,12 @@ const untilMemberZeroAnswers: ActivityOptions = {
   },
 };
 
+/** A look at a few standbys and the primary: a log read and a few queries each. */
+const lookAtStandbys: ActivityOptions = {
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '2 seconds', maximumAttempts: 2 },
+};
+
 /**
  * Replication of one generation: the replication user, slots and replica wiring on the engines,
  * and the wait for every replica to stream. Made after the Services exist.
@@ -109,6 +115,7 @@ export class Replication {
       if (rep === SUPERSEDED) return false;
       await this.absorb(rep, true);
       if (rep.ready) break;
+      await this.recloneDiverged(rep);
       if (g.mode !== 'generation') {
         await g.book.degrade('ReplicationNotReady', rep.message);
         return false;
@@ -118,6 +125,35 @@ export class Replication {
       if (pauseForNewRun(g)) return false;
     }
     return true;
+  }
+
+  /**
+   * A replica that stays "not connected" may have diverged from the primary's timeline for good
+   * (it took a fenced primary's last WAL, or was promoted by hand and put back): such a standby
+   * never streams again by itself. The activity checks each one against the engines and has
+   * those that diverged cloned afresh; each gets a Warning Event that says why. Best effort: the
+   * wait goes on as before, and the new pod's clone shows in the next passes. PostgreSQL only.
+   */
+  private async recloneDiverged(rep: ReplicationReport): Promise<void> {
+    const stuck = rep.members
+      .filter((m) => m.role === 'replica' && m.state === 'not connected')
+      .map((m) => m.name);
+    if (stuck.length === 0 || this.target.spec.engine !== 'postgres' || !patched('reclone-diverged-v1')) {
+      return;
+    }
+    const what = `re-clone the diverged standbys of ${this.g.id}`;
+    try {
+      const done = await act(what, lookAtStandbys).recloneDivergedStandbys(this.target, stuck);
+      for (const r of done.recloned) {
+        await this.g.book.report({
+          type: 'Warning',
+          reason: 'ReplicaDiverged',
+          message: `${r.member} cannot follow the primary: ${r.why}; its data is replaced by a fresh clone of the primary`,
+        });
+      }
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+    }
   }
 
   /**

@@ -125,6 +125,11 @@ Namespaced rules of the worker (activities/):
 - apiGroups: ['']
   resources: [pods]
   verbs: [get, list, delete, patch]
+# A PostgreSQL replica that stays "not connected" has its engine's log read for the message that
+# says it diverged from the primary's timeline (activities/rejoin.ts), before it is re-cloned.
+- apiGroups: ['']
+  resources: [pods/log]
+  verbs: [get]
 {{- end }}
 
 {{/* Cluster-scoped rules of the worker: the prerequisite check of spec.storage.storageClassName. */}}
