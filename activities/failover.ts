@@ -9,10 +9,10 @@ import {
 } from '../engines/postgres';
 import { serverSideApply } from './apply';
 import { readCredentials } from './credentials';
-import { FailureTypes, isNotFound, kubeCall } from './errors';
+import { FailureTypes } from './errors';
 import type { KubeClients } from './kube-clients';
 import { renderServices } from './manifests/services';
-import { labelMemberRoles, readMemberPod, setRoleLabel } from './member-pods';
+import { deleteMemberPod, labelMemberRoles, readMemberPod, setRoleLabel } from './member-pods';
 import { isPodReady, podTrouble } from './pod-trouble';
 import { memberHost, objectNames, podName, serviceHost } from '../contracts/names';
 import { memberAddress, replicaOrdinals, type EngineDependencies } from './replication';
@@ -169,13 +169,7 @@ export async function fencePrimary(
   await setRoleLabel(clients, target, old, null);
   const pod = await readMemberPod(clients, target, old);
   if (pod && !pod.metadata?.deletionTimestamp) {
-    await kubeCall(`delete Pod ${target.namespace}/${old}`, async () => {
-      try {
-        await clients.core.deleteNamespacedPod({ name: old, namespace: target.namespace });
-      } catch (err) {
-        if (!isNotFound(err)) throw err;
-      }
-    });
+    await deleteMemberPod(clients, target, old);
     steps.push(`deleted pod ${old}`);
   }
   return { steps };

@@ -29,6 +29,31 @@ export function readMemberPod(
   );
 }
 
+/**
+ * Deletes a member pod; with `uid`, only that pod (a newer one of the same name is left).
+ * Returns false when it was gone already.
+ */
+export async function deleteMemberPod(
+  clients: KubeClients,
+  target: DatabaseTarget,
+  name: string,
+  uid?: string,
+): Promise<boolean> {
+  return kubeCall(`delete Pod ${target.namespace}/${name}`, async () => {
+    try {
+      await clients.core.deleteNamespacedPod({
+        name,
+        namespace: target.namespace,
+        ...(uid && { body: { preconditions: { uid } } }),
+      });
+      return true;
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw err;
+    }
+  });
+}
+
 /** A member pod's ordinal, from the label the StatefulSet controller sets. */
 export function ordinalOf(pod: V1Pod): number | undefined {
   const value = pod.metadata?.labels?.[POD_INDEX_LABEL];

@@ -1,15 +1,16 @@
+import { postgresPosition } from '../engines/postgres';
 import {
   divergedFrom,
   divergenceInLog,
+  lsnText,
   postgresMarkForReclone,
-  postgresStandbyPosition,
   postgresTimelineHistory,
 } from '../engines/postgres-timelines';
 import { CONTAINER_NAME, podName } from '../contracts/names';
 import { readCredentials } from './credentials';
-import { isNotFound, kubeCall } from './errors';
-import { readMemberPod } from './member-pods';
-import { memberAddress, type EngineDependencies } from './replication';
+import { kubeCall } from './errors';
+import { deleteMemberPod, readMemberPod } from './member-pods';
+import { memberAddress, replicaOrdinals, type EngineDependencies } from './replication';
 import { primaryOrdinal } from './roles';
 import type { DatabaseTarget } from './types';
 
@@ -53,7 +54,10 @@ export async function recloneDivergedStandbys(
   const primary = await primaryOrdinal(deps.clients, target);
   const credentials = await readCredentials(deps.clients, target.namespace, target.name);
   let primaryHistory: Awaited<ReturnType<typeof postgresTimelineHistory>> | undefined;
-  for (const ordinal of replicaOrdinalsNamed(target, members, primary)) {
+  const named = replicaOrdinals(target.spec.replicas, primary).filter((o) =>
+    members.includes(podName(target.name, o)),
+  );
+  for (const ordinal of named) {
     const name = podName(target.name, ordinal);
     try {
       const pod = await readMemberPod(deps.clients, target, name);
@@ -75,8 +79,8 @@ export async function recloneDivergedStandbys(
         continue;
       }
       const endpoint = await deps.resolver(memberAddress(target, ordinal));
-      const standby = await postgresStandbyPosition(endpoint, credentials);
-      if (!standby.inRecovery || standby.streaming || !standby.replayed) {
+      const standby = await postgresPosition(endpoint, credentials);
+      if (!standby.inRecovery || standby.streaming || standby.replayed === '0') {
         report.left.push(`${name}: ${standby.inRecovery ? 'streams, or replayed nothing' : 'not a standby'}`);
         continue;
       }
@@ -88,39 +92,18 @@ export async function recloneDivergedStandbys(
         primaryTimeline: primaryHistory.timeline,
         primaryHistory: primaryHistory.history,
         standbyTimeline: claim.standbyTimeline,
-        standbyReplayed: standby.replayed,
+        standbyReplayed: lsnText(BigInt(standby.replayed)),
       });
       if (!why) {
         report.left.push(`${name}: can follow the primary's timeline ${primaryHistory.timeline}`);
         continue;
       }
       await postgresMarkForReclone(endpoint, credentials);
-      await deletePod(deps, target, name, pod.metadata?.uid);
+      await deleteMemberPod(deps.clients, target, name, pod.metadata?.uid);
       report.recloned.push({ member: name, why: `${why} (PostgreSQL: "${claim.line}")` });
     } catch (err) {
       report.left.push(`${name}: ${err instanceof Error ? err.message : String(err)}`);
     }
   }
   return report;
-}
-
-/** The ordinals of `members` that are wanted replicas (never the primary the record names). */
-function replicaOrdinalsNamed(target: DatabaseTarget, members: string[], primary: number): number[] {
-  const wanted = Array.from({ length: target.spec.replicas }, (_, o) => o).filter((o) => o !== primary);
-  return wanted.filter((o) => members.includes(podName(target.name, o)));
-}
-
-/** Deletes the pod with the uid that was examined (a newer pod of the same name is left). */
-async function deletePod(deps: EngineDependencies, target: DatabaseTarget, name: string, uid?: string) {
-  await kubeCall(`delete Pod ${target.namespace}/${name}`, async () => {
-    try {
-      await deps.clients.core.deleteNamespacedPod({
-        name,
-        namespace: target.namespace,
-        body: { preconditions: uid ? { uid } : undefined },
-      });
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-    }
-  });
 }

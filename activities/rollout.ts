@@ -4,11 +4,11 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { CANCEL_UPGRADE_ANNOTATION } from '../crds';
 import { serverSideApply } from './apply';
 import { databaseGone, databaseResource, readDatabase } from './database-ref';
-import { FailureTypes, isNotFound, kubeCall } from './errors';
+import { FailureTypes, kubeCall } from './errors';
 import { FIELD_MANAGER, type KubeClients } from './kube-clients';
 import { podName, renderStatefulSet, selectorLabels } from './manifests';
 import { isPodReady, probeNotPassing } from './pod-trouble';
-import { readMemberPod } from './member-pods';
+import { deleteMemberPod, readMemberPod } from './member-pods';
 import { readStatefulSet } from './readiness';
 import type { DatabaseRef, DatabaseTarget } from './types';
 
@@ -207,14 +207,7 @@ export async function deletePodsOfRevision(
   for (const pod of pods.items) {
     const name = pod.metadata?.name;
     if (!name || pod.metadata?.deletionTimestamp) continue;
-    await kubeCall(`delete Pod ${target.namespace}/${name}`, async () => {
-      try {
-        await clients.core.deleteNamespacedPod({ name, namespace: target.namespace });
-        deleted.push(name);
-      } catch (err) {
-        if (!isNotFound(err)) throw err;
-      }
-    });
+    if (await deleteMemberPod(clients, target, name)) deleted.push(name);
   }
   return deleted.sort();
 }

@@ -1,4 +1,4 @@
-import { divergedFrom, divergenceInLog, lsnBytes, parseTimelineHistory } from './postgres-timelines';
+import { divergedFrom, divergenceInLog, lsnBytes, lsnText, parseTimelineHistory } from './postgres-timelines';
 
 describe('a standby diverged from the primary’s timeline', () => {
   it('finds PostgreSQL’s own words in a standby’s log, the last claim winning', () => {
@@ -27,6 +27,8 @@ describe('a standby diverged from the primary’s timeline', () => {
   it('reads LSNs and timeline history files', () => {
     expect(lsnBytes('0/601B2A0')).toBe(0x601b2a0n);
     expect(lsnBytes('1/0')).toBe(1n << 32n);
+    expect(lsnText(0x601b2a0n)).toBe('0/601B2A0');
+    expect(lsnText(lsnBytes('1A/0'))).toBe('1A/0');
     expect(() => lsnBytes('0/601B2A0; DROP')).toThrow('not an LSN');
     expect(
       parseTimelineHistory(

@@ -62,6 +62,11 @@ export function lsnBytes(lsn: string): bigint {
   return (BigInt(`0x${m[1]}`) << 32n) + BigInt(`0x${m[2]}`);
 }
 
+/** Bytes since 0/0 as LSN text, as PostgreSQL prints it (`0/601B2A0`). */
+export function lsnText(bytes: bigint): string {
+  return `${(bytes >> 32n).toString(16).toUpperCase()}/${(bytes & 0xffffffffn).toString(16).toUpperCase()}`;
+}
+
 /**
  * A timeline history file's entries: each ancestor timeline of the file's timeline and the LSN at
  * which the history left it (`parentTLI<tab>switchpoint<tab>reason`; comments and blank lines
@@ -125,21 +130,6 @@ export async function postgresTimelineHistory(
     const file = `pg_wal/${timeline.toString(16).toUpperCase().padStart(8, '0')}.history`;
     const text = await c.query<{ text: string }>(`SELECT pg_read_file(${escapeLiteral(file)}) AS text`);
     return { timeline, history: parseTimelineHistory(text.rows[0]?.text ?? '') };
-  });
-}
-
-/** A standby's replay position and whether its WAL receiver streams now. */
-export async function postgresStandbyPosition(
-  endpoint: EngineEndpoint,
-  credentials: EngineCredentials,
-): Promise<{ inRecovery: boolean; replayed?: string; streaming: boolean }> {
-  return withPostgres(endpoint, credentials, 'read the replay position', async (c) => {
-    const { rows } = await c.query<{ recovery: boolean; replayed: string | null; streaming: boolean }>(
-      `SELECT pg_is_in_recovery() AS recovery, pg_last_wal_replay_lsn()::text AS replayed,
-              EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming') AS streaming`,
-    );
-    const row = rows[0]!;
-    return { inRecovery: row.recovery, replayed: row.replayed ?? undefined, streaming: row.streaming };
   });
 }
 
