@@ -1,12 +1,15 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import {
-  postgresHealth,
   postgresPosition,
   postgresFollow,
   postgresPromote,
   reservePostgresSlots,
   type WalPosition,
 } from '../engines/postgres';
+import { mariadbDetach, mariadbPosition, mariadbPromote } from '../engines/mariadb-failover';
+import { gtidRank } from '../engines/mariadb-gtid';
+import type { EngineCredentials } from '../engines/credentials';
+import type { EngineEndpoint } from '../engines/resolver';
 import { serverSideApply } from './apply';
 import { readCredentials } from './credentials';
 import { FailureTypes } from './errors';
@@ -15,19 +18,44 @@ import { renderServices } from './manifests/services';
 import { deleteMemberPod, labelMemberRoles, readMemberPod, setRoleLabel } from './member-pods';
 import { isPodReady, podTrouble } from './pod-trouble';
 import { memberHost, objectNames, podName, serviceHost } from '../contracts/names';
-import { memberAddress, replicaOrdinals, type EngineDependencies } from './replication';
+import { engineHealth, memberAddress, replicaOrdinals, type EngineDependencies } from './replication';
 import { ensureRoles, writeRoles } from './roles';
 import type { DatabaseTarget } from './types';
 
 /**
  * The steps of a failover (workflows/failover.ts), each small and idempotent, each reading the
  * role record (activities/roles.ts) rather than trusting what the workflow remembers: the cluster
- * is the record. PostgreSQL only, so far (failoverSupported).
+ * is the record. PostgreSQL and MariaDB (failoverSupported); the engine's part of each step is
+ * in engines/postgres.ts and engines/mariadb-failover.ts.
  */
 
 /** The engines whose failover exists. */
 export function failoverSupported(engine: string): boolean {
-  return engine === 'postgres';
+  return engine === 'postgres' || engine === 'mariadb';
+}
+
+/** How far a replica got, for the choice: a comparable rank (decimal) and the engine's words. */
+interface ReplicaPosition {
+  isReplica: boolean;
+  rank: string;
+  text: string;
+}
+
+async function replicaPosition(
+  engine: string,
+  endpoint: EngineEndpoint,
+  credentials: EngineCredentials,
+): Promise<ReplicaPosition> {
+  if (engine === 'mariadb') {
+    const p = await mariadbPosition(endpoint, credentials);
+    return {
+      isReplica: p.isReplica,
+      rank: gtidRank(p.received).toString(),
+      text: `GTID ${p.received || 'none'}`,
+    };
+  }
+  const p: WalPosition = await postgresPosition(endpoint, credentials);
+  return { isReplica: p.inRecovery, rank: p.received, text: `${p.received} bytes of WAL` };
 }
 
 export interface PrimaryAssessment {
@@ -65,8 +93,8 @@ export async function assessPrimary(
   try {
     const credentials = await readCredentials(deps.clients, target.namespace, target.name);
     const endpoint = await deps.resolver(memberAddress(target, primary));
-    const health = await postgresHealth(endpoint, credentials);
-    if (health.role !== 'primary') return verdict(false, `${name} answers as a standby`);
+    const health = await engineHealth(target.spec.engine, endpoint, credentials);
+    if (health.role !== 'primary') return verdict(false, `${name} answers as a replica`);
     return verdict(true, `${name} accepts writes`);
   } catch (err) {
     if (err instanceof ApplicationFailure && err.nonRetryable) throw err;
@@ -77,8 +105,13 @@ export async function assessPrimary(
 export interface Candidate {
   member: string;
   ordinal: number;
-  /** WAL received, bytes since 0/0 (decimal). */
+  /**
+   * How far it got, as a decimal that orders candidates: PostgreSQL, bytes of WAL received since
+   * 0/0; MariaDB, the sum of its received GTIDs' sequence numbers (engines/mariadb-gtid.ts).
+   */
   received?: string;
+  /** The same, in the engine's words (`… bytes of WAL`, `GTID 0-1-42`). */
+  position?: string;
   /** Why it cannot take over, if it cannot. */
   refused?: string;
 }
@@ -90,8 +123,8 @@ export interface FailoverChoice {
 }
 
 /**
- * The replica to promote instead of `from`: among the wanted members that are Ready standbys and
- * answer, the one that received the most WAL (so the least of the old primary's writes is lost);
+ * The replica to promote instead of `from`: among the wanted members that are Ready replicas and
+ * answer, the one that received the most WAL or GTIDs (so the least of the old primary's writes is lost);
  * on a tie the lowest ordinal. Retryable failure, naming each candidate's trouble, when none can.
  */
 export async function chooseFailoverTarget(
@@ -108,19 +141,23 @@ export async function chooseFailoverTarget(
       candidates.push({ member: name, ordinal, refused: pod ? 'not Ready' : 'no pod' });
       continue;
     }
-    let position: WalPosition;
+    let position: ReplicaPosition;
     try {
-      position = await postgresPosition(await deps.resolver(memberAddress(target, ordinal)), credentials);
+      position = await replicaPosition(
+        target.spec.engine,
+        await deps.resolver(memberAddress(target, ordinal)),
+        credentials,
+      );
     } catch (err) {
       if (err instanceof ApplicationFailure && err.nonRetryable) throw err;
       candidates.push({ member: name, ordinal, refused: err instanceof Error ? err.message : String(err) });
       continue;
     }
-    if (!position.inRecovery) {
-      candidates.push({ member: name, ordinal, refused: 'not a standby' });
+    if (!position.isReplica) {
+      candidates.push({ member: name, ordinal, refused: 'not a replica' });
       continue;
     }
-    candidates.push({ member: name, ordinal, received: position.received });
+    candidates.push({ member: name, ordinal, received: position.rank, position: position.text });
   }
   const able = candidates.filter((c) => c.received !== undefined);
   if (able.length === 0) {
@@ -178,13 +215,15 @@ export async function fencePrimary(
 /**
  * Before `to` is promoted: the slots of every other wanted member on it, so that the WAL of the
  * timeline switch is kept for them (reservePostgresSlots). Idempotent; on a member promoted
- * already it creates what is missing just the same.
+ * already it creates what is missing just the same. MariaDB keeps no slots: its binary log
+ * (log_slave_updates) serves the replicas.
  */
 export async function reserveSlots(
   deps: EngineDependencies,
   target: DatabaseTarget,
   to: number,
 ): Promise<{ created: string[] }> {
+  if (target.spec.engine !== 'postgres') return { created: [] };
   const credentials = await readCredentials(deps.clients, target.namespace, target.name);
   const endpoint = await deps.resolver(memberAddress(target, to));
   return {
@@ -209,6 +248,10 @@ export interface RepointReport {
  * member, never the Service, which kube-proxy may not have moved yet. A member that does not
  * answer is reported and left: it cannot hold a live connection that matters more than the
  * failover, and the replication pass reports it. Idempotent.
+ *
+ * MariaDB: before the promotion, each replica's IO thread is stopped (mariadbDetach), which cuts
+ * the same connection; afterwards the replication pass points them at the new primary's member
+ * name, as it always does, so the second call has nothing to do.
  */
 export async function pointReplicasAt(
   deps: EngineDependencies,
@@ -224,6 +267,30 @@ export async function pointReplicasAt(
       : serviceHost(target.namespace, objectNames(target.name).primaryService);
   const report: RepointReport = { repointed: [], skipped: [] };
   const members = replicaOrdinals(target.spec.replicas, to).filter((o) => o !== from);
+  if (target.spec.engine === 'mariadb') {
+    if (upstream === 'service') return report;
+    await Promise.all(
+      members.map(async (ordinal) => {
+        const name = podName(target.name, ordinal);
+        try {
+          const outcome = await mariadbDetach(
+            await deps.resolver(memberAddress(target, ordinal)),
+            credentials,
+          );
+          if (outcome === 'not a replica') report.skipped.push(`${name}: not a replica`);
+          else
+            report.repointed.push(
+              `${name} away from its former source (IO thread stopped${outcome === 'detached' ? '' : ' already'})`,
+            );
+        } catch (err) {
+          report.skipped.push(`${name}: ${err instanceof Error ? err.message : String(err)}`);
+        }
+      }),
+    );
+    report.repointed.sort();
+    report.skipped.sort();
+    return report;
+  }
   await Promise.all(
     members.map(async (ordinal) => {
       const name = podName(target.name, ordinal);
@@ -249,7 +316,10 @@ export async function promoteMember(
   to: number,
 ): Promise<'promoted' | 'already primary'> {
   const credentials = await readCredentials(deps.clients, target.namespace, target.name);
-  return postgresPromote(await deps.resolver(memberAddress(target, to)), credentials);
+  const endpoint = await deps.resolver(memberAddress(target, to));
+  return target.spec.engine === 'mariadb'
+    ? mariadbPromote(endpoint, credentials)
+    : postgresPromote(endpoint, credentials);
 }
 
 /**

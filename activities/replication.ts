@@ -160,7 +160,7 @@ export async function checkMemberHealth(
   };
 }
 
-function engineHealth(
+export function engineHealth(
   engine: Engine,
   endpoint: EngineEndpoint,
   credentials: EngineCredentials,

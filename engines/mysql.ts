@@ -6,6 +6,7 @@ import { classifyEngineError, EngineFailureTypes } from './errors';
 import { unknownEngine } from '../crds';
 import type { EngineEndpoint } from './resolver';
 import type { MemberHealth, MemberState, ReplicationInput, ReplicationOutcome } from './types';
+import { gtidCovers } from './mariadb-gtid';
 
 const CONNECT_TIMEOUT_MS = 5_000;
 const STATEMENT_TIMEOUT_MS = 10_000;
@@ -350,6 +351,7 @@ async function configureReplica(
     d.usesGtid(row);
   if (!pointsAtSource) {
     if (row) await s.exec(d.stop);
+    else if (d.flavor === 'mariadb') await continueFromOwnBinlog(s, changes, ordinal);
     await s.exec(d.change, [
       source.host,
       source.port,
@@ -359,7 +361,7 @@ async function configureReplica(
     await s.exec(d.start);
     changes.push(`configured member ${ordinal} to replicate from member ${input.primaryOrdinal}`);
     row = await s.replicaStatus();
-  } else if (row && (row[d.col.io] === 'No' || row[d.col.sql] === 'No')) {
+  } else if (row && (row[d.col.io] === 'No' || row[d.col.sql] === 'No') && !refusedBySource(d, row)) {
     // Configured right but stopped (e.g. after a restart with skip-replica-start): start it.
     await s.exec(d.start);
     changes.push(`restarted replication on member ${ordinal}`);
@@ -371,6 +373,33 @@ async function configureReplica(
     changes.push(`made member ${ordinal} read-only`);
   }
   return { ordinal, role: 'replica', ...replicaState(d, row) };
+}
+
+/**
+ * A MariaDB member that is not configured as a replica but wrote transactions of its own (a
+ * former primary, back after a failover) would ask its new source for everything after its
+ * gtid_slave_pos, which predates its own writes: it would apply them twice. Its applied
+ * position is its binary log's, so it asks for what follows its last own write; a source that
+ * lacks that write (it was lost with the old primary) refuses with error 1236, which is the
+ * truth: the member diverged. A fresh member has an empty binary log (the image's entrypoint
+ * initialises with sql_log_bin off) and is left alone.
+ */
+async function continueFromOwnBinlog(s: MysqlSession, changes: string[], ordinal: number): Promise<void> {
+  const [v] = await s.rows('SELECT @@GLOBAL.gtid_slave_pos AS slave, @@GLOBAL.gtid_binlog_pos AS binlog');
+  const slave = String(v?.slave ?? '');
+  const binlog = String(v?.binlog ?? '');
+  if (binlog === '' || gtidCovers(slave, binlog)) return;
+  await s.exec('SET GLOBAL gtid_slave_pos = ?', [binlog]);
+  changes.push(`member ${ordinal} continues after its own last transaction ${binlog.slice(0, 80)}`);
+}
+
+/**
+ * The source refused the position the replica asked for (error 1236: GTIDs it never had, or
+ * binary logs it purged). Starting the IO thread again would only be refused again, and would
+ * clear the error that says why (activities/rejoin.ts reads it): it stays stopped, reported.
+ */
+function refusedBySource(d: Dialect, row: RowDataPacket): boolean {
+  return row[d.col.io] === 'No' && Number(row.Last_IO_Errno) === 1236;
 }
 
 /** `streaming`, or what is wrong, from a status row; the error text stays short for status. */

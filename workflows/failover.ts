@@ -55,7 +55,7 @@ export interface FailoverOutcome {
  * role record again (a SIGKILLed worker, a retried step or a re-run finds where it stands):
  *
  * 1. look again: a primary that answers by now is left alone (nothing changed yet);
- * 2. choose the replica that received the most WAL (unless a fence already named the target);
+ * 2. choose the replica that received the most WAL or GTIDs (unless a fence already named the target);
  * 3. fence the old primary: the record names the target, the primary Service selects it, the old
  *    pod loses its role label and is deleted — before anything is promoted, so no Service can
  *    route a write to two primaries;
@@ -182,7 +182,9 @@ function describeRepoint(r: RepointReport): string[] {
 function describeCandidates(candidates: Candidate[]): string {
   return candidates
     .map((c) =>
-      c.received !== undefined ? `${c.member} at ${c.received} bytes of WAL` : `${c.member} ${c.refused}`,
+      c.received !== undefined
+        ? `${c.member} at ${c.position ?? `${c.received} bytes of WAL`}`
+        : `${c.member} ${c.refused}`,
     )
     .join('; ');
 }

@@ -36,10 +36,14 @@ export const PATCHES = {
     'upgradeWorkflow: a pre-upgrade backup still run by an earlier run of the upgrade is waited for (its DatabaseBackup) instead of failing the upgrade',
   'failover-v1':
     "databaseWorkflow: when a pod's readiness changes or the Database is Degraded, the primary is assessed (assessPrimary), a failure confirmed over spec.failover.delaySeconds, and the failover child workflow run",
+  'failover-mariadb-v1':
+    'databaseWorkflow: a MariaDB primary is guarded as a PostgreSQL one is (failover-v1): assessed, its failure confirmed, the failover child workflow run',
   'reserve-slots-v1':
     "failoverWorkflow: before the target is promoted, the other members' slots are made on it (reserveSlots), so the WAL of the timeline switch is kept for them",
   'repoint-replicas-v1':
     "failoverWorkflow: before the target is promoted, the other replicas' WAL receivers are pointed at it (pointReplicasAt), cutting their connections to the fenced primary; after the failover, back at the primary Service",
+  'reclone-mariadb-v1':
+    'databaseWorkflow: a MariaDB replica whose source refuses its position (error 1236) is looked at by recloneDivergedStandbys, and given an empty volume when it diverged',
   'reclone-diverged-v1':
     "databaseWorkflow: a PostgreSQL replica a replication pass finds not connected is checked for a divergence from the primary's timeline (recloneDivergedStandbys) and, when it diverged, cloned afresh",
   'upgrade-switchover-v1':

@@ -15,8 +15,6 @@
  * Figures (detection, failover, rejoin, writes lost) go to stderr as `[failover] …`.
  */
 import * as k8s from '@kubernetes/client-node';
-import { Worker } from '@temporalio/worker';
-import fs from 'node:fs';
 import { waitFor } from '../../tools/stack/wait';
 import { cutPodNetwork, enginePid, killEngine, stopKubelet } from '../support/faults';
 import {
@@ -36,7 +34,7 @@ import {
   type RunningOperator,
 } from '../support/operator';
 import { superuser } from '../support/sql';
-import { recordHistories } from '../support/record-histories';
+import { recordAndReplayNamespace } from '../support/record-histories';
 import {
   createNamespace,
   deleteNamespace,
@@ -45,7 +43,6 @@ import {
   temporalClient,
   temporalConnection,
 } from '../support/stack';
-import { workflowCodeHash } from '../replay/coverage';
 import { failoverWorkflowId } from '../../workflows/failover-names';
 import type { FailoverOutcome } from '../../workflows/failover';
 import { WriterLoop } from '../support/writer-loop';
@@ -283,43 +280,12 @@ describe('failover on real nodes', () => {
   });
 
   it('records histories that replay cleanly against the workflow code', async () => {
-    const connection = await temporalConnection();
-    try {
-      const client = temporalClient(connection);
-      const runs: { workflowId: string; runId: string; type: 'databaseWorkflow' | 'failoverWorkflow' }[] = [];
-      for await (const wf of client.workflow.list({ query: `DatabaseNamespace="${ns}"` })) {
-        if (wf.type === 'databaseWorkflow' || wf.type === 'failoverWorkflow') {
-          runs.push({ workflowId: wf.workflowId, runId: wf.runId, type: wf.type });
-        }
-      }
-      expect(runs.map((r) => r.type)).toEqual(
-        expect.arrayContaining(['databaseWorkflow', 'failoverWorkflow']),
-      );
-      await recordHistories(
-        runs.map((r, i) => ({
-          name: `failover-${r.type}-${workflowCodeHash(r.type)}-${i + 1}`,
-          workflowId: r.workflowId,
-          runId: r.runId,
-          workflowType: r.type,
-          covers:
-            'PostgreSQL: a primary back within the delay (no failover), a failover with fencing, promotion and rejoin',
-        })),
-      );
-      const histories = await Promise.all(
-        runs.map(async (r) => ({
-          workflowId: r.workflowId,
-          history: await client.workflow.getHandle(r.workflowId, r.runId).fetchHistory(),
-        })),
-      );
-      const workflowBundle = { code: fs.readFileSync(process.env.DURABLE_WORKFLOW_BUNDLE!, 'utf8') };
-      for await (const result of Worker.runReplayHistories({ workflowBundle }, histories)) {
-        expect({ workflowId: result.workflowId, error: result.error }).toEqual({
-          workflowId: result.workflowId,
-          error: undefined,
-        });
-      }
-    } finally {
-      await connection.close();
-    }
+    const found = await recordAndReplayNamespace(
+      ns,
+      'failover',
+      ['databaseWorkflow', 'failoverWorkflow'],
+      'PostgreSQL: a primary back within the delay (no failover), a failover with fencing, promotion and rejoin',
+    );
+    expect(found).toEqual(new Set(['databaseWorkflow', 'failoverWorkflow']));
   });
 });

@@ -13,8 +13,6 @@
  * Figures (writes paused, switchover time, rejoin) go to stderr as `[switchover] …`.
  */
 import * as k8s from '@kubernetes/client-node';
-import { Worker } from '@temporalio/worker';
-import fs from 'node:fs';
 import { waitFor } from '../../tools/stack/wait';
 import { lostWrites, waitForRejoined, waitForWritesBack } from '../support/failover';
 import { memberSql } from '../support/members';
@@ -27,16 +25,8 @@ import {
   type RunningOperator,
 } from '../support/operator';
 import { superuser } from '../support/sql';
-import { recordHistories } from '../support/record-histories';
-import {
-  createNamespace,
-  deleteNamespace,
-  kubeConfig,
-  kubectlOk,
-  temporalClient,
-  temporalConnection,
-} from '../support/stack';
-import { workflowCodeHash } from '../replay/coverage';
+import { recordAndReplayNamespace } from '../support/record-histories';
+import { createNamespace, deleteNamespace, kubeConfig, kubectlOk } from '../support/stack';
 import { WriterLoop } from '../support/writer-loop';
 import type { Database } from '../../crds';
 
@@ -266,42 +256,13 @@ describe('planned switchover on real nodes', () => {
   });
 
   it('records histories that replay cleanly against the workflow code', async () => {
-    const connection = await temporalConnection();
-    try {
-      const client = temporalClient(connection);
-      const recorded = ['databaseWorkflow', 'switchoverWorkflow', 'upgradeWorkflow'] as const;
-      type Recorded = (typeof recorded)[number];
-      const runs: { workflowId: string; runId: string; type: Recorded }[] = [];
-      for await (const wf of client.workflow.list({ query: `DatabaseNamespace="${ns}"` })) {
-        const type = recorded.find((t) => t === wf.type);
-        if (type) runs.push({ workflowId: wf.workflowId, runId: wf.runId, type });
-      }
-      expect(new Set(runs.map((r) => r.type))).toEqual(new Set(recorded));
-      await recordHistories(
-        runs.map((r, i) => ({
-          name: `switchover-${r.type}-${workflowCodeHash(r.type)}-${i + 1}`,
-          workflowId: r.workflowId,
-          runId: r.runId,
-          workflowType: r.type,
-          covers:
-            'PostgreSQL: a planned switchover with a writer loop, one aborted at its deadline (lagging target), two asked back to back, an upgrade that switches the primary over',
-        })),
-      );
-      const histories = await Promise.all(
-        runs.map(async (r) => ({
-          workflowId: r.workflowId,
-          history: await client.workflow.getHandle(r.workflowId, r.runId).fetchHistory(),
-        })),
-      );
-      const workflowBundle = { code: fs.readFileSync(process.env.DURABLE_WORKFLOW_BUNDLE!, 'utf8') };
-      for await (const result of Worker.runReplayHistories({ workflowBundle }, histories)) {
-        expect({ workflowId: result.workflowId, error: result.error }).toEqual({
-          workflowId: result.workflowId,
-          error: undefined,
-        });
-      }
-    } finally {
-      await connection.close();
-    }
+    const recorded = ['databaseWorkflow', 'switchoverWorkflow', 'upgradeWorkflow'] as const;
+    const found = await recordAndReplayNamespace(
+      ns,
+      'switchover',
+      recorded,
+      'PostgreSQL: a planned switchover with a writer loop, one aborted at its deadline (lagging target), two asked back to back, an upgrade that switches the primary over',
+    );
+    expect(found).toEqual(new Set(recorded));
   });
 });

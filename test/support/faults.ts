@@ -34,6 +34,16 @@ export async function killEngine(namespace: string, pod: string): Promise<number
   return Date.now();
 }
 
+/**
+ * Freezes a pod's engine from the host (SIGSTOP), as a hung disk or a stalled process would: it
+ * holds its port and its connections but answers nothing, and the kubelet's probes time out.
+ * Returns the time of the freeze. The kubelet's SIGKILL still ends it when the pod is deleted.
+ */
+export async function freezeEngine(namespace: string, pod: string): Promise<number> {
+  process.kill((await enginePid(namespace, pod)).pid, 'SIGSTOP');
+  return Date.now();
+}
+
 /** The host PID of a real node's kubelet, from the stack supervisor's process list. */
 function kubeletPid(node: string): number {
   const info = stackInfo();

@@ -11,7 +11,8 @@ import {
   writeIndex,
   type WorkflowType,
 } from '../replay/coverage';
-import { stackInfo } from './stack';
+import { Worker } from '@temporalio/worker';
+import { stackInfo, temporalClient, temporalConnection } from './stack';
 
 const run = promisify(execFile);
 
@@ -81,4 +82,52 @@ export async function recordNamespaceHistories(
       return { ...f, name: `${label}-${f.workflowType}-${workflowCodeHash(f.workflowType)}-${n}`, covers };
     }),
   );
+}
+
+/**
+ * The runs of `types` among one test namespace's workflows (by the DatabaseNamespace search
+ * attribute): recorded as `<label>-<type>-<codeHash>-<i>` when DURABLE_RECORD_HISTORIES is set,
+ * and replayed against the workflow bundle the test run built, each one without an error (a
+ * nondeterminism error is the workflow code no longer matching its own history). Returns the
+ * types found, for the test to check that what it meant to cover ran.
+ */
+export async function recordAndReplayNamespace(
+  namespace: string,
+  label: string,
+  types: readonly WorkflowType[],
+  covers: string,
+): Promise<Set<WorkflowType>> {
+  const connection = await temporalConnection();
+  try {
+    const client = temporalClient(connection);
+    const runs: { workflowId: string; runId: string; type: WorkflowType }[] = [];
+    for await (const wf of client.workflow.list({ query: `DatabaseNamespace="${namespace}"` })) {
+      const type = types.find((t) => t === wf.type);
+      if (type) runs.push({ workflowId: wf.workflowId, runId: wf.runId, type });
+    }
+    await recordHistories(
+      runs.map((r, i) => ({
+        name: `${label}-${r.type}-${workflowCodeHash(r.type)}-${i + 1}`,
+        workflowId: r.workflowId,
+        runId: r.runId,
+        workflowType: r.type,
+        covers,
+      })),
+    );
+    const histories = await Promise.all(
+      runs.map(async (r) => ({
+        workflowId: r.workflowId,
+        history: await client.workflow.getHandle(r.workflowId, r.runId).fetchHistory(),
+      })),
+    );
+    const workflowBundle = { code: fs.readFileSync(process.env.DURABLE_WORKFLOW_BUNDLE!, 'utf8') };
+    const failed: string[] = [];
+    for await (const result of Worker.runReplayHistories({ workflowBundle }, histories)) {
+      if (result.error) failed.push(`${result.workflowId}: ${result.error.message}`);
+    }
+    if (failed.length > 0) throw new Error(`histories that do not replay:\n${failed.join('\n')}`);
+    return new Set(runs.map((r) => r.type));
+  } finally {
+    await connection.close();
+  }
 }

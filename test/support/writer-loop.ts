@@ -1,4 +1,5 @@
 import pg from 'pg';
+import mysql from 'mysql2/promise';
 import { Resolver } from 'node:dns/promises';
 import { stackInfo } from './stack';
 
@@ -23,6 +24,10 @@ export class WriterLoop {
       password: string;
       table: string;
       pauseMs?: number;
+      /** The engine behind the Service (default postgres). */
+      engine?: 'postgres' | 'mariadb';
+      /** MariaDB: the database the table is in. */
+      database?: string;
     },
   ) {}
 
@@ -66,31 +71,56 @@ export class WriterLoop {
     const fqdn = `${this.opts.service}.${this.opts.namespace}.svc.cluster.local`;
     while (!this.stopped) {
       const id = this.next;
-      let client: pg.Client | undefined;
       try {
-        client = new pg.Client({
-          host: (await resolver.resolve4(fqdn))[0],
-          port: 5432,
-          user: this.opts.user,
-          password: this.opts.password,
-          database: 'postgres',
-          connectionTimeoutMillis: 1_000,
-          query_timeout: 2_000,
-        });
-        client.on('error', () => undefined);
-        await client.connect();
-        // An insert that committed but whose answer was lost is tried again: no duplicate.
-        await client.query(`INSERT INTO ${this.opts.table} (id) VALUES ($1) ON CONFLICT (id) DO NOTHING`, [
-          id,
-        ]);
+        const host = (await resolver.resolve4(fqdn))[0]!;
+        await (this.opts.engine === 'mariadb' ? this.insertMariadb(host, id) : this.insertPostgres(host, id));
         this.acknowledged.push({ id, at: Date.now() });
         this.next++;
       } catch (err) {
         this.failures.push({ at: Date.now(), message: err instanceof Error ? err.message : String(err) });
         await new Promise((r) => setTimeout(r, this.opts.pauseMs ?? 100));
-      } finally {
-        await client?.end().catch(() => undefined);
       }
+    }
+  }
+
+  private async insertPostgres(host: string, id: number): Promise<void> {
+    const client = new pg.Client({
+      host,
+      port: 5432,
+      user: this.opts.user,
+      password: this.opts.password,
+      database: 'postgres',
+      connectionTimeoutMillis: 1_000,
+      query_timeout: 2_000,
+    });
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+      // An insert that committed but whose answer was lost is tried again: no duplicate.
+      await client.query(`INSERT INTO ${this.opts.table} (id) VALUES ($1) ON CONFLICT (id) DO NOTHING`, [id]);
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  }
+
+  private async insertMariadb(host: string, id: number): Promise<void> {
+    const conn = await mysql.createConnection({
+      host,
+      port: 3306,
+      user: this.opts.user,
+      password: this.opts.password,
+      database: this.opts.database ?? 'mysql',
+      connectTimeout: 1_000,
+    });
+    conn.on('error', () => undefined);
+    try {
+      await conn.query({
+        sql: `INSERT IGNORE INTO ${this.opts.table} (id) VALUES (?)`,
+        values: [id],
+        timeout: 2_000,
+      });
+    } finally {
+      await conn.end().catch(() => undefined);
     }
   }
 }

@@ -12,7 +12,10 @@ import type { Entity } from '../state';
 import { StatusBook } from '../status-book';
 
 /** The engines whose failover exists (activities/failover.ts). */
-export const FAILOVER_ENGINES: readonly string[] = ['postgres'];
+export const FAILOVER_ENGINES: readonly string[] = ['postgres', 'mariadb'];
+
+/** The engines whose planned switchover exists (activities/switchover.ts). */
+export const SWITCHOVER_ENGINES: readonly string[] = ['postgres'];
 
 /** Between two checks of a primary that failed, while its failure is being confirmed. */
 const CONFIRM_EVERY_MS = 1_000;
@@ -36,7 +39,8 @@ export function guarded(target: DatabaseTarget): boolean {
     failoverSettings(target.spec).enabled &&
     target.spec.replicas > 1 &&
     FAILOVER_ENGINES.includes(target.spec.engine) &&
-    patched('failover-v1')
+    // MariaDB's failover came later: a run that started before it never asked.
+    (target.spec.engine === 'postgres' ? patched('failover-v1') : patched('failover-mariadb-v1'))
   );
 }
 

@@ -132,13 +132,25 @@ export class Replication {
    * (it took a fenced primary's last WAL, or was promoted by hand and put back): such a standby
    * never streams again by itself. The activity checks each one against the engines and has
    * those that diverged cloned afresh; each gets a Warning Event that says why. Best effort: the
-   * wait goes on as before, and the new pod's clone shows in the next passes. PostgreSQL only.
+   * wait goes on as before, and the new pod's clone shows in the next passes. MariaDB: a replica
+   * whose source refused its position (error 1236: a former primary with writes that were lost in
+   * the failover) gets the same look.
    */
   private async recloneDiverged(rep: ReplicationReport): Promise<void> {
+    const engine = this.target.spec.engine;
     const stuck = rep.members
-      .filter((m) => m.role === 'replica' && m.state === 'not connected')
+      .filter(
+        (m) =>
+          m.role === 'replica' &&
+          (engine === 'mariadb' ? /\b1236\b/.test(m.state ?? '') : m.state === 'not connected'),
+      )
       .map((m) => m.name);
-    if (stuck.length === 0 || this.target.spec.engine !== 'postgres' || !patched('reclone-diverged-v1')) {
+    if (stuck.length === 0) return;
+    if (
+      engine === 'postgres'
+        ? !patched('reclone-diverged-v1')
+        : engine !== 'mariadb' || !patched('reclone-mariadb-v1')
+    ) {
       return;
     }
     const what = `re-clone the diverged standbys of ${this.g.id}`;

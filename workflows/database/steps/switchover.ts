@@ -11,7 +11,7 @@ import { SWITCHOVER_WORKFLOW_TYPE, switchoverWorkflowId } from '../../switchover
 import { lean } from '../builds';
 import type { Entity } from '../state';
 import { StatusBook } from '../status-book';
-import { failoverSettings, FAILOVER_ENGINES, guardPrimary } from './failover';
+import { failoverSettings, SWITCHOVER_ENGINES, guardPrimary } from './failover';
 
 /**
  * A planned switchover a person asked for (annotation durable.dev/switchover-to=<name>-<n>):
@@ -40,7 +40,7 @@ export async function switchOver(entity: Entity, update: SpecUpdate, request: st
   try {
     const ordinal = memberOrdinal(name, request);
     if (!spec || state.handledGeneration === undefined) await reject('the Database is not reconciled yet');
-    else if (!FAILOVER_ENGINES.includes(spec.engine))
+    else if (!SWITCHOVER_ENGINES.includes(spec.engine))
       await reject(`switchover is not available for ${spec.engine} yet`);
     else if (spec.replicas < 2) await reject('the Database has one member');
     else if (ordinal === undefined || ordinal >= spec.replicas)
