@@ -8,6 +8,7 @@ import {
 } from '../engines/postgres';
 import { mariadbDetach, mariadbPosition, mariadbPromote } from '../engines/mariadb-failover';
 import { gtidRank } from '../engines/mariadb-gtid';
+import { DIVERGENCE_LOG_WINDOW_SECONDS, divergenceInLog } from '../engines/postgres-timelines';
 import type { EngineCredentials } from '../engines/credentials';
 import type { EngineEndpoint } from '../engines/resolver';
 import { serverSideApply } from './apply';
@@ -15,7 +16,7 @@ import { readCredentials } from './credentials';
 import { FailureTypes } from './errors';
 import type { KubeClients } from './kube-clients';
 import { renderServices } from './manifests/services';
-import { deleteMemberPod, labelMemberRoles, readMemberPod, setRoleLabel } from './member-pods';
+import { deleteMemberPod, labelMemberRoles, readEngineLog, readMemberPod, setRoleLabel } from './member-pods';
 import { isPodReady, podTrouble } from './pod-trouble';
 import { memberHost, objectNames, podName, serviceHost } from '../contracts/names';
 import { engineHealth, memberAddress, replicaOrdinals, type EngineDependencies } from './replication';
@@ -37,6 +38,8 @@ export function failoverSupported(engine: string): boolean {
 /** How far a replica got, for the choice: a comparable rank (decimal) and the engine's words. */
 interface ReplicaPosition {
   isReplica: boolean;
+  /** Why it must not take over although it is a replica (it diverged). */
+  unfit?: string;
   rank: string;
   text: string;
 }
@@ -50,6 +53,9 @@ async function replicaPosition(
     const p = await mariadbPosition(endpoint, credentials);
     return {
       isReplica: p.isReplica,
+      ...(p.refusedBySource
+        ? { unfit: 'refused by its source (error 1236): it diverged' }
+        : p.applyError && { unfit: `cannot apply what it received: ${p.applyError}` }),
       rank: gtidRank(p.received).toString(),
       text: `GTID ${p.received || 'none'}`,
     };
@@ -153,8 +159,11 @@ export async function chooseFailoverTarget(
       candidates.push({ member: name, ordinal, refused: err instanceof Error ? err.message : String(err) });
       continue;
     }
-    if (!position.isReplica) {
-      candidates.push({ member: name, ordinal, refused: 'not a replica' });
+    const unfit =
+      position.unfit ??
+      (target.spec.engine === 'postgres' ? await postgresDivergence(deps, target, name) : undefined);
+    if (!position.isReplica || unfit) {
+      candidates.push({ member: name, ordinal, refused: unfit ?? 'not a replica' });
       continue;
     }
     candidates.push({ member: name, ordinal, received: position.rank, position: position.text });
@@ -171,6 +180,26 @@ export async function chooseFailoverTarget(
     return diff === 0n ? a.ordinal - b.ordinal : diff > 0n ? 1 : -1;
   });
   return { ordinal: able[0]!.ordinal, candidates };
+}
+
+/**
+ * A PostgreSQL standby whose log said in the last minute that it cannot follow its upstream's
+ * timeline (engines/postgres-timelines.ts) diverged before this failover: promoting it would
+ * fork the data again. A log that cannot be read never holds a failover up.
+ */
+async function postgresDivergence(
+  deps: EngineDependencies,
+  target: DatabaseTarget,
+  name: string,
+): Promise<string | undefined> {
+  try {
+    const claim = divergenceInLog(
+      await readEngineLog(deps.clients, target, name, DIVERGENCE_LOG_WINDOW_SECONDS),
+    );
+    return claim && `diverged (PostgreSQL: "${claim.line.slice(0, 160)}")`;
+  } catch {
+    return undefined;
+  }
 }
 
 /**

@@ -4,6 +4,7 @@ import { isNotFound, kubeCall, kubeRead } from './errors';
 import type { KubeClients } from './kube-clients';
 import { POD_INDEX_LABEL, selectorLabels } from './manifests/labels';
 import type { DatabaseTarget } from './types';
+import { CONTAINER_NAME } from '../contracts/names';
 
 export type PodRole = 'primary' | 'replica';
 
@@ -52,6 +53,24 @@ export async function deleteMemberPod(
       throw err;
     }
   });
+}
+
+/** The last `sinceSeconds` of a member's engine log (its database container), as text. */
+export async function readEngineLog(
+  clients: KubeClients,
+  target: DatabaseTarget,
+  name: string,
+  sinceSeconds: number,
+): Promise<string> {
+  const log = await kubeCall(`read the log of Pod ${target.namespace}/${name}`, () =>
+    clients.core.readNamespacedPodLog({
+      name,
+      namespace: target.namespace,
+      container: CONTAINER_NAME,
+      sinceSeconds,
+    }),
+  );
+  return typeof log === 'string' ? log : '';
 }
 
 /** A member pod's ordinal, from the label the StatefulSet controller sets. */

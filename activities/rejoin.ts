@@ -1,28 +1,23 @@
 import { postgresPosition } from '../engines/postgres';
 import {
   divergedFrom,
+  DIVERGENCE_LOG_WINDOW_SECONDS,
   divergenceInLog,
   lsnText,
   postgresMarkForReclone,
   postgresTimelineHistory,
 } from '../engines/postgres-timelines';
-import { mariadbBinlogPosition, mariadbReplicaIo } from '../engines/mariadb-failover';
+import { mariadbBinlogState, mariadbReplicaIo } from '../engines/mariadb-failover';
 import { mariadbDivergedFrom } from '../engines/mariadb-gtid';
-import { CONTAINER_NAME, dataClaimName, podName } from '../contracts/names';
+import { dataClaimName, podName } from '../contracts/names';
 import { readCredentials } from './credentials';
 import { isNotFound, kubeCall } from './errors';
-import { deleteMemberPod, readMemberPod } from './member-pods';
+import { deleteMemberPod, readEngineLog, readMemberPod } from './member-pods';
 import { memberAddress, replicaOrdinals, type EngineDependencies } from './replication';
 import { primaryOrdinal } from './roles';
 import type { DatabaseTarget } from './types';
 import type { V1Pod } from '@kubernetes/client-node';
 import type { EngineCredentials } from '../engines/credentials';
-
-/**
- * How far back a standby's log is searched for PostgreSQL's divergence message. A stuck standby
- * repeats it every few seconds (wal_retrieve_retry_interval); an older line is history.
- */
-const LOG_WINDOW_SECONDS = 60;
 
 export interface Reclone {
   member: string;
@@ -107,15 +102,8 @@ async function once<T>(look: Look, key: string, read: () => Promise<T>): Promise
 async function judgePostgres(look: Look, ordinal: number, pod: V1Pod): Promise<Verdict> {
   const { deps, target, credentials } = look;
   const name = podName(target.name, ordinal);
-  const log = await kubeCall(`read the log of Pod ${target.namespace}/${name}`, () =>
-    deps.clients.core.readNamespacedPodLog({
-      name,
-      namespace: target.namespace,
-      container: CONTAINER_NAME,
-      sinceSeconds: LOG_WINDOW_SECONDS,
-    }),
-  );
-  const claim = divergenceInLog(typeof log === 'string' ? log : '');
+  const log = await readEngineLog(deps.clients, target, name, DIVERGENCE_LOG_WINDOW_SECONDS);
+  const claim = divergenceInLog(log);
   if (!claim) return 'its log shows no divergence';
   const endpoint = await deps.resolver(memberAddress(target, ordinal));
   const standby = await postgresPosition(endpoint, credentials);
@@ -152,7 +140,7 @@ async function judgeMariadb(look: Look, ordinal: number, pod: V1Pod): Promise<Ve
   const io = await mariadbReplicaIo(await deps.resolver(memberAddress(target, ordinal)), credentials);
   if (!io) return 'not a replica';
   const primaryBinlog = await once(look, 'binlog', async () =>
-    mariadbBinlogPosition(await deps.resolver(memberAddress(target, look.primary)), credentials),
+    mariadbBinlogState(await deps.resolver(memberAddress(target, look.primary)), credentials),
   );
   const why = mariadbDivergedFrom(io, primaryBinlog);
   if (!why) return `can follow the primary (${io.ioRunning ? 'IO thread running' : `error ${io.ioErrno}`})`;

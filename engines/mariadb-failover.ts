@@ -19,6 +19,13 @@ export interface GtidPosition {
   applied: string;
   /** Both replication threads run. */
   streaming: boolean;
+  /**
+   * Its source refused the position it asked for (IO thread stopped on error 1236): it may hold
+   * transactions no other member has, and must not be promoted (activities/rejoin.ts).
+   */
+  refusedBySource: boolean;
+  /** Its SQL thread stopped on this error: it cannot apply what it received, nor be promoted. */
+  applyError?: string;
 }
 
 /** Where a member stands, for choosing whom a failover promotes. */
@@ -33,7 +40,13 @@ export async function mariadbPosition(
     );
     if (!row) {
       const binlog = String(vars?.binlog ?? '');
-      return { isReplica: false, received: binlog, applied: binlog, streaming: false };
+      return {
+        isReplica: false,
+        received: binlog,
+        applied: binlog,
+        streaming: false,
+        refusedBySource: false,
+      };
     }
     const applied = String(vars?.slave ?? '');
     const io = String(row.Gtid_IO_Pos ?? '');
@@ -43,6 +56,9 @@ export async function mariadbPosition(
       received: gtidCovers(io, applied) ? io || applied : applied,
       applied,
       streaming: row.Slave_IO_Running === 'Yes' && row.Slave_SQL_Running === 'Yes',
+      refusedBySource: row.Slave_IO_Running === 'No' && Number(row.Last_IO_Errno) === 1236,
+      ...(row.Slave_SQL_Running === 'No' &&
+        row.Last_SQL_Error && { applyError: String(row.Last_SQL_Error).slice(0, 160) }),
     };
   });
 }
@@ -128,13 +144,13 @@ export async function mariadbReplicaIo(
   });
 }
 
-/** The GTIDs in a member's binary log (what a primary can serve). */
-export async function mariadbBinlogPosition(
+/** A member's binary log GTID state (@@gtid_binlog_state: what a primary can serve). */
+export async function mariadbBinlogState(
   endpoint: EngineEndpoint,
   credentials: EngineCredentials,
 ): Promise<string> {
   return withMysql('mariadb', endpoint, credentials, 'read the binary log position', async (s) => {
-    const [vars] = await s.rows('SELECT @@GLOBAL.gtid_binlog_pos AS binlog');
-    return String(vars?.binlog ?? '');
+    const [vars] = await s.rows('SELECT @@GLOBAL.gtid_binlog_state AS state');
+    return String(vars?.state ?? '');
   });
 }

@@ -33,7 +33,44 @@ export function gtidRank(list: string): bigint {
   return sum;
 }
 
-/** Whether position `a` has everything `b` has, domain by domain. */
+/**
+ * A binary log's GTID state (`@@gtid_binlog_state`: the last GTID of every domain and server
+ * pair it holds) as a map from `domain-server` to sequence number.
+ */
+export function parseGtidState(list: string): Map<string, bigint> {
+  const out = new Map<string, bigint>();
+  for (const part of list
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
+    const m = /^(\d+)-(\d+)-(\d+)$/.exec(part);
+    if (!m) throw new Error(`not a MariaDB GTID: ${part.slice(0, 40)}`);
+    const key = `${Number(m[1])}-${Number(m[2])}`;
+    const seq = BigInt(m[3]!);
+    if ((out.get(key) ?? -1n) < seq) out.set(key, seq);
+  }
+  return out;
+}
+
+/**
+ * The GTIDs of `position` that a binary log with `state` (parseGtidState) never held: a GTID is
+ * there when the log holds that domain and server up to its sequence number. Sequence numbers
+ * alone cannot tell: after a failover the new primary writes 0-2-100 where the old one had
+ * written 0-1-100, another transaction.
+ */
+export function gtidsMissingFrom(position: string, state: string): string[] {
+  const held = parseGtidState(state);
+  return position
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .filter((gtid) => {
+      const [domain, server, seq] = gtid.split('-');
+      return (held.get(`${Number(domain)}-${Number(server)}`) ?? -1n) < BigInt(seq ?? '0');
+    });
+}
+
+/** Whether position `a` is as far as `b`, domain by domain (sequence numbers only). */
 export function gtidCovers(a: string, b: string): boolean {
   const have = parseGtidList(a);
   for (const [domain, seq] of parseGtidList(b)) if ((have.get(domain) ?? -1n) < seq) return false;
@@ -53,19 +90,48 @@ export interface ReplicaIoState {
 /**
  * Why a MariaDB replica can never follow the primary again, or undefined when it may: its IO
  * thread stopped on error 1236 (the source refused the position) and either its GTIDs are not
- * all in the primary's binary log (it took transactions the primary never had: a former primary
+ * all in the primary's binary log (`primaryBinlogState`: its @@gtid_binlog_state) (it took transactions the primary never had: a former primary
  * whose last writes were lost in a failover, or a write made on it by hand) or the primary says
  * it purged the binary logs the replica needs. Any other error is left alone: it may pass, or
  * need a person; so is a member that applied nothing yet.
  */
-export function mariadbDivergedFrom(replica: ReplicaIoState, primaryBinlog: string): string | undefined {
+export function mariadbDivergedFrom(replica: ReplicaIoState, primaryBinlogState: string): string | undefined {
   if (replica.ioRunning || replica.ioErrno !== 1236) return undefined;
   // A member that applied nothing asks for the binary log from its start: an empty volume would
   // ask the same, so re-cloning it cannot help (the primary purged its first logs).
   if (replica.applied === '') return undefined;
-  if (!gtidCovers(primaryBinlog, replica.applied)) {
-    return `it holds transactions the primary never had (its GTIDs ${replica.applied || 'none'}, the primary's ${primaryBinlog || 'none'})`;
+  const missing = gtidsMissingFrom(replica.applied, primaryBinlogState);
+  if (missing.length > 0) {
+    return `it holds transactions the primary never had (${missing.join(', ')}; the primary's binary log holds ${primaryBinlogState || 'nothing'})`;
   }
   if (/purged/i.test(replica.ioError)) return 'the primary purged the binary logs it needs';
   return undefined;
+}
+
+/**
+ * The server_id a MariaDB replica must apply its source's binary log under, when it cannot keep
+ * its own; undefined when it can. A replica skips every event that carries its own server_id
+ * (replicate_same_server_id is off: that is how circular replication stops), and member ids
+ * come from the ordinal: a member given an empty volume (activities/rejoin.ts) has the id of its
+ * predecessor, whose transactions are in the source's log and would be skipped, not applied. So
+ * when the source holds transactions of `ownId` this member has not logged itself (its own
+ * binary log state: log_slave_updates logs what it applies, with the writer's id), it takes an
+ * id of its range (1000 × (ordinal + 1) upwards) that no server in the source's log has used.
+ */
+export function replayServerId(
+  ownId: number,
+  ownState: string,
+  sourceState: string,
+  ordinal: number,
+): number | undefined {
+  const source = parseGtidState(sourceState);
+  const own = parseGtidState(ownState);
+  const servers = new Set([...source.keys()].map((key) => Number(key.split('-')[1])));
+  const missingOwn = [...source].some(
+    ([key, seq]) => Number(key.split('-')[1]) === ownId && (own.get(key) ?? -1n) < seq,
+  );
+  if (!missingOwn) return undefined;
+  let id = 1000 * (ordinal + 1);
+  while (servers.has(id)) id++;
+  return id;
 }

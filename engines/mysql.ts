@@ -6,7 +6,7 @@ import { classifyEngineError, EngineFailureTypes } from './errors';
 import { unknownEngine } from '../crds';
 import type { EngineEndpoint } from './resolver';
 import type { MemberHealth, MemberState, ReplicationInput, ReplicationOutcome } from './types';
-import { gtidCovers } from './mariadb-gtid';
+import { gtidCovers, replayServerId } from './mariadb-gtid';
 
 const CONNECT_TIMEOUT_MS = 5_000;
 const STATEMENT_TIMEOUT_MS = 10_000;
@@ -240,6 +240,8 @@ export async function reconcileMysqlReplication(
 ): Promise<ReplicationOutcome> {
   const { credentials } = input;
   const outcome: ReplicationOutcome = { members: [], pending: [], changes: [], removed: [] };
+  /** MariaDB: the primary's @@gtid_binlog_state, which replayServerId reads. */
+  let sourceState: string | undefined;
   if (input.replicas > 1) {
     // Whether the replication user logs in with the Secret's password, tried for real: MySQL
     // offers no way to compare a password with the stored hash.
@@ -259,7 +261,13 @@ export async function reconcileMysqlReplication(
       input.primary,
       credentials,
       `ensure the replication user on member ${input.primaryOrdinal}`,
-      (s) => ensureReplicationUser(s, credentials, loginWorks),
+      async (s) => {
+        if (s.dialect.flavor === 'mariadb') {
+          const [v] = await s.rows('SELECT @@GLOBAL.gtid_binlog_state AS state');
+          sourceState = String(v?.state ?? '');
+        }
+        return ensureReplicationUser(s, credentials, loginWorks);
+      },
     );
     if (user !== 'unchanged') outcome.changes.push(`${user} user ${credentials.replicationUser}`);
   }
@@ -286,7 +294,7 @@ export async function reconcileMysqlReplication(
         member.endpoint,
         credentials,
         `configure member ${member.ordinal}`,
-        (s) => configureReplica(s, input, outcome.changes, member.ordinal),
+        (s) => configureReplica(s, input, outcome.changes, member.ordinal, sourceState),
       );
       outcome.members.push(state);
     } catch (err) {
@@ -339,10 +347,25 @@ async function configureReplica(
   input: ReplicationInput,
   changes: string[],
   ordinal: number,
+  sourceState: string | undefined,
 ): Promise<MemberState> {
   const d = s.dialect;
   const { credentials, source } = input;
   let row = await s.replicaStatus();
+  if (d.flavor === 'mariadb' && sourceState !== undefined) {
+    const [v] = await s.rows('SELECT @@GLOBAL.server_id AS id, @@GLOBAL.gtid_binlog_state AS state');
+    const id = Number(v?.id);
+    const replayAs = replayServerId(id, String(v?.state ?? ''), sourceState, ordinal);
+    if (replayAs !== undefined) {
+      // Dynamic, and back to the pod's own id at its next start, when it has logged them all.
+      if (row) await s.exec(d.stop);
+      await s.exec('SET GLOBAL server_id = ?', [replayAs]);
+      changes.push(
+        `member ${ordinal} applies the primary's log as server ${replayAs}: as server ${id} it would skip its predecessor's transactions`,
+      );
+      row = await s.replicaStatus();
+    }
+  }
   const pointsAtSource =
     !!row &&
     String(row[d.col.host]) === source.host &&

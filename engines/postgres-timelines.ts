@@ -42,6 +42,12 @@ const CLAIMS: { pattern: RegExp; timeline: (m: RegExpExecArray) => string }[] = 
   },
 ];
 
+/**
+ * How far back a standby's log is searched for PostgreSQL's divergence message. A stuck standby
+ * repeats it every few seconds (wal_retrieve_retry_interval); an older line is history.
+ */
+export const DIVERGENCE_LOG_WINDOW_SECONDS = 60;
+
 /** The last divergence claim in a standby's log, if any. */
 export function divergenceInLog(log: string): DivergenceClaim | undefined {
   const lines = log.split('\n');

@@ -9,6 +9,9 @@ import { stackInfo } from './stack';
  * kube-proxy), keeping the ids the server acknowledged and when. Connection and statement
  * trouble is counted, and the loop goes on after a short pause, as a client's retry would.
  */
+/** How long one MariaDB write may take before it counts as failed. */
+const ATTEMPT_MS = 3_000;
+
 export class WriterLoop {
   readonly acknowledged: { id: number; at: number }[] = [];
   readonly failures: { at: number; message: string }[] = [];
@@ -103,24 +106,49 @@ export class WriterLoop {
     }
   }
 
+  /**
+   * One INSERT on a fresh connection, given up after ATTEMPT_MS: a frozen server accepts the TCP
+   * connection (the kernel does) but never sends its greeting, and mysql2's connectTimeout does
+   * not cover that wait.
+   */
   private async insertMariadb(host: string, id: number): Promise<void> {
-    const conn = await mysql.createConnection({
-      host,
-      port: 3306,
-      user: this.opts.user,
-      password: this.opts.password,
-      database: this.opts.database ?? 'mysql',
-      connectTimeout: 1_000,
-    });
-    conn.on('error', () => undefined);
-    try {
-      await conn.query({
+    let conn: mysql.Connection | undefined;
+    let timedOut = false;
+    let timer: NodeJS.Timeout | undefined;
+    const attempt = (async () => {
+      const c = await mysql.createConnection({
+        host,
+        port: 3306,
+        user: this.opts.user,
+        password: this.opts.password,
+        database: this.opts.database ?? 'mysql',
+        connectTimeout: 1_000,
+      });
+      c.on('error', () => undefined);
+      if (timedOut) return c.destroy();
+      conn = c;
+      await c.query({
         sql: `INSERT IGNORE INTO ${this.opts.table} (id) VALUES (?)`,
         values: [id],
         timeout: 2_000,
       });
+    })();
+    attempt.catch(() => undefined);
+    try {
+      await Promise.race([
+        attempt,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => {
+            timedOut = true;
+            reject(new Error(`no answer within ${ATTEMPT_MS} ms`));
+          }, ATTEMPT_MS);
+        }),
+      ]);
     } finally {
-      await conn.end().catch(() => undefined);
+      clearTimeout(timer);
+      const c = conn as mysql.Connection | undefined;
+      if (timedOut) c?.destroy();
+      else await c?.end().catch(() => undefined);
     }
   }
 }
