@@ -119,8 +119,11 @@ describe('MariaDB failover on real nodes', () => {
     const newPrimary = failedOver.status!.currentPrimary!;
     const failoverMs = Date.now() - frozen;
     const writesBackMs = await waitForWritesBack(writer!, frozen);
+    const failed = writer!.failures.filter((f) => f.at > frozen);
     figure(
-      `primary frozen → ${newPrimary} recorded primary ${failoverMs} ms (delay 3 s); writes accepted through ${DB}-primary after ${writesBackMs} ms`,
+      `primary frozen → ${newPrimary} recorded primary ${failoverMs} ms (delay 3 s); writes accepted through ${DB}-primary after ${writesBackMs} ms ` +
+        `(${failed.length} failed attempts, the first ${failed.length > 0 ? failed[0]!.at - frozen : '-'} ms after the freeze: ${failed[0]?.message ?? ''}; ` +
+        `${writer!.acknowledged.filter((a) => a.at > frozen && a.at < frozen + failoverMs).length} acknowledged in between)`,
     );
     expect(await databaseEventReasons(ns, DB)).toEqual(
       expect.arrayContaining(['PrimaryFailed', 'FailedOver']),
