@@ -102,7 +102,9 @@ export class WriterLoop {
       // An insert that committed but whose answer was lost is tried again: no duplicate.
       await client.query(`INSERT INTO ${this.opts.table} (id) VALUES ($1) ON CONFLICT (id) DO NOTHING`, [id]);
     } finally {
-      await client.end().catch(() => undefined);
+      // Not awaited: ending waits for the server to close its side, which a partitioned or
+      // frozen server never does (see insertMariadb).
+      void client.end().catch(() => undefined);
     }
   }
 
@@ -146,9 +148,10 @@ export class WriterLoop {
       ]);
     } finally {
       clearTimeout(timer);
-      const c = conn as mysql.Connection | undefined;
-      if (timedOut) c?.destroy();
-      else await c?.end().catch(() => undefined);
+      // Never end(): it waits for the server to close the connection, which a server frozen just
+      // after it answered never does; the write would count as acknowledged only once the frozen
+      // pod is killed, long after it was.
+      (conn as mysql.Connection | undefined)?.destroy();
     }
   }
 }
