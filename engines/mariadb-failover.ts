@@ -2,7 +2,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import type { EngineCredentials } from './credentials';
 import { EngineFailureTypes } from './errors';
 import { gtidCovers, type ReplicaIoState } from './mariadb-gtid';
-import { withMysql } from './mysql';
+import { refusedBySource, withMysql } from './mysql';
 import type { EngineEndpoint } from './resolver';
 
 /**
@@ -56,7 +56,7 @@ export async function mariadbPosition(
       received: gtidCovers(io, applied) ? io || applied : applied,
       applied,
       streaming: row.Slave_IO_Running === 'Yes' && row.Slave_SQL_Running === 'Yes',
-      refusedBySource: row.Slave_IO_Running === 'No' && Number(row.Last_IO_Errno) === 1236,
+      refusedBySource: refusedBySource(s.dialect, row),
       ...(row.Slave_SQL_Running === 'No' &&
         row.Last_SQL_Error && { applyError: String(row.Last_SQL_Error).slice(0, 160) }),
     };

@@ -77,6 +77,12 @@ export function gtidCovers(a: string, b: string): boolean {
   return true;
 }
 
+/**
+ * Last_IO_Errno when the source refuses the position a replica asked for (ER_MASTER_FATAL_ERROR_
+ * READING_BINLOG: GTIDs it never had, or binary logs it purged).
+ */
+export const SOURCE_REFUSED_ERRNO = 1236;
+
 /** What a replica's IO thread reports, as SHOW SLAVE STATUS gives it. */
 export interface ReplicaIoState {
   ioRunning: boolean;
@@ -96,7 +102,7 @@ export interface ReplicaIoState {
  * need a person; so is a member that applied nothing yet.
  */
 export function mariadbDivergedFrom(replica: ReplicaIoState, primaryBinlogState: string): string | undefined {
-  if (replica.ioRunning || replica.ioErrno !== 1236) return undefined;
+  if (replica.ioRunning || replica.ioErrno !== SOURCE_REFUSED_ERRNO) return undefined;
   // A member that applied nothing asks for the binary log from its start: an empty volume would
   // ask the same, so re-cloning it cannot help (the primary purged its first logs).
   if (replica.applied === '') return undefined;

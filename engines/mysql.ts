@@ -6,7 +6,7 @@ import { classifyEngineError, EngineFailureTypes } from './errors';
 import { unknownEngine } from '../crds';
 import type { EngineEndpoint } from './resolver';
 import type { MemberHealth, MemberState, ReplicationInput, ReplicationOutcome } from './types';
-import { gtidCovers, replayServerId } from './mariadb-gtid';
+import { gtidCovers, replayServerId, SOURCE_REFUSED_ERRNO } from './mariadb-gtid';
 
 const CONNECT_TIMEOUT_MS = 5_000;
 const STATEMENT_TIMEOUT_MS = 10_000;
@@ -421,8 +421,8 @@ async function continueFromOwnBinlog(s: MysqlSession, changes: string[], ordinal
  * binary logs it purged). Starting the IO thread again would only be refused again, and would
  * clear the error that says why (activities/rejoin.ts reads it): it stays stopped, reported.
  */
-function refusedBySource(d: Dialect, row: RowDataPacket): boolean {
-  return row[d.col.io] === 'No' && Number(row.Last_IO_Errno) === 1236;
+export function refusedBySource(d: Dialect, row: RowDataPacket): boolean {
+  return row[d.col.io] === 'No' && Number(row.Last_IO_Errno) === SOURCE_REFUSED_ERRNO;
 }
 
 /** `streaming`, or what is wrong, from a status row; the error text stays short for status. */
