@@ -5,20 +5,39 @@
  * further along.
  */
 
-/** One GTID position, `0-1-42,1-3-7`, as a map from domain to sequence number. */
-export function parseGtidList(list: string): Map<number, bigint> {
-  const out = new Map<number, bigint>();
-  for (const part of list
+/** One GTID: `domain-server-seq`. */
+export interface Gtid {
+  domain: number;
+  server: number;
+  seq: bigint;
+  text: string;
+}
+
+/** The GTIDs of a list (`0-1-42,1-3-7`); throws on anything that is not one. */
+export function parseGtids(list: string): Gtid[] {
+  return list
     .split(',')
     .map((s) => s.trim())
-    .filter(Boolean)) {
-    const m = /^(\d+)-(\d+)-(\d+)$/.exec(part);
-    if (!m) throw new Error(`not a MariaDB GTID: ${part.slice(0, 40)}`);
-    const domain = Number(m[1]);
-    const seq = BigInt(m[3]!);
-    if ((out.get(domain) ?? -1n) < seq) out.set(domain, seq);
-  }
+    .filter(Boolean)
+    .map((text) => {
+      const m = /^(\d+)-(\d+)-(\d+)$/.exec(text);
+      if (!m) throw new Error(`not a MariaDB GTID: ${text.slice(0, 40)}`);
+      return { domain: Number(m[1]), server: Number(m[2]), seq: BigInt(m[3]!), text };
+    });
+}
+
+/** The highest sequence number of each group of `gtids`, by `key`. */
+function highestBy<K>(gtids: Gtid[], key: (g: Gtid) => K): Map<K, bigint> {
+  const out = new Map<K, bigint>();
+  for (const g of gtids) if ((out.get(key(g)) ?? -1n) < g.seq) out.set(key(g), g.seq);
   return out;
+}
+
+const byDomainAndServer = (g: Pick<Gtid, 'domain' | 'server'>) => `${g.domain}-${g.server}`;
+
+/** One GTID position, `0-1-42,1-3-7`, as a map from domain to sequence number. */
+export function parseGtidList(list: string): Map<number, bigint> {
+  return highestBy(parseGtids(list), (g) => g.domain);
 }
 
 /**
@@ -34,40 +53,17 @@ export function gtidRank(list: string): bigint {
 }
 
 /**
- * A binary log's GTID state (`@@gtid_binlog_state`: the last GTID of every domain and server
- * pair it holds) as a map from `domain-server` to sequence number.
- */
-export function parseGtidState(list: string): Map<string, bigint> {
-  const out = new Map<string, bigint>();
-  for (const part of list
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean)) {
-    const m = /^(\d+)-(\d+)-(\d+)$/.exec(part);
-    if (!m) throw new Error(`not a MariaDB GTID: ${part.slice(0, 40)}`);
-    const key = `${Number(m[1])}-${Number(m[2])}`;
-    const seq = BigInt(m[3]!);
-    if ((out.get(key) ?? -1n) < seq) out.set(key, seq);
-  }
-  return out;
-}
-
-/**
- * The GTIDs of `position` that a binary log with `state` (parseGtidState) never held: a GTID is
- * there when the log holds that domain and server up to its sequence number. Sequence numbers
- * alone cannot tell: after a failover the new primary writes 0-2-100 where the old one had
- * written 0-1-100, another transaction.
+ * The GTIDs of `position` that a binary log with `state` (`@@gtid_binlog_state`: the last GTID
+ * of every domain and server pair it holds) never held: a GTID is there when the log holds that
+ * domain and server up to its sequence number. Sequence numbers alone cannot tell: after a
+ * failover the new primary writes 0-2-100 where the old one had written 0-1-100, another
+ * transaction.
  */
 export function gtidsMissingFrom(position: string, state: string): string[] {
-  const held = parseGtidState(state);
-  return position
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean)
-    .filter((gtid) => {
-      const [domain, server, seq] = gtid.split('-');
-      return (held.get(`${Number(domain)}-${Number(server)}`) ?? -1n) < BigInt(seq ?? '0');
-    });
+  const held = highestBy(parseGtids(state), byDomainAndServer);
+  return parseGtids(position)
+    .filter((g) => (held.get(byDomainAndServer(g)) ?? -1n) < g.seq)
+    .map((g) => g.text);
 }
 
 /** Whether position `a` is as far as `b`, domain by domain (sequence numbers only). */
@@ -130,13 +126,11 @@ export function replayServerId(
   sourceState: string,
   ordinal: number,
 ): number | undefined {
-  const source = parseGtidState(sourceState);
-  const own = parseGtidState(ownState);
-  const servers = new Set([...source.keys()].map((key) => Number(key.split('-')[1])));
-  const missingOwn = [...source].some(
-    ([key, seq]) => Number(key.split('-')[1]) === ownId && (own.get(key) ?? -1n) < seq,
-  );
+  const source = parseGtids(sourceState);
+  const own = highestBy(parseGtids(ownState), byDomainAndServer);
+  const missingOwn = source.some((g) => g.server === ownId && (own.get(byDomainAndServer(g)) ?? -1n) < g.seq);
   if (!missingOwn) return undefined;
+  const servers = new Set(source.map((g) => g.server));
   let id = 1000 * (ordinal + 1);
   while (servers.has(id)) id++;
   return id;
